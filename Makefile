@@ -1,0 +1,58 @@
+# glupy: build, install and test. Run as root on Debian 12.
+#   make deps      install the Debian packages it needs
+#   make           build glupy.so
+#   make install   install glupy.so into GlusterFS's translator directory
+#                  and the glupy Python package where Debian's python3 finds it
+#   make test      all of the above, then the whole test suite
+#   make demo      a brick and a FUSE client with examples/helloworld.py
+
+PYTHON      := /usr/bin/python3
+export PYO3_PYTHON := $(PYTHON)
+CARGO       ?= cargo
+XLATORDIR    = $(shell glusterfs --print-xlatordir)
+PY_SITE      = $(shell $(PYTHON) -c 'import site; print(site.getsitepackages()[0])')
+SO          := target/release/libglupy.so
+DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
+               libclang-dev python3-dev python3-pytest fuse3 attr
+
+.PHONY: all deps build install test test-rust test-python lint generate demo clean
+
+all: build
+
+deps:
+	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS); \
+	fi
+
+build:
+	$(CARGO) build --release
+
+install: build
+	install -d $(XLATORDIR)/features $(XLATORDIR)/user
+	install -m 0755 $(SO) $(XLATORDIR)/features/glupy.so
+	install -m 0755 $(SO) $(XLATORDIR)/user/glupy.so
+	rm -rf $(PY_SITE)/glupy
+	install -d $(PY_SITE)
+	cp -r python/glupy $(PY_SITE)/glupy
+	find $(PY_SITE)/glupy -name __pycache__ -prune -exec rm -rf {} +
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --release
+
+test-python:
+	$(PYTHON) -m pytest -q tests
+
+test: deps install test-rust test-python
+
+generate:
+	GLUPY_REGENERATE=1 $(CARGO) test --release pystubs
+
+demo: deps install
+	$(PYTHON) examples/demo.py
+
+clean:
+	$(CARGO) clean

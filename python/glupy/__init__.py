@@ -1,0 +1,106 @@
+"""glupy: GlusterFS translators written in Python.
+
+A translator is a module with ``class xlator(glupy.Translator)``; it defines
+``<fop>_fop(self, frame, this, *args)`` and/or
+``<fop>_cbk(self, frame, cookie, this, op_ret, op_errno, *args)`` for the
+fops it handles. Every other fop passes straight through to the child.
+"""
+
+import errno as _errno
+import logging as _logging
+import os as _os
+
+from ._fops import FOPS, GLUPY_V1_FOPS
+
+try:  # the host (glupy.so, inside a GlusterFS process) provides these
+    from ._glupy import (  # noqa: F401
+        Dict,
+        Dirent,
+        Fd,
+        Flock,
+        Frame,
+        Iatt,
+        Inode,
+        Iobref,
+        Lease,
+        Loc,
+        Opaque,
+        Statvfs,
+        Vector,
+        Xlator,
+    )
+
+    HOSTED = True
+except ImportError:  # outside GlusterFS: checks, docs and type checking
+    HOSTED = False
+
+__all__ = [
+    "Translator",
+    "FopError",
+    "FOPS",
+    "GLUPY_V1_FOPS",
+    "HOSTED",
+    "Dict",
+    "Dirent",
+    "Fd",
+    "Flock",
+    "Frame",
+    "Iatt",
+    "Inode",
+    "Iobref",
+    "Lease",
+    "Loc",
+    "Opaque",
+    "Statvfs",
+    "Vector",
+    "Xlator",
+]
+
+API_VERSION = 1
+
+
+class FopError(OSError):
+    """Raise in a fop or callback to answer the request op_ret -1 with errno.
+
+    ``raise FopError(errno.ENOENT)``; any OSError with an errno does the same.
+    """
+
+    def __init__(self, errno, message=None):
+        super().__init__(errno, message or _os.strerror(errno))
+
+
+class Translator:
+    """Base class of ``xlator`` in a glupy module.
+
+    The host builds it with the GlusterFS translator (``this``) as its one
+    argument. Attributes: ``xl`` (that translator), ``name``, ``options``
+    (every volfile option, str to str, kept current by reconfigure),
+    ``children`` (names) and ``log`` (a logging.Logger writing to the
+    GlusterFS log of the process).
+
+    Optional methods the host calls: ``reconfigure(options)``,
+    ``notify(event, info)`` ("child_up", "child_down", "upcall" with
+    info["gfid"], ...), ``dump()`` (a mapping shown in the statedump),
+    ``fini()``, ``forget(gfid)``, ``release(gfid)``, ``releasedir(gfid)``.
+    """
+
+    def __init__(self, xl=None):
+        self.xl = xl
+        self.name = getattr(xl, "name", "glupy")
+        self.options = getattr(xl, "options", {})
+        self.children = list(getattr(xl, "children", []))
+        self.log = _logging.getLogger("glupy." + self.name)
+
+    # Conveniences mirroring Frame's methods, for Glupy-style code.
+    def wind(self, frame, *args, child=None):
+        """Winds frame's fop to a child (the first unless named)."""
+        frame.wind(*args, child=child)
+
+    def unwind(self, frame, op_ret, op_errno, *args):
+        """Answers frame with op_ret, op_errno and the callback's arguments."""
+        frame.unwind(op_ret, op_errno, *args)
+
+
+def errno_name(code):
+    """'ENOENT' for 2, for log lines."""
+    return _errno.errorcode.get(code, str(code))

@@ -1,0 +1,268 @@
+//! `xlator_api`: the one symbol GlusterFS looks up, and the entries it
+//! points to. Every entry runs inside `guard::guarded`.
+
+use crate::ffi;
+use crate::fops::FOPS;
+use crate::guard::guarded;
+use crate::instance::{options_map, Instance};
+use crate::{dispatch, interp, logging};
+use pyo3::prelude::*;
+use std::ffi::c_char;
+use std::sync::Arc;
+
+/// The shared tables GlusterFS fills with defaults at load; each instance
+/// gets its own fops table in init (see `install_fops`).
+static mut FOPS_TABLE: ffi::xlator_fops = unsafe { std::mem::zeroed() };
+static mut CBKS_TABLE: ffi::xlator_cbks = ffi::xlator_cbks {
+    forget: Some(forget),
+    release: Some(release),
+    releasedir: Some(releasedir),
+    // SAFETY: all-zero means "no callback" for the remaining slots.
+    ..unsafe { std::mem::zeroed() }
+};
+static mut DUMPOPS: ffi::xlator_dumpops = ffi::xlator_dumpops {
+    priv_: Some(priv_dump),
+    // SAFETY: all-zero means "nothing to dump" for the remaining slots.
+    ..unsafe { std::mem::zeroed() }
+};
+
+const fn option(
+    keys: [*const c_char; 4],
+    type_: u32,
+    default: *const c_char,
+    description: *const c_char,
+) -> ffi::volume_option_t {
+    // SAFETY: volume_option_t is plain data; all-zero is its "unset" value.
+    let mut o: ffi::volume_option_t = unsafe { std::mem::zeroed() };
+    o.key = [
+        keys[0] as *mut c_char,
+        keys[1] as *mut c_char,
+        keys[2] as *mut c_char,
+        keys[3] as *mut c_char,
+    ];
+    o.type_ = type_;
+    o.default_value = default as *mut c_char;
+    o.description = description as *mut c_char;
+    o
+}
+
+const NONE: *const c_char = std::ptr::null();
+
+/// The options table: glusterd validates `volume set` against it. Any
+/// other option reaches Python untouched.
+static mut OPTIONS: [ffi::volume_option_t; 4] = [
+    option(
+        [c"module-name".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
+        NONE,
+        c"The Python module that defines `class xlator(glupy.Translator)`.".as_ptr(),
+    ),
+    option(
+        [c"module-path".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
+        NONE,
+        c"A directory searched first for the module (and put on sys.path).".as_ptr(),
+    ),
+    option(
+        [c"python-threads".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_INT,
+        c"8".as_ptr(),
+        c"Threads (per process) that run Python code; set by the first glupy translator to start."
+            .as_ptr(),
+    ),
+    // SAFETY: all-zero is the terminator GlusterFS looks for.
+    unsafe { std::mem::zeroed() },
+];
+
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut xlator_api: ffi::xlator_api_t = ffi::xlator_api_t {
+    op_version: [1, 0, 0, 0],
+    flags: 0,
+    xlator_id: 0,
+    identifier: c"glupy".as_ptr() as *mut c_char,
+    options: &raw mut OPTIONS as *mut ffi::volume_option_t,
+    category: ffi::gf_category_t_GF_TECH_PREVIEW,
+    init: Some(init),
+    fini: Some(fini),
+    reconfigure: Some(reconfigure),
+    mem_acct_init: Some(mem_acct_init),
+    dump_metrics: None,
+    notify: Some(ffi::glupy_notify),
+    fops: &raw mut FOPS_TABLE,
+    cbks: &raw mut CBKS_TABLE,
+    dumpops: &raw mut DUMPOPS,
+    pass_through_fops: std::ptr::null_mut(),
+};
+
+fn name_of(this: *mut ffi::xlator_t) -> String {
+    // SAFETY: GlusterFS passes a live xlator with a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr((*this).name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+unsafe extern "C" fn init(this: *mut ffi::xlator_t) -> i32 {
+    guarded("init", -1, || {
+        logging::install();
+        let name = name_of(this);
+        logging::with_domain(&name, || match start(this) {
+            Ok(()) => 0,
+            Err(msg) => {
+                logging::write(
+                    &name,
+                    logging::GF_LOG_ERROR,
+                    &format!("cannot start glupy translator {name}: {msg}"),
+                );
+                -1
+            }
+        })
+    })
+}
+
+fn start(this: *mut ffi::xlator_t) -> Result<(), String> {
+    // SAFETY: init gets the live xlator being initialised.
+    let (options, has_children) =
+        unsafe { (options_map((*this).options), !(*this).children.is_null()) };
+    if !has_children {
+        return Err("glupy needs a child (subvolumes ...) to wind to".into());
+    }
+    let threads = match options.get("python-threads") {
+        None => interp::DEFAULT_PYTHON_THREADS,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(|| {
+                format!("option python-threads is {v:?}: give a number of threads from 1 to 256")
+            })?,
+    };
+    dispatch::install_hooks();
+    interp::ensure_started(threads)?;
+    let inst = Python::attach(|py| Instance::load(py, this, &options))?;
+    let registered: Vec<&str> = FOPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| inst.intercepts(*i))
+        .map(|(_, f)| f.name.as_str())
+        .collect();
+    logging::write(
+        &inst.name,
+        logging::GF_LOG_INFO,
+        &format!(
+            "loaded Python module {} (fops in Python: {})",
+            inst.module,
+            if registered.is_empty() {
+                "none".into()
+            } else {
+                registered.join(", ")
+            }
+        ),
+    );
+    install_fops(this, &inst);
+    // SAFETY: this is live; private holds one reference until fini.
+    unsafe { (*this).private = Arc::into_raw(Arc::new(inst)) as *mut libc::c_void };
+    Ok(())
+}
+
+/// Gives the instance its own fops table: glupy entries for the fops its
+/// module defines, GlusterFS's defaults for every other one, so an unused
+/// fop costs nothing. (The table GlusterFS loaded is shared by every glupy
+/// instance in the process.)
+fn install_fops(this: *mut ffi::xlator_t, inst: &Instance) {
+    let intercept: Vec<u8> = (0..FOPS.len()).map(|i| inst.intercepts(i) as u8).collect();
+    // SAFETY: this->fops is the shared table fill_defaults filled with
+    // GlusterFS's pass-through defaults; a copy keeps them for every fop the
+    // module leaves alone; the copy is leaked because
+    // GlusterFS may read it until the process ends (STACK_WIND writes its
+    // _cbk slots, so it must be writable).
+    unsafe {
+        let table = Box::into_raw(Box::new(*(*this).fops));
+        ffi::glupy_fill_fops(table, intercept.as_ptr());
+        (*this).fops = table;
+    }
+}
+
+unsafe extern "C" fn fini(this: *mut ffi::xlator_t) {
+    guarded("fini", (), || {
+        // SAFETY: private is NULL or the reference start() stored.
+        let raw = unsafe { std::mem::replace(&mut (*this).private, std::ptr::null_mut()) }
+            as *const Instance;
+        if raw.is_null() {
+            return;
+        }
+        // SAFETY: taking back the reference start() leaked.
+        let inst = unsafe { Arc::from_raw(raw) };
+        Python::attach(|py| {
+            inst.call_hook(py, &inst.hooks.fini, "fini", ());
+        });
+        // In-flight requests keep their own references; the last one frees.
+        drop(inst);
+    })
+}
+
+unsafe extern "C" fn reconfigure(this: *mut ffi::xlator_t, options: *mut ffi::dict_t) -> i32 {
+    guarded("reconfigure", -1, || {
+        // SAFETY: this is a live glupy xlator.
+        let Some(inst) = (unsafe { Instance::of(this) }) else {
+            return 0;
+        };
+        let options = options_map(options);
+        Python::attach(|py| {
+            let opts = inst.this_obj.get().options.bind(py);
+            opts.clear();
+            for (k, v) in &options {
+                if opts.set_item(k, v).is_err() {
+                    return -1;
+                }
+            }
+            let _ = inst.translator.bind(py).setattr("options", opts);
+            if inst.hooks.reconfigure.is_some()
+                && inst
+                    .call_hook(py, &inst.hooks.reconfigure, "reconfigure", (opts.clone(),))
+                    .is_none()
+            {
+                return -1;
+            }
+            0
+        })
+    })
+}
+
+unsafe extern "C" fn mem_acct_init(this: *mut ffi::xlator_t) -> i32 {
+    // SAFETY: GlusterFS passes a live xlator.
+    guarded("mem_acct_init", -1, || unsafe {
+        ffi::glupy_mem_acct_init(this)
+    })
+}
+
+unsafe extern "C" fn priv_dump(this: *mut ffi::xlator_t) -> i32 {
+    guarded("statedump", -1, || {
+        // SAFETY: this is a live glupy xlator.
+        if let Some(inst) = unsafe { Instance::of(this) } {
+            crate::statedump::write(&inst);
+        }
+        0
+    })
+}
+
+unsafe extern "C" fn forget(this: *mut ffi::xlator_t, inode: *mut ffi::inode_t) -> i32 {
+    guarded("forget", 0, || {
+        crate::events::forget_inode(this, inode);
+        0
+    })
+}
+
+unsafe extern "C" fn release(this: *mut ffi::xlator_t, fd: *mut ffi::fd_t) -> i32 {
+    guarded("release", 0, || {
+        crate::events::release_fd(this, fd, false);
+        0
+    })
+}
+
+unsafe extern "C" fn releasedir(this: *mut ffi::xlator_t, fd: *mut ffi::fd_t) -> i32 {
+    guarded("releasedir", 0, || {
+        crate::events::release_fd(this, fd, true);
+        0
+    })
+}

@@ -1,0 +1,342 @@
+//! Fop and callback arguments between C slots and Python, driven by the
+//! argument kinds of the fop table. Coming in, everything is copied or
+//! referenced at once (no GIL needed), so the values outlive the C call;
+//! going out, Python values become C values kept alive for one wind or
+//! unwind.
+
+use crate::ffi::{self, glupy_slot_t};
+use crate::fop_spec::{Arg, Ty};
+use crate::values::buffer::{Iobref, Vector};
+use crate::values::dict::Dict;
+use crate::values::dirent::{read_list, Dirent, DirentData, OwnedDirents};
+use crate::values::iatt::Iatt;
+use crate::values::inode::{Fd, Inode, Owner};
+use crate::values::loc::{Loc, OwnedLoc};
+use crate::values::plain::{Flock, Lease, Opaque, Statvfs};
+use crate::values::refs::{DictRef, FdRef, InodeRef, IobrefRef};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList};
+use std::any::Any;
+use std::ffi::{CStr, CString, OsString};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Length of rchecksum's strong checksum (SHA-256 in 10.3).
+const STRONG_CHECKSUM_LEN: usize = 32;
+
+/// One argument, owned by the host, before Python sees it.
+pub enum Owned {
+    Null,
+    Loc(OwnedLoc),
+    Fd(FdRef),
+    Dict(DictRef),
+    Inode(InodeRef),
+    Iatt(Box<ffi::iatt>),
+    Str(OsString),
+    Int(i64),
+    Uint(u64),
+    Vector(Vector),
+    Iobref(IobrefRef),
+    Flock(Flock),
+    Statvfs(Statvfs),
+    Dirents(Vec<DirentData>),
+    Lease(Lease),
+    Checksum(Vec<u8>),
+    Opaque(usize),
+}
+
+// SAFETY: every variant owns copies or thread-safe counted references;
+// Opaque is an address only dereferenced by GlusterFS during the call.
+unsafe impl Send for Owned {}
+
+/// Copies the arguments out of `slots`.
+///
+/// # Safety
+/// `slots` must hold `specs.len()` values of the kinds in `specs`, live for
+/// the duration of this call.
+pub unsafe fn take_args(specs: &[Arg], slots: *const glupy_slot_t, op_ret: i32) -> Vec<Owned> {
+    // SAFETY: by contract.
+    let s = unsafe { std::slice::from_raw_parts(slots, specs.len()) };
+    let find = |ty: Ty| specs.iter().position(|a| a.ty == ty);
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            // SAFETY: the union member read matches the kind (build.rs packs
+            // pointers in p and scalars in i); pointers are NULL or live.
+            unsafe {
+                let p = s[i].p;
+                if a.ty.is_pointer() && p.is_null() {
+                    return Owned::Null;
+                }
+                match a.ty {
+                    Ty::Loc => OwnedLoc::copy_from(p.cast()).map_or(Owned::Null, Owned::Loc),
+                    Ty::Fd => FdRef::take(p.cast()).map_or(Owned::Null, Owned::Fd),
+                    Ty::Dict => DictRef::take(p.cast()).map_or(Owned::Null, Owned::Dict),
+                    Ty::Inode => InodeRef::take(p.cast()).map_or(Owned::Null, Owned::Inode),
+                    Ty::Iatt => Owned::Iatt(Box::new(*(p as *const ffi::iatt))),
+                    Ty::Str => Owned::Str(crate::values::os_string(
+                        CStr::from_ptr(p.cast()).to_bytes(),
+                    )),
+                    Ty::Int => Owned::Int(s[i].i),
+                    Ty::Uint => Owned::Uint(s[i].i as u64),
+                    Ty::Iovec => {
+                        let count = s[i + 1].i as i32;
+                        let iobref =
+                            find(Ty::Iobref).map_or(std::ptr::null_mut(), |j| s[j].p.cast());
+                        Owned::Vector(Vector::from_c(p.cast(), count, iobref))
+                    }
+                    Ty::Iobref => IobrefRef::take(p.cast()).map_or(Owned::Null, Owned::Iobref),
+                    Ty::Flock => Owned::Flock(Flock::from_c(&*(p as *const ffi::gf_flock))),
+                    Ty::Statvfs => Owned::Statvfs(Statvfs::from_c(&*(p as *const ffi::statvfs))),
+                    Ty::Dirents => Owned::Dirents(read_list(p.cast())),
+                    Ty::Lease => Owned::Lease(Lease::from_c(&*(p as *const ffi::gf_lease))),
+                    Ty::Checksum if op_ret >= 0 => Owned::Checksum(
+                        std::slice::from_raw_parts(p as *const u8, STRONG_CHECKSUM_LEN).to_vec(),
+                    ),
+                    Ty::Checksum => Owned::Null,
+                    Ty::LockList => Owned::Opaque(p as usize),
+                }
+            }
+        })
+        .collect()
+}
+
+/// Turns an owned argument into its Python value. `live` is cleared when
+/// the call returns, which disarms the Opaque values made here.
+pub fn to_python(
+    py: Python<'_>,
+    value: Owned,
+    owner: Owner,
+    live: &Arc<AtomicBool>,
+) -> PyResult<Py<PyAny>> {
+    Ok(match value {
+        Owned::Null => py.None(),
+        Owned::Loc(l) => Py::new(py, Loc::new(l, owner))?.into_any(),
+        Owned::Fd(f) => Py::new(py, Fd::new(f, owner))?.into_any(),
+        Owned::Dict(d) => Py::new(py, Dict::new(d))?.into_any(),
+        Owned::Inode(i) => Py::new(py, Inode::new(i, owner))?.into_any(),
+        Owned::Iatt(raw) => Py::new(py, Iatt { raw: *raw })?.into_any(),
+        Owned::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
+        Owned::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Owned::Uint(u) => u.into_pyobject(py)?.into_any().unbind(),
+        Owned::Vector(v) => Py::new(py, v)?.into_any(),
+        Owned::Iobref(r) => Py::new(py, Iobref { iobref: r })?.into_any(),
+        Owned::Flock(f) => Py::new(py, f)?.into_any(),
+        Owned::Statvfs(s) => Py::new(py, s)?.into_any(),
+        Owned::Dirents(list) => {
+            let items = list
+                .into_iter()
+                .map(|d| Py::new(py, Dirent::from_data(py, d, owner)?))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any().unbind()
+        }
+        Owned::Lease(l) => Py::new(py, l)?.into_any(),
+        Owned::Checksum(c) => PyBytes::new(py, &c).into_any().unbind(),
+        Owned::Opaque(p) => Py::new(py, Opaque::new(p as *mut _, Arc::clone(live)))?.into_any(),
+    })
+}
+
+/// C arguments built from Python values, with what keeps them alive.
+pub struct Outgoing {
+    pub slots: Vec<glupy_slot_t>,
+    keep: Vec<Box<dyn Any + Send>>,
+}
+
+// SAFETY: the slots point into `keep` or into objects `keep` references;
+// moving the whole bundle to another thread moves that ownership with it.
+unsafe impl Send for Outgoing {}
+
+impl Outgoing {
+    /// All-NULL/zero arguments, as an error reply carries.
+    pub fn empty(n: usize) -> Self {
+        Outgoing {
+            slots: vec![glupy_slot_t { i: 0 }; n.max(1)],
+            keep: Vec::new(),
+        }
+    }
+
+    pub fn as_ptr(&self) -> *const glupy_slot_t {
+        self.slots.as_ptr()
+    }
+
+    fn hold<T: Any + Send>(&mut self, value: T) -> &T {
+        self.keep.push(Box::new(value));
+        self.keep.last().unwrap().downcast_ref::<T>().unwrap()
+    }
+}
+
+fn wrong_type(what: &str, arg: &Arg, got: &Bound<'_, PyAny>) -> PyErr {
+    let got = got
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "{what}: argument {:?} must be {:?} or None, not {got}",
+        arg.name, arg.ty
+    ))
+}
+
+/// Builds C arguments for `specs` from Python values. `what` names the
+/// call in error messages ("lookup wind").
+pub fn from_python(
+    what: &str,
+    specs: &[Arg],
+    values: &[Bound<'_, PyAny>],
+    this: *mut ffi::xlator_t,
+) -> PyResult<Outgoing> {
+    if values.len() != specs.len() {
+        let names: Vec<&str> = specs.iter().map(|a| a.name.as_str()).collect();
+        return Err(PyTypeError::new_err(format!(
+            "{what} takes {} arguments ({}), got {}",
+            specs.len(),
+            names.join(", "),
+            values.len()
+        )));
+    }
+    let mut out = Outgoing::empty(specs.len());
+    let mut vector_count: Option<(usize, i64)> = None;
+    let mut vector_iobref: *mut ffi::iobref = std::ptr::null_mut();
+    for (i, (arg, v)) in specs.iter().zip(values).enumerate() {
+        if v.is_none() {
+            continue; // NULL pointer or zero
+        }
+        let bad = || wrong_type(what, arg, v);
+        let slot = &mut out.slots[i];
+        match arg.ty {
+            Ty::Int => slot.i = v.extract::<i64>().map_err(|_| bad())?,
+            Ty::Uint => slot.i = v.extract::<u64>().map_err(|_| bad())? as i64,
+            Ty::Loc => {
+                let l = v.cast::<Loc>().map_err(|_| bad())?;
+                let p = l.get().loc.as_ptr();
+                out.hold(l.clone().unbind());
+                out.slots[i].p = p.cast();
+            }
+            Ty::Fd => {
+                let f = v.cast::<Fd>().map_err(|_| bad())?;
+                out.slots[i].p = f.get().fd.as_ptr().cast();
+                out.hold(f.clone().unbind());
+            }
+            Ty::Inode => {
+                let n = v.cast::<Inode>().map_err(|_| bad())?;
+                out.slots[i].p = n.get().inode.as_ptr().cast();
+                out.hold(n.clone().unbind());
+            }
+            Ty::Dict => {
+                let d = match v.cast::<Dict>() {
+                    Ok(d) => d.clone(),
+                    // Any mapping becomes a new dict.
+                    Err(_) => v
+                        .py()
+                        .get_type::<Dict>()
+                        .call1((v,))
+                        .map_err(|_| bad())?
+                        .cast_into::<Dict>()?,
+                };
+                out.slots[i].p = d.get().dict.as_ptr().cast();
+                out.hold(d.unbind());
+            }
+            Ty::Iatt => {
+                let a = v.cast::<Iatt>().map_err(|_| bad())?;
+                let boxed = Box::new(a.borrow().raw);
+                let p = &*boxed as *const ffi::iatt as *mut libc::c_void;
+                out.hold(boxed);
+                out.slots[i].p = p;
+            }
+            Ty::Str => {
+                let bytes: Vec<u8> = if let Ok(b) = v.cast::<PyBytes>() {
+                    b.as_bytes().to_vec()
+                } else {
+                    use std::os::unix::ffi::OsStringExt;
+                    v.extract::<OsString>().map_err(|_| bad())?.into_vec()
+                };
+                let c = CString::new(bytes).map_err(|_| {
+                    PyValueError::new_err(format!("{what}: {:?} contains NUL", arg.name))
+                })?;
+                let p = c.as_ptr() as *mut libc::c_void;
+                out.hold(c);
+                out.slots[i].p = p;
+            }
+            Ty::Iovec => {
+                let vec = match v.cast::<Vector>() {
+                    Ok(vec) => vec.clone(),
+                    Err(_) => {
+                        let data: Vec<u8> = if let Ok(b) = v.cast::<PyBytes>() {
+                            b.as_bytes().to_vec()
+                        } else if let Ok(b) = v.cast::<PyByteArray>() {
+                            b.to_vec()
+                        } else if let Ok(m) = v.extract::<Vec<u8>>() {
+                            m
+                        } else {
+                            return Err(bad());
+                        };
+                        Bound::new(v.py(), Vector::from_bytes(this, &data)?)?
+                    }
+                };
+                let inner = vec.get();
+                out.slots[i].p = inner.iov.as_ptr() as *mut libc::c_void;
+                vector_count = Some((i + 1, inner.iov.len() as i64));
+                vector_iobref = inner
+                    .iobref
+                    .as_ref()
+                    .map_or(std::ptr::null_mut(), |r| r.as_ptr());
+                out.hold(vec.unbind());
+            }
+            Ty::Iobref => {
+                let r = v.cast::<Iobref>().map_err(|_| bad())?;
+                out.slots[i].p = r.get().iobref.as_ptr().cast();
+                out.hold(r.clone().unbind());
+            }
+            Ty::Flock => {
+                let f = v.cast::<Flock>().map_err(|_| bad())?.borrow().to_c();
+                out.slots[i].p = &*f as *const _ as *mut libc::c_void;
+                out.hold(f);
+            }
+            Ty::Statvfs => {
+                let s = v.cast::<Statvfs>().map_err(|_| bad())?.borrow().to_c();
+                out.slots[i].p = &*s as *const _ as *mut libc::c_void;
+                out.hold(s);
+            }
+            Ty::Lease => {
+                let l = v.cast::<Lease>().map_err(|_| bad())?.borrow().to_c()?;
+                out.slots[i].p = &*l as *const _ as *mut libc::c_void;
+                out.hold(l);
+            }
+            Ty::Dirents => {
+                let items: Vec<Py<Dirent>> = v.extract().map_err(|_| bad())?;
+                let list = OwnedDirents::build(&items, v.py())?;
+                out.slots[i].p = list.as_ptr().cast();
+                out.hold(list);
+            }
+            Ty::Checksum => {
+                let b: Vec<u8> = v.extract().map_err(|_| bad())?;
+                if b.len() != STRONG_CHECKSUM_LEN {
+                    return Err(PyValueError::new_err(format!(
+                        "{what}: strong_checksum is {STRONG_CHECKSUM_LEN} bytes"
+                    )));
+                }
+                out.slots[i].p = b.as_ptr() as *mut libc::c_void;
+                out.hold(b);
+            }
+            Ty::LockList => {
+                let o = v.cast::<Opaque>().map_err(|_| bad())?;
+                out.slots[i].p = o.get().pointer()?;
+                out.hold(o.clone().unbind());
+            }
+        }
+    }
+    // The count after a vector is the vector's own; a given iobref wins
+    // over the vector's.
+    if let Some((count_at, n)) = vector_count {
+        out.slots[count_at].i = n;
+        if let Some(j) = specs.iter().position(|a| a.ty == Ty::Iobref) {
+            // SAFETY: reading the pointer member we or the loop above wrote.
+            if unsafe { out.slots[j].p.is_null() } {
+                out.slots[j].p = vector_iobref.cast();
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,280 @@
+//! One glupy translator in a graph: its Python module (loaded into a
+//! namespace of its own), its `xlator` object, the methods found on it,
+//! and its counters.
+
+use crate::ffi;
+use crate::fops::FOPS;
+use crate::values::dict::Dict;
+use crate::values::refs::DictRef;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Counters per fop, shown in the statedump.
+#[derive(Default)]
+pub struct FopStats {
+    pub calls: AtomicU64,
+    pub answered: AtomicU64,
+    pub errors: AtomicU64,
+    pub exceptions: AtomicU64,
+    pub dropped: AtomicU64,
+    pub python_calls: AtomicU64,
+    pub python_ns: AtomicU64,
+}
+
+/// Optional methods of the translator object besides the fops.
+#[derive(Default)]
+pub struct Hooks {
+    pub reconfigure: Option<Py<PyAny>>,
+    pub notify: Option<Py<PyAny>>,
+    pub dump: Option<Py<PyAny>>,
+    pub fini: Option<Py<PyAny>>,
+    pub forget: Option<Py<PyAny>>,
+    pub release: Option<Py<PyAny>>,
+    pub releasedir: Option<Py<PyAny>>,
+}
+
+pub struct Instance {
+    pub xl: *mut ffi::xlator_t,
+    pub name: String,
+    pub module: String,
+    pub translator: Py<PyAny>,
+    pub this_obj: Py<Xlator>,
+    pub fop_methods: Vec<Option<Py<PyAny>>>,
+    pub cbk_methods: Vec<Option<Py<PyAny>>>,
+    pub hooks: Hooks,
+    pub stats: Vec<FopStats>,
+}
+
+// SAFETY: xl is the xlator this instance belongs to; it outlives the
+// instance (freed only after fini, which drops the instance) and GlusterFS
+// allows its use from any thread. The rest is Py handles and atomics.
+unsafe impl Send for Instance {}
+// SAFETY: as above.
+unsafe impl Sync for Instance {}
+
+/// The translator object Python gets as `this`.
+#[pyclass(frozen, module = "glupy", name = "Xlator")]
+pub struct Xlator {
+    #[pyo3(get)]
+    name: String,
+    #[pyo3(get, name = "type")]
+    type_: String,
+    #[pyo3(get)]
+    children: Vec<String>,
+    #[pyo3(get)]
+    pub(crate) options: Py<PyDict>,
+}
+
+#[pymethods]
+impl Xlator {
+    fn __repr__(&self) -> String {
+        format!("<glupy.Xlator {} ({})>", self.name, self.type_)
+    }
+}
+
+fn cstr(p: *const libc::c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        // SAFETY: GlusterFS names are NUL-terminated and live with the xlator.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+/// The children of `xl`, in volfile order.
+pub fn children(xl: *mut ffi::xlator_t) -> Vec<(String, *mut ffi::xlator_t)> {
+    let mut out = Vec::new();
+    // SAFETY: xl is live; its children list is fixed once the graph is built.
+    unsafe {
+        let mut c = (*xl).children;
+        while !c.is_null() {
+            let child = (*c).xlator;
+            out.push((cstr((*child).name), child));
+            c = (*c).next;
+        }
+    }
+    out
+}
+
+/// A GlusterFS options dict as str -> str.
+pub fn options_map(options: *mut ffi::dict_t) -> BTreeMap<String, String> {
+    // SAFETY: NULL or a live dict we reference while reading.
+    let Some(dict) = (unsafe { DictRef::take(options) }) else {
+        return BTreeMap::new();
+    };
+    let d = Dict::new(dict);
+    d.key_list()
+        .into_iter()
+        .filter_map(|k| {
+            let v = d.get_bytes(&k).ok().flatten()?;
+            Some((k, String::from_utf8_lossy(&v).into_owned()))
+        })
+        .collect()
+}
+
+impl Xlator {
+    pub fn new(
+        py: Python<'_>,
+        xl: *mut ffi::xlator_t,
+        options: &BTreeMap<String, String>,
+    ) -> PyResult<Self> {
+        let opts = PyDict::new(py);
+        for (k, v) in options {
+            opts.set_item(k, v)?;
+        }
+        // SAFETY: xl is the live xlator being initialised.
+        let (name, type_) = unsafe { (cstr((*xl).name), cstr((*xl).type_)) };
+        Ok(Xlator {
+            name,
+            type_,
+            children: children(xl).into_iter().map(|(n, _)| n).collect(),
+            options: opts.unbind(),
+        })
+    }
+}
+
+impl Instance {
+    /// Imports the module and checks the translator class (through
+    /// `glupy._host.load`, which `glupy check` shares); the error string
+    /// says what to fix.
+    pub fn load(
+        py: Python<'_>,
+        xl: *mut ffi::xlator_t,
+        options: &BTreeMap<String, String>,
+    ) -> Result<Instance, String> {
+        let describe = |e: PyErr| crate::interp::format_exception(py, &e);
+        let module = options
+            .get("module-name")
+            .filter(|m| !m.is_empty())
+            .ok_or("option module-name is missing: set it to the Python module that defines `class xlator(glupy.Translator)`")?
+            .clone();
+        let this_obj =
+            Py::new(py, Xlator::new(py, xl, options).map_err(describe)?).map_err(describe)?;
+        let host = py
+            .import("glupy._host")
+            .map_err(|e| format!("cannot import the glupy Python package: {}", describe(e)))?;
+        let loaded = host
+            .call_method1(
+                "load",
+                (&module, options.get("module-path"), this_obj.clone_ref(py)),
+            )
+            .map_err(describe)?;
+        let (translator, methods, hooks): (Py<PyAny>, Bound<'_, PyDict>, Bound<'_, PyDict>) =
+            loaded.extract().map_err(describe)?;
+        let mut fop_methods: Vec<Option<Py<PyAny>>> = (0..FOPS.len()).map(|_| None).collect();
+        let mut cbk_methods: Vec<Option<Py<PyAny>>> = (0..FOPS.len()).map(|_| None).collect();
+        for (name, pair) in methods.iter() {
+            let name: String = name.extract().map_err(describe)?;
+            let idx = crate::fops::index_of(&name)
+                .ok_or_else(|| format!("glupy._host.load returned unknown fop {name}"))?;
+            let (f, c): (Option<Py<PyAny>>, Option<Py<PyAny>>) =
+                pair.extract().map_err(describe)?;
+            fop_methods[idx] = f;
+            cbk_methods[idx] = c;
+        }
+        let hook = |n: &str| {
+            hooks
+                .get_item(n)
+                .ok()
+                .flatten()
+                .filter(|h| !h.is_none())
+                .map(Bound::unbind)
+        };
+        Ok(Instance {
+            xl,
+            name: this_obj.get().name.clone(),
+            module,
+            translator,
+            this_obj,
+            fop_methods,
+            cbk_methods,
+            hooks: Hooks {
+                reconfigure: hook("reconfigure"),
+                notify: hook("notify"),
+                dump: hook("dump"),
+                fini: hook("fini"),
+                forget: hook("forget"),
+                release: hook("release"),
+                releasedir: hook("releasedir"),
+            },
+            stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
+        })
+    }
+
+    /// Whether the fop goes through glupy at all.
+    pub fn intercepts(&self, fop: usize) -> bool {
+        self.fop_methods[fop].is_some() || self.cbk_methods[fop].is_some()
+    }
+
+    /// The child to wind to: the first, or the one named.
+    pub fn child(&self, name: Option<&str>) -> PyResult<*mut ffi::xlator_t> {
+        let kids = children(self.xl);
+        match name {
+            None => kids.first().map(|(_, x)| *x).ok_or_else(|| {
+                PyValueError::new_err(format!("{} has no child to wind to", self.name))
+            }),
+            Some(n) => kids
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, x)| *x)
+                .ok_or_else(|| {
+                    let names: Vec<_> = kids.iter().map(|(k, _)| k.as_str()).collect();
+                    PyValueError::new_err(format!(
+                        "{} has no child {n:?} (children: {})",
+                        self.name,
+                        names.join(", ")
+                    ))
+                }),
+        }
+    }
+
+    /// The instance behind this->private (a new reference).
+    ///
+    /// # Safety
+    /// `this` must be an initialised glupy xlator.
+    pub unsafe fn of(this: *mut ffi::xlator_t) -> Option<Arc<Instance>> {
+        // SAFETY: private holds the reference `install` stored, until fini.
+        unsafe {
+            let p = (*this).private as *const Instance;
+            if p.is_null() {
+                return None;
+            }
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
+        }
+    }
+
+    /// Calls an optional hook; errors are logged, never raised.
+    pub fn call_hook<'py, A>(
+        &self,
+        py: Python<'py>,
+        hook: &Option<Py<PyAny>>,
+        what: &str,
+        args: A,
+    ) -> Option<Py<PyAny>>
+    where
+        A: pyo3::call::PyCallArgs<'py>,
+    {
+        let h = hook.as_ref()?;
+        match h.call1(py, args) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                crate::logging::write(
+                    &self.name,
+                    crate::logging::GF_LOG_ERROR,
+                    &format!(
+                        "{}.{what} raised: {}",
+                        self.module,
+                        crate::interp::format_exception(py, &e)
+                    ),
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The embedded interpreter: started once per process on the first init
+//! (never in glusterd, which only dlopens us), never finalized.
+
+use crate::pool;
+use once_cell::sync::OnceCell;
+use pyo3::prelude::*;
+use pyo3::types::PyAnyMethods;
+use std::ffi::CStr;
+
+static STARTED: OnceCell<Result<(), String>> = OnceCell::new();
+
+/// Default number of threads that run Python (see `pool`).
+pub const DEFAULT_PYTHON_THREADS: usize = 8;
+
+/// Starts Python, the `glupy._glupy` module and the worker pool, once.
+pub fn ensure_started(python_threads: usize) -> Result<(), String> {
+    STARTED
+        .get_or_init(|| {
+            promote_libpython()?;
+            // SAFETY: called once, before any other Python use in the process.
+            unsafe { initialize()? };
+            Python::attach(|py| {
+                crate::pymodule::install(py).map_err(|e| format_exception(py, &e))
+            })?;
+            pool::start(python_threads);
+            Ok(())
+        })
+        .clone()
+}
+
+/// GlusterFS dlopens translators RTLD_LOCAL, which hides libpython's
+/// symbols from the C extension modules Python loads later (`_ctypes`,
+/// `_json`, ...): make libpython global, and never unloaded.
+fn promote_libpython() -> Result<(), String> {
+    // SAFETY: dladdr on a function of libpython fills `info` with the path
+    // of the library it lives in; dlopen with RTLD_NOLOAD only changes the
+    // flags of that already-loaded library.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let addr = pyo3::ffi::Py_IsInitialized as *const libc::c_void;
+        if libc::dladdr(addr, &mut info) == 0 || info.dli_fname.is_null() {
+            return Err("cannot find the loaded libpython".into());
+        }
+        let h = libc::dlopen(
+            info.dli_fname,
+            libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+        );
+        if h.is_null() {
+            let err = CStr::from_ptr(libc::dlerror())
+                .to_string_lossy()
+                .into_owned();
+            return Err(format!("cannot make libpython global: {err}"));
+        }
+    }
+    Ok(())
+}
+
+/// Initialises CPython like Debian's /usr/bin/python3, whoever started the
+/// process: no PYTHON* variables from glusterd's or a shell's environment,
+/// no signal handlers (GlusterFS owns the signals). Releases the GIL after.
+///
+/// # Safety
+/// Must be called once, before any other use of Python in the process.
+unsafe fn initialize() -> Result<(), String> {
+    use pyo3::ffi;
+    // SAFETY: the PyConfig API is used as documented: init, set, use, clear.
+    unsafe {
+        if ffi::Py_IsInitialized() != 0 {
+            return Ok(());
+        }
+        let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
+        ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
+        let mut config = config.assume_init();
+        config.install_signal_handlers = 0;
+        config.use_environment = 0;
+        config.parse_argv = 0;
+        config.user_site_directory = 0;
+        let status = ffi::PyConfig_SetBytesString(
+            &mut config,
+            &mut config.program_name,
+            c"/usr/bin/python3".as_ptr(),
+        );
+        if ffi::PyStatus_Exception(status) != 0 {
+            ffi::PyConfig_Clear(&mut config);
+            return Err("cannot configure Python".into());
+        }
+        let status = ffi::Py_InitializeFromConfig(&config);
+        ffi::PyConfig_Clear(&mut config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            let msg = if status.err_msg.is_null() {
+                "unknown error".into()
+            } else {
+                CStr::from_ptr(status.err_msg)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            return Err(format!("Python failed to start: {msg}"));
+        }
+        // The initialising thread holds the GIL; hand it back so any thread
+        // can take it.
+        ffi::PyEval_SaveThread();
+    }
+    Ok(())
+}
+
+/// The exception with its full traceback, as Python prints it.
+pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception", (err.value(py),)))
+        .and_then(|lines| lines.extract::<Vec<String>>());
+    match formatted {
+        Ok(lines) => lines.concat().trim_end().to_string(),
+        Err(_) => err.to_string(),
+    }
+}
+
+/// The errno a translator chose by raising FopError or any OSError with
+/// an errno; None for any other exception.
+pub fn errno_of(py: Python<'_>, err: &PyErr) -> Option<i32> {
+    if !err.is_instance_of::<pyo3::exceptions::PyOSError>(py) {
+        return None;
+    }
+    err.value(py)
+        .getattr("errno")
+        .ok()?
+        .extract::<i32>()
+        .ok()
+        .filter(|e| *e > 0)
+}

@@ -1,0 +1,28 @@
+//! glupy: a GlusterFS 10.3 translator (`features/glupy`) that runs
+//! translators written in Python.
+//!
+//! GlusterFS dlopens the cdylib and reads one symbol, `xlator_api`
+//! (see `api`). The fops a Python module defines are dispatched through the
+//! C shim generated from `src/fops.table`; every other fop is GlusterFS's
+//! own pass-through default.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod ffi;
+pub mod fop_spec;
+
+pub mod api;
+mod convert;
+mod dispatch;
+mod events;
+mod fops;
+mod frame;
+mod guard;
+mod instance;
+mod interp;
+mod logging;
+mod pool;
+mod pymodule;
+#[cfg(test)]
+mod pystubs;
+mod statedump;
+mod values;

@@ -1,0 +1,75 @@
+//! Host threads that run Python. GlusterFS calls fops on io-threads workers
+//! (256 KiB stacks, too small for Python) and on event threads (which must
+//! not wait for slow Python), so every Python call runs here instead, on
+//! threads with large stacks. Jobs never wait for each other, so the pool
+//! cannot deadlock on its own work.
+
+use once_cell::sync::OnceCell;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Stack for threads running Python: deep enough that RecursionError comes
+/// before the stack ends, and only address space until touched.
+pub const PYTHON_STACK_BYTES: usize = 64 << 20;
+
+struct Pool {
+    tx: Mutex<Sender<Job>>,
+}
+
+static POOL: OnceCell<Pool> = OnceCell::new();
+
+/// Starts the pool once per process with `workers` threads.
+pub fn start(workers: usize) {
+    POOL.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..workers.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("glupy-py{n}"))
+                .stack_size(PYTHON_STACK_BYTES)
+                .spawn(move || worker(rx))
+                .expect("spawn a glupy worker thread");
+        }
+        Pool { tx: Mutex::new(tx) }
+    });
+}
+
+fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
+    block_signals();
+    loop {
+        let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        crate::guard::guarded("a glupy worker job", (), job);
+    }
+}
+
+/// GlusterFS handles its signals on one thread of its own; ours must never
+/// take SIGUSR1/SIGTERM/SIGHUP from it.
+fn block_signals() {
+    // SAFETY: sigfillset/pthread_sigmask only touch this thread's mask and
+    // a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Queues `job` for a Python thread. Returns false if the pool is not
+/// started (only before the first init), in which case the job is dropped.
+pub fn submit(job: Job) -> bool {
+    match POOL.get() {
+        Some(pool) => pool
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .is_ok(),
+        None => false,
+    }
+}

@@ -1,0 +1,71 @@
+//! `glupy._glupy`: the native half of the `glupy` Python package, made
+//! by the host and placed in sys.modules before the package is imported.
+
+use crate::fops::FOPS;
+use crate::frame::Frame;
+use crate::instance::Xlator;
+use crate::values::buffer::{Iobref, Vector};
+use crate::values::dict::Dict;
+use crate::values::dirent::Dirent;
+use crate::values::iatt::Iatt;
+use crate::values::inode::{Fd, Inode};
+use crate::values::loc::Loc;
+use crate::values::plain::{Flock, Lease, Opaque, Statvfs};
+use pyo3::prelude::*;
+
+/// Writes one line to this process's GlusterFS log.
+#[pyfunction]
+#[pyo3(signature = (level, message, domain=None))]
+fn log(level: i32, message: &str, domain: Option<String>) {
+    let domain = domain.unwrap_or_else(crate::logging::current_domain);
+    crate::logging::write(&domain, crate::logging::from_python_level(level), message);
+}
+
+/// The fop table: (name, [(arg, kind)], [(cbk arg, kind)], in_glupy_v1).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn fop_table() -> Vec<(String, Vec<(String, String)>, Vec<(String, String)>, bool)> {
+    let list = |args: &[crate::fop_spec::Arg]| {
+        args.iter()
+            .map(|a| (a.name.clone(), format!("{:?}", a.ty)))
+            .collect()
+    };
+    FOPS.iter()
+        .map(|f| {
+            (
+                f.name.clone(),
+                list(&f.args),
+                list(&f.cbk_args),
+                f.in_glupy_v1,
+            )
+        })
+        .collect()
+}
+
+/// Creates the module and registers it as `glupy._glupy`. (Built by hand,
+/// not with #[pymodule], so the .so exports no PyInit symbol: only
+/// xlator_api.)
+pub fn install(py: Python<'_>) -> PyResult<()> {
+    let m = PyModule::new(py, "glupy._glupy")?;
+    m.add_class::<Frame>()?;
+    m.add_class::<Loc>()?;
+    m.add_class::<Iatt>()?;
+    m.add_class::<Inode>()?;
+    m.add_class::<Fd>()?;
+    m.add_class::<Dict>()?;
+    m.add_class::<Vector>()?;
+    m.add_class::<Iobref>()?;
+    m.add_class::<Dirent>()?;
+    m.add_class::<Flock>()?;
+    m.add_class::<Statvfs>()?;
+    m.add_class::<Lease>()?;
+    m.add_class::<Opaque>()?;
+    m.add_class::<Xlator>()?;
+    m.add_function(wrap_pyfunction!(log, &m)?)?;
+    m.add_function(wrap_pyfunction!(fop_table, &m)?)?;
+    m.add("HOSTED", true)?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("glupy._glupy", m)?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+/* The C side of glupy: the parts of GlusterFS's API that are macros or
+ * static inline functions (STACK_WIND, STACK_UNWIND_STRICT, list handling),
+ * compiled against the installed headers so they stay right for the
+ * installed version. The per-fop functions are generated from fops.table. */
+#ifndef GLUPY_SHIM_H
+#define GLUPY_SHIM_H
+
+#include <glusterfs/glusterfs.h>
+#include <glusterfs/xlator.h>
+#include <glusterfs/defaults.h>
+#include <glusterfs/stack.h>
+#include <glusterfs/dict.h>
+#include <glusterfs/iobuf.h>
+#include <glusterfs/gf-dirent.h>
+#include <glusterfs/statedump.h>
+#include <glusterfs/logging.h>
+#include <glusterfs/mem-types.h>
+#include <glusterfs/upcall-utils.h>
+
+/* One argument of a fop or callback: pointers in p, every scalar widened
+ * to 64 bits in i, so Rust needs no per-type sizes. */
+typedef union {
+    void *p;
+    int64_t i;
+} glupy_slot_t;
+
+typedef void (*glupy_fop_hook_t)(int fop, call_frame_t *frame, xlator_t *this,
+                                 const glupy_slot_t *args);
+typedef void (*glupy_cbk_hook_t)(int fop, call_frame_t *frame, void *cookie,
+                                 xlator_t *this, int32_t op_ret,
+                                 int32_t op_errno, const glupy_slot_t *args);
+
+typedef void (*glupy_notify_hook_t)(xlator_t *this, int32_t event,
+                                    void *data);
+
+/* Set once by the host before any fop can arrive. */
+void glupy_set_hooks(glupy_fop_hook_t fop, glupy_cbk_hook_t cbk,
+                     glupy_notify_hook_t notify);
+
+/* The variadic notify entry (Rust cannot define C variadics): tells the
+ * host, then forwards to default_notify so the graph comes up. */
+int32_t glupy_notify(xlator_t *this, int32_t event, void *data, ...);
+
+/* Points the slots of intercepted fops at the glupy entries; the others
+ * keep what fill_defaults put there (GlusterFS's pass-through default). */
+void glupy_fill_fops(struct xlator_fops *table, const uint8_t *intercept);
+
+/* Winds fop to child; the reply comes back through the cbk hook. */
+void glupy_wind(int fop, call_frame_t *frame, xlator_t *child,
+                const glupy_slot_t *args);
+
+/* Answers frame; clears frame->local first (FRAME_DESTROY would mem_put it). */
+void glupy_unwind(int fop, call_frame_t *frame, int32_t op_ret,
+                  int32_t op_errno, const glupy_slot_t *args);
+
+int glupy_fop_count(void);
+
+/* Helpers for what GlusterFS has only as macros or inline functions. */
+xlator_t *glupy_first_child(xlator_t *this);
+xlator_t **glupy_this_location(void);
+void glupy_dirents_init(gf_dirent_t *head);
+void glupy_dirents_append(gf_dirent_t *head, gf_dirent_t *entry);
+gf_dirent_t *glupy_dirents_next(gf_dirent_t *head, gf_dirent_t *cur);
+void glupy_log(const char *domain, int level, const char *message);
+struct iobuf_pool *glupy_iobuf_pool(xlator_t *this);
+void *glupy_iobuf_ptr(struct iobuf *iob);
+int glupy_mem_acct_init(xlator_t *this);
+void glupy_dump_section(const char *name);
+void glupy_dump_write(const char *key, const char *value);
+void *glupy_calloc(size_t n);
+char *glupy_strdup(const char *s);
+void glupy_free(void *p);
+/* st_mode of an iatt (type and permission bits), and back. */
+uint32_t glupy_iatt_mode(const struct iatt *buf);
+void glupy_iatt_set_mode(struct iatt *buf, uint32_t mode);
+/* Per-frame identity for Glupy 1 compatibility: root->unique and pid/uid. */
+uint64_t glupy_frame_unique(call_frame_t *frame);
+int32_t glupy_frame_pid(call_frame_t *frame);
+uint32_t glupy_frame_uid(call_frame_t *frame);
+uint32_t glupy_frame_gid(call_frame_t *frame);
+
+#endif

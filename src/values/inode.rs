@@ -1,0 +1,244 @@
+//! `glupy.Inode` and `glupy.Fd`: counted references with a per-translator
+//! context slot that holds any Python object until the inode is forgotten or
+//! the fd released.
+
+use super::refs::{FdRef, InodeRef};
+use crate::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// The translator an Inode/Fd's context belongs to.
+#[derive(Clone, Copy)]
+pub struct Owner(pub *mut ffi::xlator_t);
+// SAFETY: the xlator outlives every value handed to its Python code (the
+// .so is never unloaded and graphs keep their xlators until fini).
+unsafe impl Send for Owner {}
+// SAFETY: only passed to GlusterFS ctx functions, which lock internally.
+unsafe impl Sync for Owner {}
+
+const TYPE_NAMES: [&str; 8] = [
+    "invalid", "file", "dir", "symlink", "block", "char", "fifo", "socket",
+];
+
+pub fn type_name(ia_type: u32) -> &'static str {
+    TYPE_NAMES
+        .get(ia_type as usize)
+        .copied()
+        .unwrap_or("invalid")
+}
+
+/// Boxes a Python object for a GlusterFS u64 context slot.
+fn ctx_into_raw(value: Py<PyAny>) -> u64 {
+    Box::into_raw(Box::new(value)) as u64
+}
+
+/// # Safety
+/// `raw` must come from `ctx_into_raw` and not have been freed.
+pub unsafe fn ctx_from_raw(raw: u64) -> Box<Py<PyAny>> {
+    // SAFETY: by the contract above.
+    unsafe { Box::from_raw(raw as *mut Py<PyAny>) }
+}
+
+#[pyclass(frozen, module = "glupy", name = "Inode")]
+pub struct Inode {
+    pub(crate) inode: InodeRef,
+    pub(crate) owner: Owner,
+}
+
+impl Inode {
+    pub fn new(inode: InodeRef, owner: Owner) -> Self {
+        Inode { inode, owner }
+    }
+
+    fn raw(&self) -> &ffi::inode_t {
+        // SAFETY: we hold a reference, so the inode is live.
+        unsafe { &*self.inode.as_ptr() }
+    }
+}
+
+#[pymethods]
+impl Inode {
+    #[getter]
+    fn gfid<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.raw().gfid)
+    }
+
+    #[getter]
+    fn ia_type(&self) -> u32 {
+        self.raw().ia_type
+    }
+
+    #[getter(r#type)]
+    fn type_(&self) -> &'static str {
+        type_name(self.raw().ia_type)
+    }
+
+    /// The path GlusterFS knows for this inode, or None if it knows none.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        let mut buf: *mut libc::c_char = std::ptr::null_mut();
+        // SAFETY: the inode is live; inode_path allocates buf with GF_MALLOC
+        // on success and we free it with GF_FREE.
+        unsafe {
+            let n = ffi::inode_path(self.inode.as_ptr(), std::ptr::null(), &mut buf);
+            if n < 0 || buf.is_null() {
+                return None;
+            }
+            let s = std::ffi::CStr::from_ptr(buf).to_string_lossy().into_owned();
+            ffi::glupy_free(buf.cast());
+            Some(s)
+        }
+    }
+
+    /// This translator's object for the inode (None if never set); kept
+    /// until GlusterFS forgets the inode.
+    #[getter]
+    fn ctx(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let mut raw = 0u64;
+        // SAFETY: live inode and owner; value2 may be NULL.
+        let rc = unsafe {
+            ffi::inode_ctx_get2(
+                self.inode.as_ptr(),
+                self.owner.0,
+                &mut raw,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != 0 || raw == 0 {
+            return None;
+        }
+        // SAFETY: only ctx_into_raw values are stored in our slot, and they
+        // are freed only by forget, which cannot run while we hold a ref.
+        let obj = unsafe { &*(raw as *const Py<PyAny>) };
+        Some(obj.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_ctx(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let mut old = 0u64;
+        // SAFETY: live inode and owner. The GIL serialises Python setters,
+        // and forget cannot run while we hold a reference.
+        unsafe {
+            if ffi::inode_ctx_del2(
+                self.inode.as_ptr(),
+                self.owner.0,
+                &mut old,
+                std::ptr::null_mut(),
+            ) == 0
+                && old != 0
+            {
+                drop(ctx_from_raw(old));
+            }
+            if let Some(value) = value {
+                let mut raw = ctx_into_raw(value);
+                if ffi::inode_ctx_set2(
+                    self.inode.as_ptr(),
+                    self.owner.0,
+                    &mut raw,
+                    std::ptr::null_mut(),
+                ) != 0
+                {
+                    drop(ctx_from_raw(raw));
+                    return Err(pyo3::exceptions::PyMemoryError::new_err(
+                        "inode_ctx_set failed",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Inode>()
+            .is_ok_and(|o| o.get().inode.as_ptr() == self.inode.as_ptr())
+    }
+
+    fn __hash__(&self) -> u64 {
+        self.inode.as_ptr() as u64
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<glupy.Inode {} {}>",
+            super::gfid_str(&self.raw().gfid),
+            self.type_()
+        )
+    }
+}
+
+#[pyclass(frozen, module = "glupy", name = "Fd")]
+pub struct Fd {
+    pub(crate) fd: FdRef,
+    pub(crate) owner: Owner,
+}
+
+impl Fd {
+    pub fn new(fd: FdRef, owner: Owner) -> Self {
+        Fd { fd, owner }
+    }
+
+    fn raw(&self) -> &ffi::fd_t {
+        // SAFETY: we hold a reference, so the fd is live.
+        unsafe { &*self.fd.as_ptr() }
+    }
+}
+
+#[pymethods]
+impl Fd {
+    #[getter]
+    fn inode(&self) -> Option<Inode> {
+        // SAFETY: a live fd's inode pointer is live while the fd is.
+        unsafe { InodeRef::take(self.raw().inode) }.map(|i| Inode::new(i, self.owner))
+    }
+
+    #[getter]
+    fn flags(&self) -> i32 {
+        self.raw().flags
+    }
+
+    #[getter]
+    fn pid(&self) -> u64 {
+        self.raw().pid
+    }
+
+    /// This translator's object for the fd (None if never set); kept until
+    /// the fd is released.
+    #[getter]
+    fn ctx(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let mut raw = 0u64;
+        // SAFETY: live fd and owner.
+        let rc = unsafe { ffi::fd_ctx_get(self.fd.as_ptr(), self.owner.0, &mut raw) };
+        if rc != 0 || raw == 0 {
+            return None;
+        }
+        // SAFETY: as for Inode.ctx: release cannot run while we hold a ref.
+        let obj = unsafe { &*(raw as *const Py<PyAny>) };
+        Some(obj.clone_ref(py))
+    }
+
+    #[setter]
+    fn set_ctx(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let mut old = 0u64;
+        // SAFETY: live fd and owner; the GIL serialises Python setters.
+        unsafe {
+            if ffi::fd_ctx_del(self.fd.as_ptr(), self.owner.0, &mut old) == 0 && old != 0 {
+                drop(ctx_from_raw(old));
+            }
+            if let Some(value) = value {
+                let raw = ctx_into_raw(value);
+                if ffi::fd_ctx_set(self.fd.as_ptr(), self.owner.0, raw) != 0 {
+                    drop(ctx_from_raw(raw));
+                    return Err(pyo3::exceptions::PyMemoryError::new_err(
+                        "fd_ctx_set failed",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<glupy.Fd flags={:#o}>", self.flags())
+    }
+}
