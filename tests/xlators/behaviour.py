@@ -1,0 +1,70 @@
+"""Exercises what a translator may do with a request, keyed by file name
+(lookups) or xattr name (getxattr)."""
+import errno
+import threading
+
+import glupy
+
+
+def deep(n):
+    # Recursion through a C builtin uses the C stack at every level.
+    return sorted([n + 1], key=deep)
+
+
+class xlator(glupy.Translator):
+    def __init__(self, xl):
+        super().__init__(xl)
+        self.reconfigured = 0
+
+    def reconfigure(self, options):
+        self.reconfigured += 1
+
+    def lookup_fop(self, frame, this, loc, xdata):
+        name = loc.name or ""
+        if name.startswith("missing-"):
+            frame.error(errno.ENOENT)  # short-circuit: never reaches the brick
+        elif name == "eacces":
+            raise glupy.FopError(errno.EACCES)
+        elif name == "eperm-oserror":
+            raise PermissionError(errno.EPERM, "not here")
+        elif name == "boom":
+            raise RuntimeError("boom in lookup_fop")
+        elif name == "dropped":
+            return  # neither wound nor unwound: the host answers EIO
+        elif name.startswith("late-"):
+            threading.Timer(0.3, frame.wind, (loc, xdata)).start()
+        else:
+            frame.local = name
+            frame.wind(loc, xdata)
+
+    def lookup_cbk(self, frame, cookie, this, op_ret, op_errno, inode, buf, xdata, postparent):
+        if frame.local == "cbkboom":
+            raise ValueError("boom in lookup_cbk")
+        frame.unwind(op_ret, op_errno, inode, buf, xdata, postparent)
+
+    def _answer(self, frame, name, value):
+        frame.unwind(len(value), 0, glupy.Dict({name: value}), None)
+
+    def getxattr_fop(self, frame, this, loc, name, xdata):
+        if name == "user.glupy.option":
+            self._answer(frame, name, self.options.get("greeting", "").encode())
+        elif name == "user.glupy.reconfigured":
+            self._answer(frame, name, str(self.reconfigured).encode())
+        elif name == "user.glupy.instance":
+            self._answer(frame, name, this.name.encode())
+        elif name == "user.glupy.deep":
+            self._answer(frame, name, str(deep(0)).encode())
+        elif name == "user.glupy.late":
+            threading.Timer(0.3, self._answer, (frame, name, b"answered from a thread")).start()
+        elif name == "user.glupy.local":
+            frame.local = ("token", loc.path)
+            frame.wind(loc, name, xdata)
+        else:
+            frame.wind(loc, name, xdata)
+
+    def getxattr_cbk(self, frame, cookie, this, op_ret, op_errno, dict, xdata):
+        if frame.local is not None:
+            value = repr(frame.local).encode()
+            frame.unwind(len(value), 0, glupy.Dict({"user.glupy.local": value}), xdata)
+            return
+        frame.unwind(op_ret, op_errno, dict, xdata)
