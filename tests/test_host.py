@@ -1,0 +1,364 @@
+"""features/glupy in real bricks and clients: the host's behaviour (issue 2)."""
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import glusterlib
+
+HERE = Path(__file__).parent
+XLATORS = HERE / "xlators"
+EXAMPLES = HERE.parent / "examples"
+
+# Lines glupy itself writes at E level on purpose in these tests.
+EXPECTED_ERRORS = (r"raised; the request is answered EIO", r"server4_\w+_cbk", r"Traceback", r"^\s")
+
+
+def glupy(module, path=XLATORS, name=None, **options):
+    opts = {"module-name": module, "module-path": str(path)}
+    opts.update({k.replace("_", "-"): str(v) for k, v in options.items()})
+    return ("features/glupy", opts, name) if name else ("features/glupy", opts)
+
+
+def glupy_section(dump, name):
+    sections = glusterlib.statedump_sections(dump)
+    return sections[f"xlator.features.glupy.{name}.priv"]
+
+
+def payload(size):
+    return os.urandom(size)
+
+
+def test_empty_translator_passes_data_through_unchanged(gluster, assert_log_clean):
+    brick = gluster.brick([glupy("empty")])
+    client = gluster.gfapi(brick)
+    data = payload(3 * 1024 * 1024 + 17)
+    client.write_file("/big.bin", data)
+    assert client.read_file("/big.bin") == data
+    mount = gluster.mount(brick)
+    assert (mount.mountpoint / "big.bin").read_bytes() == data
+    (mount.mountpoint / "back.bin").write_bytes(data[::-1])
+    assert client.read_file("/back.bin") == data[::-1]
+    assert "fops in Python: none" in brick.log_text()
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    assert section["module"] == "empty"
+    assert section["registered"] == ""
+    assert_log_clean(brick.log_text())
+
+
+def workload(client, mount):
+    """Reaches every fop a plain client sends."""
+    c = client
+    c.mkdir("/d")
+    f = c.creat("/d/f", mode=0o640)
+    f.write_all(b"x" * 70000)
+    f.fsync()
+    f.fdatasync()
+    f.ftruncate(50000)
+    f.fallocate(100000, 4096)
+    f.zerofill(0, 4096)
+    f.discard(8192, 4096)
+    f.lseek(0, os.SEEK_DATA)
+    f.fchmod(0o600)
+    f.futimens(1_000_000_000, 2_000_000_000)
+    f.fsetxattr("user.a", b"1")
+    assert f.fgetxattr("user.a") == b"1"
+    f.fremovexattr("user.a")
+    f.posix_lock(glusterlib.F_SETLK, glusterlib.F_WRLCK, 0, 10)
+    f.posix_lock(glusterlib.F_SETLK, glusterlib.F_UNLCK, 0, 10)
+    f.fstat()
+    f.close()
+    g = c.open("/d/f")
+    assert g.pread(100, 0) == b"\0" * 100
+    g.close()
+    c.truncate("/d/f", 1000)
+    c.setxattr("/d/f", "user.b", b"2")
+    assert c.getxattr("/d/f", "user.b") == b"2"
+    c.listxattr("/d/f")
+    c.removexattr("/d/f", "user.b")
+    c.chmod("/d/f", 0o644)
+    c.access("/d/f", os.R_OK)
+    c.statvfs("/")
+    c.link("/d/f", "/d/hard")
+    c.symlink("f", "/d/soft")
+    assert c.readlink("/d/soft") == "f"
+    c.rename("/d/hard", "/d/hard2")
+    c.mknod("/d/fifo", 0o644 | 0o010000, 0)
+    assert sorted(c.readdir("/d")) == ["f", "fifo", "hard2", "soft"]
+    assert sorted(n for n, _ in c.readdirplus("/d")) == ["f", "fifo", "hard2", "soft"]
+    for name in ("hard2", "soft", "fifo", "f"):
+        c.unlink("/d/" + name)
+    c.rmdir("/d")
+    # Through FUSE too (readdir, open, flush, release paths of the kernel).
+    root = mount.mountpoint
+    (root / "viafuse").write_bytes(b"abc")
+    assert sorted(os.listdir(root)) == ["viafuse"]
+    assert (root / "viafuse").read_bytes() == b"abc"
+    time.sleep(1.2)  # past FUSE's attribute timeout: getattr becomes a stat fop
+    assert os.stat(root / "viafuse").st_size == 3
+    os.unlink(root / "viafuse")
+
+
+REACHED = """lookup stat fstat create open readv writev flush fsync truncate ftruncate
+    fallocate discard zerofill seek setattr fsetattr setxattr getxattr removexattr
+    fsetxattr fgetxattr fremovexattr lk access statfs link symlink readlink rename
+    mknod mkdir rmdir unlink opendir readdir readdirp""".split()
+
+
+def test_every_fop_and_callback_winds_and_unwinds_through_python(gluster, assert_log_clean):
+    brick = gluster.brick([glupy("passall")])
+    client = gluster.gfapi(brick)
+    # Long-lived dentries: a getattr after the attribute timeout is then a
+    # stat fop, not a fresh lookup.
+    mount = gluster.mount(brick, extra_args=("--entry-timeout=600",))
+    workload(client, mount)
+    data = payload(1 << 20)
+    client.write_file("/after", data)
+    assert client.read_file("/after") == data
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    missing = [f"{fop}_{side}" for fop in REACHED for side in ("fop", "cbk")
+               if int(section.get(f"python.{fop}_{side}", 0)) == 0]
+    assert not missing, f"never reached Python: {missing}"
+    for fop in REACHED:
+        counters = dict(kv.split("=") for kv in section[f"fop.{fop}"].split())
+        assert int(counters["calls"]) > 0
+        assert counters["exceptions"] == "0" and counters["dropped"] == "0"
+    assert_log_clean(brick.log_text())
+
+
+def test_short_circuit_answers_enoent_without_reaching_the_brick(gluster):
+    # Two glupy instances in one graph: a counter below, the short-circuit above.
+    brick = gluster.brick([glupy("passall", name="below"), glupy("behaviour", name="above")])
+    client = gluster.gfapi(brick)
+    client.write_file("/present", b"here")
+    for _ in range(5):
+        with pytest.raises(FileNotFoundError):
+            client.stat("/missing-x")
+    assert client.stat("/present").st_size == 4
+    below = glupy_section(brick.statedump(), "below")
+    assert "python.lookup:present" in below
+    assert "python.lookup:missing-x" not in below
+
+
+def test_two_instances_of_one_module_share_no_state(gluster):
+    brick = gluster.brick([glupy("passall", name="one"), glupy("passall", name="two")])
+    client = gluster.gfapi(brick)
+    client.write_file("/f", b"data")
+    client.stat("/f")
+    dump = brick.statedump()
+    for name in ("one", "two"):
+        section = glupy_section(dump, name)
+        own = sum(int(v) for k, v in section.items() if k.startswith("python.") and k.endswith("_fop"))
+        assert own > 0
+        assert int(section["python.module_total"]) == own, "module globals were shared"
+
+
+def test_fop_error_and_oserror_answer_their_errno(gluster):
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    with pytest.raises(PermissionError) as e:
+        client.stat("/eacces")
+    assert e.value.errno == errno.EACCES
+    with pytest.raises(PermissionError) as e:
+        client.stat("/eperm-oserror")
+    assert e.value.errno == errno.EPERM
+    assert "Traceback" not in brick.log_text()
+
+
+def test_unexpected_exception_answers_eio_logs_traceback_and_brick_lives(gluster, assert_log_clean):
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    for name in ("/boom", "/cbkboom"):
+        with pytest.raises(OSError) as e:
+            client.stat(name)
+        assert e.value.errno == errno.EIO
+    log = brick.log_text()
+    assert "behaviour lookup_fop raised" in log
+    assert "RuntimeError: boom in lookup_fop" in log
+    assert "behaviour lookup_cbk raised" in log
+    assert "ValueError: boom in lookup_cbk" in log
+    assert "Traceback (most recent call last)" in log
+    assert brick.alive()
+    client.write_file("/fine", b"still working")
+    assert client.read_file("/fine") == b"still working"
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    assert "exceptions=2" in section["fop.lookup"]
+    assert_log_clean(log, allowed=EXPECTED_ERRORS)
+
+
+def test_frame_dropped_unanswered_is_answered_eio_and_logged(gluster):
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    with pytest.raises(OSError) as e:
+        client.stat("/dropped")
+    assert e.value.errno == errno.EIO
+    assert glusterlib.wait_until(lambda: "returned without winding or unwinding" in brick.log_text(), 5)
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    assert "dropped=1" in section["fop.lookup"]
+
+
+def test_deferred_completion_from_a_python_thread(gluster):
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    started = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        client.stat("/late-wind")  # wound 0.3 s later by a timer thread
+    assert time.monotonic() - started >= 0.25
+    assert client.getxattr("/", "user.glupy.late") == b"answered from a thread"
+
+
+def test_frame_local_carries_state_from_fop_to_callback(gluster):
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    client.write_file("/f", b"")
+    assert client.getxattr("/f", "user.glupy.local") == repr(("token", "/f")).encode()
+
+
+def test_volfile_options_reach_python(gluster):
+    brick = gluster.brick([glupy("behaviour", greeting="hello-there")])
+    client = gluster.gfapi(brick)
+    assert client.getxattr("/", "user.glupy.option") == b"hello-there"
+
+
+def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster):
+    # io-threads workers have 256 KiB stacks; Python must not run on them.
+    brick = gluster.brick([glupy("behaviour"), ("performance/io-threads", {})])
+    client = gluster.gfapi(brick)
+    with pytest.raises(OSError) as e:
+        client.getxattr("/", "user.glupy.deep")
+    assert e.value.errno == errno.EIO
+    assert "RecursionError" in brick.log_text()
+    assert brick.alive()
+    client.write_file("/after", b"ok")
+    assert client.read_file("/after") == b"ok"
+
+
+def test_python_logging_and_print_reach_the_brick_log(gluster):
+    brick = gluster.brick([glupy("helloworld", path=EXAMPLES)])
+    client = gluster.gfapi(brick)
+    client.write_file("/greeted", b"")
+    client.stat("/greeted")
+    log = brick.log_text()
+    assert "hello: lookup of /greeted" in log
+    assert "hello again: lookup answered" in log
+
+
+def test_client_side_translator_in_a_fuse_mount(gluster):
+    brick = gluster.brick()
+    mount = gluster.mount(brick, layers=[glupy("behaviour")])
+    root = mount.mountpoint
+    with pytest.raises(FileNotFoundError):
+        os.stat(root / "missing-y")
+    data = payload(2 << 20)
+    (root / "data").write_bytes(data)
+    assert (root / "data").read_bytes() == data
+    assert os.getxattr(root, "user.glupy.option") == b""
+    assert "fops in Python: getxattr, lookup" in mount.log_text()
+
+
+BROKEN = {
+    "syntax": ("def oops(:\n", "syntax error in"),
+    "noclass": ("import glupy\nclass Other(glupy.Translator):\n    pass\n", "defines no class named xlator"),
+    "notsub": ("class xlator:\n    pass\n", "must be a class deriving from glupy.Translator"),
+    "misnamed": (
+        "import glupy\nclass xlator(glupy.Translator):\n    def lokup_fop(self, frame, this, loc, xdata):\n        pass\n",
+        "GlusterFS has no fop 'lokup' (did you mean lookup_fop?)",
+    ),
+    "arity": (
+        "import glupy\nclass xlator(glupy.Translator):\n    def lookup_fop(self, frame, this, loc):\n        pass\n",
+        "lookup_fop(self, frame, this, loc) takes 4 arguments, but GlusterFS calls it with 5",
+    ),
+    "raises": ("raise ImportError('no such dependency')\n", "ImportError: no such dependency"),
+    "ctor": (
+        "import glupy\nclass xlator(glupy.Translator):\n    def __init__(self, xl):\n        raise KeyError('cfg')\n",
+        "creating broken_ctor.xlator failed",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_init_fails_with_a_message_that_says_what_to_fix(workdir, case):
+    source, message = BROKEN[case]
+    mods = workdir / "mods"
+    mods.mkdir(mode=0o755)
+    (mods / f"broken_{case}.py").write_text(source)
+    brick = glusterlib.Brick(workdir / "b", [glupy(f"broken_{case}", path=mods)], name="b")
+    log = brick.start_expect_failure()
+    assert "cannot start glupy translator b-glupy" in log
+    assert message in log
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"module-path": str(XLATORS)}, "option module-name is missing"),
+        ({"module-name": "nosuchmodule", "module-path": str(XLATORS)}, "Python module 'nosuchmodule' not found"),
+        ({"module-name": "empty", "module-path": "/nonexistent/dir"}, "option module-path '/nonexistent/dir' cannot be used"),
+        ({"module-name": "empty", "module-path": str(XLATORS), "python-threads": "lots"}, 'invalid number format "lots" in option "python-threads"'),
+    ],
+)
+def test_bad_options_fail_init_clearly(workdir, options, message):
+    brick = glusterlib.Brick(workdir / "b", [("features/glupy", options)], name="b")
+    log = brick.start_expect_failure()
+    assert message in log
+
+
+def test_world_writable_module_path_is_refused(workdir):
+    mods = workdir / "mods"
+    mods.mkdir()
+    os.chmod(mods, 0o777)
+    (mods / "m.py").write_text("import glupy\nclass xlator(glupy.Translator):\n    pass\n")
+    brick = glusterlib.Brick(workdir / "b", [glupy("m", path=mods)], name="b")
+    assert "is writable by other users" in brick.start_expect_failure()
+
+
+CLIENT = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    import glusterlib
+    c = glusterlib.Gfapi({volfile!r}, {log!r})
+    name = "/client-%d" % {n}
+    data = os.urandom(65536)
+    c.write_file(name, data)
+    for _ in range(100):
+        assert c.stat(name).st_size == len(data)
+        try:
+            c.stat(name + "-missing-x")
+        except FileNotFoundError:
+            pass
+    assert c.read_file(name) == data
+    sys.stdout.flush()
+    os._exit(0)  # glfs_fini waits ~10 s for a timer; nothing to flush here
+    """
+)
+
+
+def test_sixteen_concurrent_clients_through_python_lookups(gluster, workdir):
+    brick = gluster.brick([glupy("passall"), ("performance/io-threads", {})])
+    volfile = gluster.client_volfile(brick)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT.format(tests=str(HERE), volfile=str(volfile), log=str(workdir / f"c{n}.log"), n=n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for n in range(16)
+    ]
+    try:
+        outputs = [p.communicate(timeout=180)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0] * 16, outputs
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    assert int(section["python.lookup_fop"]) >= 16 * 100
+    assert brick.alive()
