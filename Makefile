@@ -31,10 +31,13 @@ install: build
 	install -d $(XLATORDIR)/features $(XLATORDIR)/user
 	install -m 0755 $(SO) $(XLATORDIR)/features/glupy.so
 	install -m 0755 $(SO) $(XLATORDIR)/user/glupy.so
-	rm -rf $(PY_SITE)/glupy
-	install -d $(PY_SITE)
+	rm -rf $(PY_SITE)/glupy $(PY_SITE)/gluster/glupy
+	install -d $(PY_SITE)/gluster
 	cp -r python/glupy $(PY_SITE)/glupy
-	find $(PY_SITE)/glupy -name __pycache__ -prune -exec rm -rf {} +
+	@# gluster is a pkgutil namespace shared with Debian's glusterfs-common.
+	if [ -d python/gluster/glupy ]; then cp -r python/gluster/glupy $(PY_SITE)/gluster/glupy; \
+		install -m 0644 python/gluster/__init__.py $(PY_SITE)/gluster/__init__.py; fi
+	find $(PY_SITE)/glupy $(PY_SITE)/gluster -name __pycache__ -prune -exec rm -rf {} +
 
 lint:
 	$(CARGO) fmt --check

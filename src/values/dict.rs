@@ -130,6 +130,12 @@ impl Dict {
 
 #[pymethods]
 impl Dict {
+    /// Address of the dict_t (referenced while this object lives).
+    #[getter]
+    fn address(&self) -> usize {
+        self.dict.as_ptr() as usize
+    }
+
     /// A new dict, optionally filled from a mapping.
     #[new]
     #[pyo3(signature = (mapping=None))]

@@ -163,6 +163,13 @@ impl Iatt {
         self.clone()
     }
 
+    /// Address of this object's struct iatt (valid while it lives; writes
+    /// through it change this Iatt).
+    #[getter]
+    fn address(slf: PyRef<'_, Self>) -> usize {
+        &slf.raw as *const ffi::iatt as usize
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "<glupy.Iatt {} mode={:o} size={} gfid={}>",

@@ -58,6 +58,12 @@ impl Inode {
 
 #[pymethods]
 impl Inode {
+    /// Address of the inode_t (referenced while this object lives).
+    #[getter]
+    fn address(&self) -> usize {
+        self.inode.as_ptr() as usize
+    }
+
     #[getter]
     fn gfid<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.raw().gfid)
@@ -186,6 +192,12 @@ impl Fd {
 
 #[pymethods]
 impl Fd {
+    /// Address of the fd_t (referenced while this object lives).
+    #[getter]
+    fn address(&self) -> usize {
+        self.fd.as_ptr() as usize
+    }
+
     #[getter]
     fn inode(&self) -> Option<Inode> {
         // SAFETY: a live fd's inode pointer is live while the fd is.

@@ -110,6 +110,13 @@ impl Loc {
 
 #[pymethods]
 impl Loc {
+    /// Address of the C loc_t this object owns (for ctypes-based Glupy 1
+    /// code); valid while this object lives.
+    #[getter]
+    fn address(&self) -> usize {
+        self.loc.as_ptr() as usize
+    }
+
     /// A new location, e.g. to wind a fop somewhere else than asked.
     #[new]
     #[pyo3(signature = (path, inode=None, parent=None, gfid=None, pargfid=None))]
