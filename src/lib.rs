@@ -24,5 +24,7 @@ mod pool;
 mod pymodule;
 #[cfg(test)]
 mod pystubs;
+#[cfg(test)]
+mod compat_layout;
 mod statedump;
 mod values;

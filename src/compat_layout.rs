@@ -1,0 +1,1 @@
+//! Checks gluster.glupy's ctypes layouts against the bindings.
