@@ -7,8 +7,9 @@ use crate::guard::guarded;
 use crate::instance::{options_map, Instance};
 use crate::{dispatch, interp, logging};
 use pyo3::prelude::*;
+use std::collections::BTreeMap;
 use std::ffi::c_char;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The shared tables GlusterFS fills with defaults at load; each instance
 /// gets its own fops table in init (see `install_fops`).
@@ -50,7 +51,7 @@ const NONE: *const c_char = std::ptr::null();
 
 /// The options table: glusterd validates `volume set` against it. Any
 /// other option reaches Python untouched.
-static mut OPTIONS: [ffi::volume_option_t; 4] = [
+static mut OPTIONS: [ffi::volume_option_t; 5] = [
     option(
         [c"module-name".as_ptr(), NONE, NONE, NONE],
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
@@ -69,6 +70,12 @@ static mut OPTIONS: [ffi::volume_option_t; 4] = [
         c"8".as_ptr(),
         c"Threads (per process) that run Python code; set by the first glupy translator to start."
             .as_ptr(),
+    ),
+    option(
+        [c"reload".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
+        NONE,
+        c"Change this value (e.g. to a timestamp) to load the module's source again; if the new code fails to load, the running translator is kept.".as_ptr(),
     ),
     // SAFETY: all-zero is the terminator GlusterFS looks for.
     unsafe { std::mem::zeroed() },
@@ -140,6 +147,14 @@ fn start(this: *mut ffi::xlator_t) -> Result<(), String> {
     dispatch::install_hooks();
     interp::ensure_started(threads)?;
     let inst = Python::attach(|py| Instance::load(py, this, &options))?;
+    install(this, inst);
+    Ok(())
+}
+
+/// Makes `inst` the translator's live instance: its fops table, then
+/// this->private. A replaced instance stays alive until fini (requests in
+/// flight hold it, and a fop entry may be reading the old pointer).
+fn install(this: *mut ffi::xlator_t, inst: Instance) {
     let registered: Vec<&str> = FOPS
         .iter()
         .enumerate()
@@ -160,10 +175,20 @@ fn start(this: *mut ffi::xlator_t) -> Result<(), String> {
         ),
     );
     install_fops(this, &inst);
+    let new = Arc::into_raw(Arc::new(inst)) as *mut libc::c_void;
     // SAFETY: this is live; private holds one reference until fini.
-    unsafe { (*this).private = Arc::into_raw(Arc::new(inst)) as *mut libc::c_void };
-    Ok(())
+    let old = unsafe { std::mem::replace(&mut (*this).private, new) } as *const Instance;
+    if !old.is_null() {
+        // SAFETY: `old` is the reference the previous install stored.
+        RETIRED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((this as usize, unsafe { Arc::from_raw(old) }));
+    }
 }
+
+/// Instances replaced by a reload, freed at their translator's fini.
+static RETIRED: Mutex<Vec<(usize, Arc<Instance>)>> = Mutex::new(Vec::new());
 
 /// Gives the instance its own fops table: glupy entries for the fops its
 /// module defines, GlusterFS's defaults for every other one, so an unused
@@ -198,6 +223,10 @@ unsafe extern "C" fn fini(this: *mut ffi::xlator_t) {
         });
         // In-flight requests keep their own references; the last one frees.
         drop(inst);
+        RETIRED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(xl, _)| *xl != this as usize);
     })
 }
 
@@ -208,6 +237,10 @@ unsafe extern "C" fn reconfigure(this: *mut ffi::xlator_t, options: *mut ffi::di
             return 0;
         };
         let options = options_map(options);
+        let new_token = options.get("reload").cloned().unwrap_or_default();
+        if new_token != inst.reload_token || options.get("module-name") != Some(&inst.module) {
+            return reload(this, &inst, &options);
+        }
         Python::attach(|py| {
             let opts = inst.this_obj.get().options.bind(py);
             opts.clear();
@@ -227,6 +260,30 @@ unsafe extern "C" fn reconfigure(this: *mut ffi::xlator_t, options: *mut ffi::di
             0
         })
     })
+}
+
+/// Loads the module again (the `reload` option changed). If the new code
+/// fails to load, the running instance stays and the log says why.
+fn reload(this: *mut ffi::xlator_t, old: &Instance, options: &BTreeMap<String, String>) -> i32 {
+    let loaded = Python::attach(|py| Instance::load(py, this, options));
+    match loaded {
+        Ok(inst) => {
+            Python::attach(|py| old.call_hook(py, &old.hooks.fini, "fini", ()));
+            install(this, inst);
+            0
+        }
+        Err(msg) => {
+            logging::write(
+                &old.name,
+                logging::GF_LOG_ERROR,
+                &format!(
+                    "reload of {} failed; the running translator is kept: {msg}",
+                    old.module
+                ),
+            );
+            0
+        }
+    }
 }
 
 unsafe extern "C" fn mem_acct_init(this: *mut ffi::xlator_t) -> i32 {

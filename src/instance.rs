@@ -48,6 +48,9 @@ pub struct Instance {
     pub cbk_methods: Vec<Option<Py<PyAny>>>,
     pub hooks: Hooks,
     pub stats: Vec<FopStats>,
+    /// The `reload` option this instance was loaded with: a new value asks
+    /// for the module to be loaded again.
+    pub reload_token: String,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -203,6 +206,7 @@ impl Instance {
                 releasedir: hook("releasedir"),
             },
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
+            reload_token: options.get("reload").cloned().unwrap_or_default(),
         })
     }
 
@@ -238,9 +242,11 @@ impl Instance {
     /// # Safety
     /// `this` must be an initialised glupy xlator.
     pub unsafe fn of(this: *mut ffi::xlator_t) -> Option<Arc<Instance>> {
-        // SAFETY: private holds the reference `install` stored, until fini.
+        // SAFETY: private holds a reference stored by `api::start` or a
+        // reload; replaced instances are kept alive until fini, so the
+        // pointer read here stays valid while we take our reference.
         unsafe {
-            let p = (*this).private as *const Instance;
+            let p = std::ptr::read_volatile(&(*this).private) as *const Instance;
             if p.is_null() {
                 return None;
             }
