@@ -362,3 +362,35 @@ def test_sixteen_concurrent_clients_through_python_lookups(gluster, workdir):
     section = glupy_section(brick.statedump(), brick.layer_names[0])
     assert int(section["python.lookup_fop"]) >= 16 * 100
     assert brick.alive()
+
+
+def test_the_library_exports_only_xlator_api():
+    so = Path(subprocess.check_output(["glusterfs", "--print-xlatordir"], text=True).strip()) / "features/glupy.so"
+    out = subprocess.check_output(["nm", "-D", "--defined-only", str(so)], text=True)
+    exported = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
+    expected = sorted((HERE.parent / "xlator-sym/glupy.sym").read_text().split())
+    assert exported == expected
+
+
+def test_loading_the_library_starts_no_python(workdir):
+    # glusterd dlopens the .so to validate options on every volume set.
+    so = subprocess.check_output(["glusterfs", "--print-xlatordir"], text=True).strip() + "/features/glupy.so"
+    probe = workdir / "probe.c"
+    probe.write_text(textwrap.dedent(f"""
+        #include <dlfcn.h>
+        #include <stdio.h>
+        int main(void) {{
+            void *h = dlopen("{so}", RTLD_NOW | RTLD_LOCAL);
+            if (!h) {{ puts(dlerror()); return 2; }}
+            void *py = dlopen("libpython3.11.so.1.0", RTLD_NOW | RTLD_NOLOAD);
+            int (*initialized)(void) = py ? (int (*)(void))dlsym(py, "Py_IsInitialized") : 0;
+            if (!initialized) {{ puts("no libpython"); return 3; }}
+            printf("%d\\n", initialized());
+            return !dlsym(h, "xlator_api");
+        }}
+    """))
+    exe = workdir / "probe"
+    subprocess.check_call(["cc", "-o", str(exe), str(probe), "-ldl"])
+    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "0"
