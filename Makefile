@@ -49,7 +49,7 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest -q tests
 
-test: deps install test-rust test-python
+test: deps install lint test-rust test-python
 
 generate:
 	GLUPY_REGENERATE=1 $(CARGO) test --release pystubs

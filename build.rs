@@ -74,11 +74,11 @@ fn generate_shim(fops: &[FopSpec]) -> String {
             fk = pack(&f.args),
         );
     }
-    c.push_str("void\nglupy_wind(int fop, call_frame_t *frame, xlator_t *child, const glupy_slot_t *s)\n{\n    switch (fop) {\n");
+    c.push_str("void\nglupy_wind(int fop, call_frame_t *frame, xlator_t *child, void *cookie, const glupy_slot_t *s)\n{\n    switch (fop) {\n");
     for (n, f) in fops.iter().enumerate() {
         let _ = writeln!(
             c,
-            "    case {n}:\n        STACK_WIND_COOKIE(frame, glupy_cbk_{0}, child, child, child->fops->{0}{1});\n        break;",
+            "    case {n}:\n        STACK_WIND_COOKIE(frame, glupy_cbk_{0}, cookie, child, child->fops->{0}{1});\n        break;",
             f.name,
             unpack(&f.args)
         );

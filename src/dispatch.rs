@@ -4,7 +4,7 @@
 use crate::convert::{self, Owned};
 use crate::ffi::{self, glupy_slot_t};
 use crate::fops::FOPS;
-use crate::frame::{Frame, FrameState, Phase};
+use crate::frame::{Frame, FrameState, Phase, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
 use crate::values::inode::Owner;
@@ -26,7 +26,7 @@ pub fn install_hooks() {
 enum Side {
     Fop,
     Cbk {
-        cookie: usize,
+        child: usize,
         op_ret: i32,
         op_errno: i32,
     },
@@ -42,9 +42,10 @@ unsafe extern "C" fn on_fop(
     guarded("a fop entry", (), || {
         // SAFETY: the shim calls us only for initialised glupy xlators.
         let Some(inst) = (unsafe { Instance::of(this) }) else {
-            // Not initialised (cannot happen once init succeeded): pass on.
-            // SAFETY: frame and args come straight from GlusterFS.
-            unsafe { ffi::glupy_wind(fop as i32, frame, ffi::glupy_first_child(this), args) };
+            // Not initialised (init failed, so the graph should not be up).
+            let none = convert::Outgoing::empty(FOPS[fop].cbk_args.len());
+            // SAFETY: answering the frame we were given, with NULL values.
+            unsafe { ffi::glupy_unwind(fop as i32, frame, -1, libc::EIO, none.as_ptr()) };
             return;
         };
         inst.stats[fop].calls.fetch_add(1, Ordering::Relaxed);
@@ -52,9 +53,16 @@ unsafe extern "C" fn on_fop(
         let state = unsafe { FrameState::attach(frame, fop, Arc::clone(&inst)) };
         if inst.fop_methods[fop].is_none() {
             // Only the callback is in Python: wind on untouched, no Python.
-            state.advance(Phase::Pending, Phase::Wound);
+            let _ = state.begin_wind(&FOPS[fop].name);
+            // SAFETY: this is our live xlator.
+            let child = unsafe { ffi::glupy_first_child(this) };
+            let cookie = WindCtx {
+                child,
+                future: None,
+            }
+            .into_cookie();
             // SAFETY: winding our own frame with the arguments we were given.
-            unsafe { ffi::glupy_wind(fop as i32, frame, ffi::glupy_first_child(this), args) };
+            unsafe { ffi::glupy_wind(fop as i32, frame, child, cookie, args) };
             state.release_owner();
             return;
         }
@@ -75,30 +83,79 @@ unsafe extern "C" fn on_cbk(
 ) {
     let fop = fop as usize;
     guarded("a callback entry", (), || {
+        // SAFETY: every glupy wind passes a WindCtx cookie, returned once.
+        let wind = unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
+        if let Some(future) = wind.future {
+            // A coroutine awaits this reply.
+            // SAFETY: args holds this callback's arguments, live during this call.
+            let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret) };
+            state.end_wind();
+            resolve_later(state, fop, op_ret, op_errno, owned, future);
+            return;
+        }
         if state.inst.cbk_methods[fop].is_none() {
             // No Python callback: pass the reply up as it is.
-            if state.advance(Phase::Wound, Phase::Answered) {
+            state.end_wind();
+            if state.advance(Phase::Pending, Phase::Answered) {
                 // SAFETY: we won the transition; args are the reply's own.
                 unsafe { state.finish_unwind(op_ret, op_errno, args) };
             }
             return;
         }
         state.add_owner();
-        state.advance(Phase::Wound, Phase::Pending);
+        state.end_wind();
         // SAFETY: args holds this callback's arguments, live during this call.
         let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret) };
         submit(
             state,
             Side::Cbk {
-                cookie: cookie as usize,
+                child: wind.child as usize,
                 op_ret,
                 op_errno,
             },
             owned,
         );
     })
+}
+
+/// Hands a reply to the coroutine awaiting it (as a `glupy.Reply`).
+fn resolve_later(
+    state: Arc<FrameState>,
+    fop: usize,
+    op_ret: i32,
+    op_errno: i32,
+    owned: Vec<Owned>,
+    future: Py<PyAny>,
+) {
+    pool::submit(Box::new(move || {
+        let inst = Arc::clone(&state.inst);
+        logging::with_domain(&inst.name, || {
+            Python::attach(|py| {
+                let live = Arc::new(AtomicBool::new(true));
+                let values: PyResult<Vec<Py<PyAny>>> = owned
+                    .into_iter()
+                    .map(|v| convert::to_python(py, v, Owner(inst.xl), &live))
+                    .collect();
+                let delivered = values.and_then(|values| {
+                    let aio = py.import("glupy._aio")?;
+                    let reply = aio.getattr("Reply")?.call1((
+                        FOPS[fop].name.as_str(),
+                        op_ret,
+                        op_errno,
+                        PyTuple::new(py, values)?,
+                    ))?;
+                    aio.call_method1("resolve", (future.bind(py), reply))
+                });
+                if let Err(e) = delivered {
+                    let _ = py
+                        .import("glupy._aio")
+                        .and_then(|aio| aio.call_method1("fail", (future.bind(py), e.value(py))));
+                }
+            })
+        })
+    }));
 }
 
 /// Queues the Python call; the job owns one owner count of `state`.
@@ -139,7 +196,7 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
                     vec![frame.into_any(), inst.this_obj.clone_ref(py).into_any()],
                 ),
                 Side::Cbk {
-                    cookie,
+                    child,
                     op_ret,
                     op_errno,
                 } => (
@@ -147,7 +204,7 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
                     "cbk",
                     vec![
                         frame.into_any(),
-                        cookie_name(py, cookie),
+                        child_name(py, child),
                         inst.this_obj.clone_ref(py).into_any(),
                         op_ret
                             .into_pyobject(py)
@@ -170,6 +227,7 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
                     }
                 }
             }
+            let frame_obj = call_args[0].clone_ref(py);
             let stats = &inst.stats[fop];
             let started = Instant::now();
             let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
@@ -178,26 +236,42 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             stats.python_calls.fetch_add(1, Ordering::Relaxed);
             live.store(false, Ordering::Release);
-            if let Err(e) = result {
+            let outcome = result.and_then(|ret| {
+                if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
+                    return Ok(());
+                }
+                // An async def method: the host's event loop runs it.
+                state.set_asynchronous();
+                let aio = py.import("glupy._aio")?;
+                aio.call_method1("submit", (ret, frame_obj, inst.translator.clone_ref(py)))?;
+                Ok(())
+            });
+            if let Err(e) = outcome {
                 report(py, &state, &e, &format!("{}_{what}", FOPS[fop].name));
             }
         })
     });
 }
 
-/// The child's name for a callback's cookie (we wind with the child as cookie).
-fn cookie_name(py: Python<'_>, cookie: usize) -> Py<PyAny> {
-    let xl = cookie as *mut ffi::xlator_t;
+/// The name of the child a reply comes from: the callback's `cookie`.
+fn child_name(py: Python<'_>, child: usize) -> Py<PyAny> {
+    let xl = child as *mut ffi::xlator_t;
     if xl.is_null() {
         return py.None();
     }
-    // SAFETY: glupy winds with the child xlator as cookie; it is live.
+    // SAFETY: the child we wound to is part of our live graph.
     let name = unsafe { std::ffi::CStr::from_ptr((*xl).name) }
         .to_string_lossy()
         .into_owned();
     name.into_pyobject(py)
         .map(|s| s.into_any().unbind())
         .unwrap_or_else(|_| py.None())
+}
+
+fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    py.import("asyncio")?
+        .call_method1("iscoroutine", (value,))?
+        .extract()
 }
 
 /// Answers a request whose Python code raised: FopError/OSError carry the

@@ -7,10 +7,11 @@ use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
 use crate::pool;
+use crate::values::refs::SendPtr;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Where a request stands.
@@ -34,6 +35,33 @@ pub struct FrameState {
     /// Host jobs and Python Frame objects that may still answer the frame.
     owners: AtomicUsize,
     local: Mutex<Option<Py<PyAny>>>,
+    /// Winds in flight; guarded by `winds` with the Pending<->Wound moves.
+    outstanding: Mutex<usize>,
+    /// Run by a coroutine: winds return awaitables and may overlap.
+    asynchronous: AtomicBool,
+    /// The errno to answer once the last wind in flight returns (set when a
+    /// coroutine ended, timed out or raised while winds were out).
+    deferred_errno: AtomicI32,
+}
+
+/// One wind in flight: the cookie GlusterFS hands back to our callback.
+pub struct WindCtx {
+    pub child: *mut ffi::xlator_t,
+    /// The future a coroutine awaits for this reply.
+    pub future: Option<Py<PyAny>>,
+}
+
+impl WindCtx {
+    pub fn into_cookie(self) -> *mut libc::c_void {
+        Box::into_raw(Box::new(self)) as *mut libc::c_void
+    }
+
+    /// # Safety
+    /// `cookie` must come from `into_cookie` and be taken back once.
+    pub unsafe fn from_cookie(cookie: *mut libc::c_void) -> Box<WindCtx> {
+        // SAFETY: by contract.
+        unsafe { Box::from_raw(cookie as *mut WindCtx) }
+    }
 }
 
 // SAFETY: the raw frame is only used by whoever wins the phase transition
@@ -60,6 +88,9 @@ impl FrameState {
             phase: AtomicU8::new(Phase::Pending as u8),
             owners: AtomicUsize::new(1),
             local: Mutex::new(None),
+            outstanding: Mutex::new(0),
+            asynchronous: AtomicBool::new(false),
+            deferred_errno: AtomicI32::new(0),
         });
         // SAFETY: frame is live; the reference stored here is released by
         // `finish_unwind`, right after GlusterFS clears local on unwind.
@@ -97,6 +128,67 @@ impl FrameState {
 
     pub fn raw(&self) -> *mut ffi::call_frame_t {
         self.raw
+    }
+
+    pub fn set_asynchronous(&self) {
+        self.asynchronous.store(true, Ordering::Release);
+    }
+
+    pub fn is_asynchronous(&self) -> bool {
+        self.asynchronous.load(Ordering::Acquire)
+    }
+
+    /// Registers a wind: Pending -> Wound, or one more wind in flight for
+    /// a coroutine.
+    pub fn begin_wind(&self, fop: &str) -> PyResult<()> {
+        let mut out = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        match self.phase() {
+            Phase::Answered => Err(answered_error(fop)),
+            Phase::Wound if !self.is_asynchronous() => Err(PyRuntimeError::new_err(format!(
+                "this {fop} frame is already wound; wind again from its callback, or use an async def method to wind several at once"
+            ))),
+            Phase::Wound => {
+                *out += 1;
+                Ok(())
+            }
+            Phase::Pending if self.advance(Phase::Pending, Phase::Wound) => {
+                *out = 1;
+                Ok(())
+            }
+            Phase::Pending => Err(answered_error(fop)),
+        }
+    }
+
+    /// A reply came back: the frame is Pending again once none is in
+    /// flight, and answered at once if its coroutine already gave up.
+    pub fn end_wind(&self) {
+        let mut out = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        *out = out.saturating_sub(1);
+        if *out == 0 && self.advance(Phase::Wound, Phase::Pending) {
+            let errno = self.deferred_errno.load(Ordering::Acquire);
+            if errno != 0 && self.advance(Phase::Pending, Phase::Answered) {
+                drop(out);
+                self.answer_error(errno);
+            }
+        }
+    }
+
+    /// Answers `errno` now if the frame is Pending, else as soon as the
+    /// winds in flight return. Returns false if it was already answered.
+    pub fn answer_error_when_idle(&self, errno: i32) -> bool {
+        let out = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        match self.phase() {
+            Phase::Pending if self.advance(Phase::Pending, Phase::Answered) => {
+                drop(out);
+                self.answer_error(errno);
+                true
+            }
+            Phase::Wound => {
+                self.deferred_errno.store(errno, Ordering::Release);
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn add_owner(&self) {
@@ -192,46 +284,44 @@ fn answered_error(fop: &str) -> PyErr {
 #[pymethods]
 impl Frame {
     /// Winds the fop to a child (the first by default, or the one named)
-    /// with the fop's arguments; its callback gets the reply.
+    /// with the fop's arguments; its callback gets the reply. In an
+    /// `async def` method it returns an awaitable of the reply instead.
     #[pyo3(signature = (*args, child=None))]
-    fn wind(&self, py: Python<'_>, args: &Bound<'_, PyTuple>, child: Option<&str>) -> PyResult<()> {
-        let st = &self.state;
-        let spec = &FOPS[st.fop];
-        let target = st.inst.child(child)?;
-        let values: Vec<_> = args.iter().collect();
-        let out = convert::from_python(
-            &format!("{} wind", spec.name),
-            &spec.args,
-            &values,
-            st.inst.xl,
-        )?;
-        match st.phase() {
-            Phase::Pending => {}
-            Phase::Wound => {
-                return Err(PyRuntimeError::new_err(format!(
-                    "this {} frame is already wound",
-                    spec.name
-                )))
-            }
-            Phase::Answered => return Err(answered_error(&spec.name)),
+    fn wind(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        child: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
+        self.wind_any(py, self.state.fop, args, child)
+    }
+
+    /// In an `async def` method: winds another fop than the frame's own
+    /// (e.g. a getxattr while handling a lookup) and returns an awaitable
+    /// of its reply.
+    #[pyo3(signature = (fop, *args, child=None))]
+    fn wind_fop(
+        &self,
+        py: Python<'_>,
+        fop: &str,
+        args: &Bound<'_, PyTuple>,
+        child: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
+        let idx = crate::fops::index_of(fop)
+            .ok_or_else(|| PyValueError::new_err(format!("no fop named {fop:?}")))?;
+        if !self.state.is_asynchronous() {
+            return Err(PyRuntimeError::new_err(
+                "wind_fop is for async def fop methods (the reply must come back to a coroutine)",
+            ));
         }
-        if !st.advance(Phase::Pending, Phase::Wound) {
-            return Err(answered_error(&spec.name));
-        }
-        let (fop, raw) = (st.fop as i32, crate::values::refs::SendPtr(st.raw()));
-        let child_ptr = crate::values::refs::SendPtr(target);
-        // The reply may come back on this very thread, into Python: release
-        // the GIL while GlusterFS runs.
-        let out = py.detach(move || {
-            let (raw, child_ptr, out) = (raw, child_ptr, out);
-            // SAFETY: we won Pending->Wound, so the frame is ours to wind;
-            // `out` keeps every argument alive across the call.
-            unsafe { ffi::glupy_wind(fop, raw.0, child_ptr.0, out.as_ptr()) };
-            out
-        });
-        // Python values the arguments referenced are released under the GIL.
-        drop(out);
-        Ok(())
+        self.wind_any(py, idx, args, child)
+    }
+
+    /// Answers EIO/errno now, or once the winds in flight return (used when
+    /// a coroutine ends without answering). False if already answered.
+    fn _answer_error_when_idle(&self, py: Python<'_>, errno: i32) -> bool {
+        let state = Arc::clone(&self.state);
+        py.detach(move || state.answer_error_when_idle(errno))
     }
 
     /// Answers the request: op_ret, op_errno, then the callback's arguments.
@@ -354,6 +444,68 @@ impl Frame {
 }
 
 impl Frame {
+    fn wind_any(
+        &self,
+        py: Python<'_>,
+        fop: usize,
+        args: &Bound<'_, PyTuple>,
+        child: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
+        let st = &self.state;
+        let spec = &FOPS[fop];
+        let target = st.inst.child(child)?;
+        let values: Vec<_> = args.iter().collect();
+        let out = convert::from_python(
+            &format!("{} wind", spec.name),
+            &spec.args,
+            &values,
+            st.inst.xl,
+        )?;
+        let future = if st.is_asynchronous() {
+            Some(
+                py.import("glupy._aio")?
+                    .call_method0("new_future")?
+                    .unbind(),
+            )
+        } else {
+            None
+        };
+        st.begin_wind(&FOPS[st.fop].name)?;
+        let awaitable = future.as_ref().map(|f| f.clone_ref(py));
+        let cookie = SendPtr(
+            WindCtx {
+                child: target,
+                future,
+            }
+            .into_cookie(),
+        );
+        let (raw, child_ptr) = (SendPtr(st.raw()), SendPtr(target));
+        let wind = move |out: Outgoing| {
+            let (raw, child_ptr, cookie) = (raw, child_ptr, cookie);
+            // SAFETY: begin_wind registered this wind on our frame; `out`
+            // keeps every argument alive across the call; the cookie is
+            // taken back by the callback entry.
+            unsafe { ffi::glupy_wind(fop as i32, raw.0, child_ptr.0, cookie.0, out.as_ptr()) };
+            out
+        };
+        match awaitable {
+            // A coroutine: the event loop must not run GlusterFS's code
+            // (a child may block on disk), so a Python thread winds.
+            Some(awaitable) => {
+                pool::submit(Box::new(move || drop(wind(out))));
+                Ok(awaitable)
+            }
+            // The reply may come back on this very thread, into Python:
+            // release the GIL while GlusterFS runs.
+            None => {
+                let out = py.detach(move || wind(out));
+                // Python values the arguments referenced go under the GIL.
+                drop(out);
+                Ok(py.None())
+            }
+        }
+    }
+
     /// Reads a field of the request while the frame is still ours.
     /// Reading is sound while the frame is not answered: GlusterFS frees
     /// it only after our unwind.

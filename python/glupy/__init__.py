@@ -11,6 +11,7 @@ import logging as _logging
 import os as _os
 
 from ._fops import FOPS, GLUPY_V1_FOPS
+from ._aio import Reply
 
 try:  # the host (glupy.so, inside a GlusterFS process) provides these
     from ._glupy import (  # noqa: F401
@@ -37,6 +38,7 @@ except ImportError:  # outside GlusterFS: checks, docs and type checking
 __all__ = [
     "Translator",
     "FopError",
+    "Reply",
     "FOPS",
     "GLUPY_V1_FOPS",
     "HOSTED",

@@ -45,8 +45,9 @@ int32_t glupy_notify(xlator_t *this, int32_t event, void *data, ...);
  * keep what fill_defaults put there (GlusterFS's pass-through default). */
 void glupy_fill_fops(struct xlator_fops *table, const uint8_t *intercept);
 
-/* Winds fop to child; the reply comes back through the cbk hook. */
-void glupy_wind(int fop, call_frame_t *frame, xlator_t *child,
+/* Winds fop to child; the reply comes back through the cbk hook with
+ * cookie. */
+void glupy_wind(int fop, call_frame_t *frame, xlator_t *child, void *cookie,
                 const glupy_slot_t *args);
 
 /* Answers frame; clears frame->local first (FRAME_DESTROY would mem_put it). */
