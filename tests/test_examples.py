@@ -1,7 +1,13 @@
 """The example translators (issue 3) end to end on real volumes."""
 
 import errno
+import json
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -147,3 +153,194 @@ def test_negative_cache_on_the_brick_under_gfapi(gluster):
 def test_negative_cache_refuses_bad_options(workdir):
     brick = glusterlib.Brick(workdir / "b", [glupy("negative", cache_timeout="soon")], name="b")
     assert "option cache-timeout: 'soon' is not a number" in brick.start_expect_failure()
+
+
+# ------------------------------------------------------------------ profiler
+
+REPO_PYTHON = HERE.parent / "python"
+
+
+def read_records(path):
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for_records(path, predicate, timeout=10):
+    """The records of a file sink once predicate(records) holds."""
+    found = glusterlib.wait_until(lambda: predicate(read_records(path)) and read_records(path),
+                                  timeout)
+    assert found, f"records never satisfied the test; got {read_records(path)}"
+    return found
+
+
+def by_fop(records, fop):
+    return [r for r in records if r["fop"] == fop]
+
+
+def profiler(sink, name="prof", **options):
+    return glupy("profiler", name=name, sink=sink, flush_interval=0.1, **options)
+
+
+def test_profiler_records_every_fop_with_paths_results_and_latency(gluster, workdir):
+    sink = workdir / "flow.jsonl"
+    brick = gluster.brick([profiler(f"file:{sink}", volume_name="vol0")])
+    client = gluster.gfapi(brick)
+    chunk = os.urandom(4096)
+    with client.creat("/f") as handle:
+        for _ in range(3):
+            handle.write(chunk)
+        handle.fstat()
+    with client.open("/f") as handle:
+        assert handle.read(3 * 4096) == chunk * 3
+    client.stat("/f")
+    client.rename("/f", "/g")
+    client.unlink("/g")
+    with pytest.raises(FileNotFoundError):
+        client.stat("/nope")
+    records = wait_for_records(sink, lambda rs: by_fop(rs, "unlink"))
+
+    for record in records:
+        assert {"host", "volume", "translator", "fop", "path", "gfid", "op_ret", "op_errno",
+                "start", "latency_us", "pid", "uid"} <= record.keys()
+        assert record["host"] == socket.gethostname()
+        assert record["volume"] == "vol0" and record["translator"] == "prof"
+        assert isinstance(record["latency_us"], int) and record["latency_us"] >= 0
+        assert abs(record["start"] - time.time()) < 60
+        assert record["uid"] == os.getuid()
+    [create] = by_fop(records, "create")
+    assert create["path"] == "/f" and create["op_ret"] == 0 and len(create["gfid"]) == 36
+    writes = by_fop(records, "writev")
+    assert [w["op_ret"] for w in writes] == [4096] * 3
+    # fd-based fops carry the path of their file and its gfid.
+    for fop in ("writev", "readv", "fstat", "flush"):
+        assert by_fop(records, fop), f"no {fop} record"
+        for record in by_fop(records, fop):
+            assert (record["path"], record["gfid"]) == ("/f", create["gfid"]), record
+    assert sum(r["op_ret"] for r in by_fop(records, "readv")) == 3 * 4096
+    [rename] = by_fop(records, "rename")
+    assert (rename["path"], rename["path2"]) == ("/f", "/g")
+    assert by_fop(records, "unlink")[0]["path"] == "/g"
+    missing = [r for r in by_fop(records, "lookup") if r["path"] == "/nope"]
+    assert missing and missing[0]["op_ret"] == -1 and missing[0]["op_errno"] == errno.ENOENT
+    stats = python_section(brick.statedump(), "prof")
+    assert int(stats["dropped"]) == 0 and int(stats["send-failed"]) == 0
+    assert int(stats["sent"]) >= len(records)
+
+
+def test_profiler_samples_a_fraction_of_the_fops(gluster, workdir):
+    sink = workdir / "flow.jsonl"
+    brick = gluster.brick([profiler(f"file:{sink}", sample_rate=0.5, fops="stat,lookup")])
+    client = gluster.gfapi(brick)
+    client.write_file("/s", b"x")
+    for _ in range(200):
+        client.stat("/s")
+    stats = python_section(brick.statedump(), "prof")
+    sampled, skipped = int(stats["sampled"]), int(stats["skipped"])
+    assert sampled + skipped >= 200
+    assert 0.3 < sampled / (sampled + skipped) < 0.7
+    records = wait_for_records(sink, lambda rs: len(rs) == sampled)
+    assert {r["fop"] for r in records} <= {"stat", "lookup"}
+
+
+def test_a_stuck_sink_drops_records_but_never_slows_fops(gluster, workdir):
+    fifo = workdir / "nobody-reads"
+    os.mkfifo(fifo)  # opening it for writing blocks the sender thread forever
+    brick = gluster.brick([profiler(f"file:{fifo}", queue_size=5, batch_size=1)])
+    client = gluster.gfapi(brick)
+    client.write_file("/s", b"x")
+    started = time.monotonic()
+    for _ in range(100):
+        client.stat("/s")
+    assert time.monotonic() - started < 10
+    stats = python_section(brick.statedump(), "prof")
+    assert int(stats["dropped"]) >= 100 - 5 - 1
+    assert int(stats["sent"]) == 0
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"sink": "carrier-pigeon:home"}, "is not file:/PATH, udp:HOST:PORT or tcp:HOST:PORT"),
+    ({"sink": "udp:127.0.0.1:http"}, "is not HOST:PORT"),
+    ({"sink": "file:/tmp/x", "sample-rate": "2"}, "option sample-rate: '2' must be from 0.0 to 1.0"),
+    ({"sink": "file:/tmp/x", "fops": "lookup,lokup"}, "option fops: no such fop: lokup"),
+])
+def test_profiler_refuses_bad_options(workdir, options, message):
+    layer = ("features/glupy", {"module-name": "profiler", "module-path": str(EXAMPLES), **options})
+    brick = glusterlib.Brick(workdir / "b", [layer], name="b")
+    assert message in brick.start_expect_failure()
+
+
+def start_collector(listen, *args):
+    """`python3 -m glupy.flow --listen ...` and the address it listens on."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_PYTHON)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "glupy.flow", "--listen", listen, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = process.stderr.readline()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise AssertionError(f"collector did not start: {line}{process.stderr.read()}")
+    return process, line.split()[-1]
+
+
+def reports_until(process, predicate, timeout=15):
+    """Reads the collector's JSON reports until one satisfies predicate."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(json.loads(line))
+        if predicate(seen[-1]):
+            return seen[-1]
+    raise AssertionError(f"no report satisfied the test; last: {seen[-1:]}")
+
+
+def stop_collector(process):
+    process.send_signal(signal.SIGINT)
+    output, errors = process.communicate(timeout=10)
+    assert process.returncode == 0, errors
+    return json.loads(output.splitlines()[-1])
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_collector_shows_live_counts_percentiles_and_busiest_files(gluster, transport):
+    process, address = start_collector(f"{transport}:127.0.0.1:0", "--interval", "0.2", "--json")
+    try:
+        brick = gluster.brick([profiler(address)])
+        client = gluster.gfapi(brick)
+        with client.creat("/hot") as handle:
+            for _ in range(20):
+                handle.write(b"y" * 1000)
+        client.write_file("/cold", b"z")
+        report = reports_until(process, lambda r: r["fops"].get("writev", {}).get("count") == 21)
+    finally:
+        final = stop_collector(process) if process.poll() is None else None
+    writev = report["fops"]["writev"]
+    assert writev["errors"] == 0
+    assert 0 < writev["p50_us"] <= writev["p90_us"] <= writev["p99_us"] <= writev["max_us"]
+    assert report["busiest"][0] == {"path": "/hot", "count": report["busiest"][0]["count"]}
+    assert report["busiest"][0]["count"] >= 21
+    assert "/cold" in [b["path"] for b in report["busiest"]]
+    assert report["hosts"] == {socket.gethostname(): report["records"]}
+    assert final["records"] >= report["records"]
+
+
+def test_collector_summarises_a_file_sink(gluster, workdir):
+    sink = workdir / "flow.jsonl"
+    brick = gluster.brick([profiler(f"file:{sink}")])
+    client = gluster.gfapi(brick)
+    for index in range(5):
+        client.write_file(f"/f{index}", b"data")
+    records = wait_for_records(sink, lambda rs: len(by_fop(rs, "writev")) == 5)
+    env = {**os.environ, "PYTHONPATH": str(REPO_PYTHON)}
+    output = subprocess.run([sys.executable, "-m", "glupy.flow", "--file", str(sink), "--json"],
+                            capture_output=True, text=True, env=env, check=True).stdout
+    summary = json.loads(output)
+    assert summary["records"] == len(records)
+    assert summary["fops"]["writev"]["count"] == 5
+    assert summary["fops"]["create"]["count"] == 5
+    human = subprocess.run([sys.executable, "-m", "glupy.flow", "--file", str(sink)],
+                           capture_output=True, text=True, env=env, check=True).stdout
+    assert re.search(r"^writev\s+5\s", human, re.M), human
