@@ -57,6 +57,20 @@ pub fn fops_py() -> String {
     s
 }
 
+/// `copy_file_range` -> `CopyFileRangeReply`.
+pub fn reply_class(fop: &str) -> String {
+    let camel: String = fop
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{camel}Reply")
+}
+
 pub fn stub_methods() -> String {
     let mut s = String::from(STUB_BEGIN);
     let params = |args: &[Arg]| {
@@ -65,20 +79,37 @@ pub fn stub_methods() -> String {
             .collect::<String>()
     };
     for f in FOPS.iter() {
+        let reply = reply_class(&f.name);
         let _ = writeln!(
             s,
-            "    def {}_fop(self, frame: Frame, this: Xlator{}) -> object: ...",
+            "    def {}_fop(self, frame: Frame[{reply}], this: Xlator{}) -> object: ...",
             f.name,
             params(&f.args)
         );
         let _ = writeln!(
             s,
-            "    def {}_cbk(self, frame: Frame, cookie: object, this: Xlator, op_ret: int, op_errno: int{}) -> object: ...",
+            "    def {}_cbk(self, frame: Frame[{reply}], cookie: object, this: Xlator, op_ret: int, op_errno: int{}) -> object: ...",
             f.name,
             params(&f.cbk_args)
         );
     }
     s.push_str(STUB_END);
+    s
+}
+
+pub const REPLIES_BEGIN: &str = "# BEGIN generated reply classes (make generate)\n";
+pub const REPLIES_END: &str = "# END generated reply classes\n";
+
+/// One typed Reply class per fop, for `await frame.wind(...)`.
+pub fn stub_replies() -> String {
+    let mut s = String::from(REPLIES_BEGIN);
+    for f in FOPS.iter() {
+        let _ = writeln!(s, "class {}(Reply):", reply_class(&f.name));
+        for a in &f.cbk_args {
+            let _ = writeln!(s, "    {}: {}", a.name, py_type(a.ty));
+        }
+    }
+    s.push_str(REPLIES_END);
     s
 }
 
@@ -107,10 +138,18 @@ mod tests {
         check(&root.join("_fops.py"), &fops_py());
         let stub_path = root.join("__init__.pyi");
         let stub = std::fs::read_to_string(&stub_path).expect("python/glupy/__init__.pyi");
-        let (head, rest) = stub
-            .split_once(STUB_BEGIN)
-            .expect("stub has the BEGIN marker");
-        let (_, tail) = rest.split_once(STUB_END).expect("stub has the END marker");
-        check(&stub_path, &format!("{head}{}{tail}", stub_methods()));
+        let stub = replace_region(&stub, REPLIES_BEGIN, REPLIES_END, &stub_replies());
+        let stub = replace_region(&stub, STUB_BEGIN, STUB_END, &stub_methods());
+        check(&stub_path, &stub);
+    }
+
+    fn replace_region(text: &str, begin: &str, end: &str, with: &str) -> String {
+        let (head, rest) = text
+            .split_once(begin)
+            .unwrap_or_else(|| panic!("stub lacks {begin:?}"));
+        let (_, tail) = rest
+            .split_once(end)
+            .unwrap_or_else(|| panic!("stub lacks {end:?}"));
+        format!("{head}{with}{tail}")
     }
 }
