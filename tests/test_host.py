@@ -370,6 +370,23 @@ def test_the_library_exports_only_xlator_api():
     exported = sorted(line.split()[-1] for line in out.splitlines() if line.strip())
     expected = sorted((HERE.parent / "xlator-sym/glupy.sym").read_text().split())
     assert exported == expected
+    # Never unloaded: the embedded interpreter cannot be.
+    assert "NODELETE" in subprocess.check_output(["readelf", "-d", str(so)], text=True)
+
+
+def test_standard_modules_with_c_parts_work_and_the_environment_is_ignored(gluster, monkeypatch):
+    # Whoever starts the brick may have PYTHON* variables; they must not matter.
+    monkeypatch.setenv("PYTHONHOME", "/nonexistent")
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent")
+    brick = gluster.brick([glupy("stdlib")])
+    client = gluster.gfapi(brick)
+    import json
+
+    facts = json.loads(client.getxattr("/", "user.glupy.stdlib"))
+    assert facts == {
+        "json_c": True, "ctypes": True, "sqlite": True, "socket": True, "ssl": True,
+        "decimal_c": True, "executable": "/usr/bin/python3",
+    }
 
 
 def test_loading_the_library_starts_no_python(workdir):
