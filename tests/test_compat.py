@@ -252,3 +252,102 @@ def test_passing_on_a_pointer_the_request_never_got_is_a_clear_error(gluster, wo
     assert "is not a value this request was given" in brick.log_text()
     client.write_file("/fine", b"ok")
     assert client.read_file("/fine") == b"ok"
+
+
+def glupy1_passthrough_source():
+    """A Glupy 1 translator with every one of its 23 fops and callbacks spelt
+    out as its users wrote them; it notes the ctypes types it was given."""
+    fops = json.loads(run_python("""
+        import json, glupy
+        print(json.dumps({f: glupy.FOPS[f][:2] for f in glupy.GLUPY_V1_FOPS}))
+    """))
+    methods = ""
+    for fop, (args, cbk_args) in fops.items():
+        a, c = ", ".join(args), ", ".join(cbk_args)
+        methods += f"""
+    def {fop}_fop(self, frame, this, {a}):
+        self.note("{fop}_fop", ({a},))
+        dl.wind_{fop}(frame, POINTER(xlator_t)(), {a})
+        return 0
+
+    def {fop}_cbk(self, frame, cookie, this, op_ret, op_errno, {c}):
+        self.note("{fop}_cbk", ({c},))
+        dl.unwind_{fop}(frame, cookie, this, op_ret, op_errno, {c})
+        return 0
+"""
+    return textwrap.dedent("""
+        import collections
+        import threading
+
+        from gluster.glupy import *
+
+
+        class xlator(Translator):
+            def __init__(self, c_this):
+                Translator.__init__(self, c_this)
+                self.lock = threading.Lock()
+                self.seen = collections.Counter()
+                self.types = {}
+
+            def note(self, method, args):
+                with self.lock:
+                    self.seen[method] += 1
+                    self.types[method] = " ".join(type(a).__name__ for a in args)
+
+            def dump(self):
+                with self.lock:
+                    return {**self.seen, **{"types." + k: v for k, v in self.types.items()}}
+    """) + methods, len(fops)
+
+
+def test_all_23_glupy1_fops_round_trip_through_ctypes_values(gluster, workdir, installed_compat,
+                                                             assert_log_clean):
+    source, count = glupy1_passthrough_source()
+    assert count == 23
+    modules = workdir / "modules"
+    modules.mkdir()
+    (modules / "glupy1_all.py").write_text(source)
+    brick = gluster.brick([glupy("glupy1_all", path=modules)])
+    c = gluster.gfapi(brick)
+
+    c.mkdir("/d")
+    data = os.urandom(200_000)
+    f = c.creat("/d/f")
+    f.write_all(data)
+    f.fsetxattr("user.f", b"fv")
+    assert f.fgetxattr("user.f") == b"fv"
+    f.fremovexattr("user.f")
+    assert f.fstat().st_size == len(data)
+    f.close()
+    assert c.read_file("/d/f") == data
+    c.setxattr("/d/f", "user.p", b"pv")
+    assert c.getxattr("/d/f", "user.p") == b"pv"
+    c.removexattr("/d/f", "user.p")
+    c.symlink("f", "/d/soft")
+    assert c.readlink("/d/soft") == "f"
+    c.link("/d/f", "/d/hard")
+    assert c.statvfs("/").f_bsize > 0
+    assert sorted(c.readdir("/d")) == ["f", "hard", "soft"]
+    assert sorted(n for n, _ in c.readdirplus("/d")) == ["f", "hard", "soft"]
+    mount = gluster.mount(brick, extra_args=("--attribute-timeout=0",))
+    for _ in range(2):  # the second getattr is a stat fop
+        assert (mount.mountpoint / "d" / "f").stat().st_size == len(data)
+    for name in ("soft", "hard", "f"):
+        c.unlink("/d/" + name)
+    c.rmdir("/d")
+
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    fops = [m[len("python.types."):-4] for m in section if m.startswith("python.types.")
+            and m.endswith("_fop")]
+    unreached = [f"{fop}_{side}" for fop in fops for side in ("fop", "cbk")
+                 if int(section.get(f"python.{fop}_{side}", 0)) == 0]
+    assert len(fops) == 23 and not unreached, f"reached {sorted(fops)}; not {unreached}"
+    types = {k[len("python.types."):]: v.split() for k, v in section.items()
+             if k.startswith("python.types.")}
+    assert types["lookup_fop"] == ["LP_loc_t", "LP_dict_t"]
+    assert types["lookup_cbk"][:2] == ["LP_inode_t", "LP_iatt_t"]
+    assert types["getxattr_fop"][1] == "bytes"
+    assert types["statfs_cbk"][0] == "LP_statvfs_t"
+    assert types["readv_cbk"][:2] == ["LP_iovec_t", "int"]
+    assert types["create_fop"][-2:] == ["LP_fd_t", "LP_dict_t"]
+    assert_log_clean(brick.log_text())
