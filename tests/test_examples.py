@@ -4,11 +4,14 @@ import errno
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -344,3 +347,220 @@ def test_collector_summarises_a_file_sink(gluster, workdir):
     human = subprocess.run([sys.executable, "-m", "glupy.flow", "--file", str(sink)],
                            capture_output=True, text=True, env=env, check=True).stdout
     assert re.search(r"^writev\s+5\s", human, re.M), human
+
+
+# ------------------------------------------------------------------- archive
+
+ARCHIVE_MODULE = REPO_PYTHON / "glupy" / "archive.py"
+
+
+@pytest.fixture
+def installed_archive_module():
+    """The brick imports the installed glupy: it must be this checkout's."""
+    import glupy
+
+    installed = Path(glupy.__file__).parent / "archive.py"
+    if not installed.exists() or installed.read_bytes() != ARCHIVE_MODULE.read_bytes():
+        pytest.fail(f"{installed} is not {ARCHIVE_MODULE}: run make install", pytrace=False)
+
+
+def run_archive_command(*args):
+    env = {**os.environ, "PYTHONPATH": str(REPO_PYTHON)}
+    result = subprocess.run([sys.executable, "-m", "glupy.archive", *map(str, args)],
+                            capture_output=True, text=True, env=env)
+    return result
+
+
+def archive_all(brick, store, *extra):
+    result = run_archive_command("archive", "--brick", brick.directory, "--store", f"dir:{store}",
+                                 "--older-than", 0, *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def archive_brick(gluster, workdir, installed_archive_module):
+    """(brick with the archive translator, its store directory)."""
+    store = workdir / "store"
+
+    def make(path=EXAMPLES, spec=f"dir:{store}", **options):
+        layer = glupy("archive", path=path, name="arch", store=spec, **options)
+        return gluster.brick([layer]), store
+    return make
+
+
+def backend_xattr(path, name):
+    try:
+        return os.getxattr(path, name)
+    except OSError:
+        return None
+
+
+def test_archived_files_come_back_byte_identical_through_gfapi_and_fuse(archive_brick, gluster):
+    brick, store = archive_brick()
+    client = gluster.gfapi(brick)
+    first, second = os.urandom(3 * 1024 * 1024 + 5), os.urandom(200_000)
+    client.mkdir("/dir")
+    client.write_file("/dir/first", first)
+    client.write_file("/second", second)
+    mtime = client.stat("/dir/first").st_mtime_ns
+
+    output = archive_all(brick, store)
+    assert "2 files archived" in output
+    for name, data in (("dir/first", first), ("second", second)):
+        backend = brick.directory / name
+        assert backend.stat().st_size == 0, "the brick copy is not a stub"
+        key = backend_xattr(backend, "trusted.glupy.archive").decode()
+        assert int(backend_xattr(backend, "trusted.glupy.archive.size")) == len(data)
+        assert (store / key[:2] / key).read_bytes() == data
+
+    # Clients see the real size before any download, then the content.
+    assert client.stat("/dir/first").st_size == len(first)
+    assert client.stat("/dir/first").st_mtime_ns == mtime
+    assert client.read_file("/dir/first") == first
+    mount = gluster.mount(brick)
+    assert os.stat(mount.mountpoint / "second").st_size == len(second)
+    assert (mount.mountpoint / "second").read_bytes() == second
+
+    for name, data in (("dir/first", first), ("second", second)):
+        backend = brick.directory / name
+        assert backend.read_bytes() == data
+        assert backend_xattr(backend, "trusted.glupy.archive") is None
+    assert client.stat("/dir/first").st_mtime_ns == mtime, "restoring made the file look new"
+    stats = python_section(brick.statedump(), "arch")
+    assert int(stats["downloads"]) == 2 and int(stats["failures"]) == 0
+    assert int(stats["sizes-shown"]) >= 2
+
+
+def test_twenty_concurrent_readers_wait_for_one_download(archive_brick, gluster, workdir):
+    # The store class must be importable in the brick: next to the translator.
+    modules = workdir / "modules"
+    modules.mkdir(mode=0o755)
+    shutil.copy(EXAMPLES / "archive.py", modules)
+    shutil.copy(XLATORS / "ex_slow_store.py", modules)
+    brick, store = archive_brick(path=modules, store_class="ex_slow_store.SlowStore",
+                                 spec=workdir / "store", store_delay=0.5)
+    client = gluster.gfapi(brick)
+    data = os.urandom(1 << 20)
+    client.write_file("/cold", data)
+    archive_all(brick, store)
+    results, errors = [], []
+
+    def reader():
+        try:
+            results.append(client.read_file("/cold"))
+        except OSError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert len(results) == 20 and all(result == data for result in results)
+    key = str(uuid.UUID(bytes=os.getxattr(brick.directory / "cold", "trusted.gfid")))
+    assert (store / "gets.log").read_text().split() == [key]
+    stats = python_section(brick.statedump(), "arch")
+    assert int(stats["downloads"]) == 1
+    assert int(stats["waiters"]) >= 10, "the readers did not overlap the download"
+
+
+def test_archive_command_picks_cold_files_and_lists_and_restores(archive_brick, gluster):
+    brick, store = archive_brick()
+    client = gluster.gfapi(brick)
+    client.write_file("/old", b"old data")
+    client.write_file("/new", b"new data")
+    client.write_file("/empty", b"")
+    ten_days_ago = time.time_ns() - 10 * 86400 * 10**9
+    client.utimens("/old", ten_days_ago, ten_days_ago)
+    base = ("--brick", brick.directory, "--store", f"dir:{store}")
+
+    dry = run_archive_command("archive", *base, "--older-than", 5, "--dry-run")
+    assert "would archive old (8 bytes)" in dry.stdout and "new" not in dry.stdout.split()
+    assert (brick.directory / "old").stat().st_size == 8
+    result = run_archive_command("archive", *base, "--older-than", 5)
+    assert result.returncode == 0 and "1 files archived (8 bytes)" in result.stdout
+    assert (brick.directory / "old").stat().st_size == 0
+    assert (brick.directory / "new").stat().st_size == 8
+    again = run_archive_command("archive", *base, "--older-than", 0, "-v")
+    assert "skipped old: already archived" in again.stdout
+    assert "skipped empty: empty" in again.stdout
+    listed = run_archive_command("list", "--brick", brick.directory)
+    assert sorted(line.split("\t")[2] for line in listed.stdout.splitlines()) == ["new", "old"]
+
+    restored = run_archive_command("restore", *base, "/old")
+    assert restored.returncode == 0 and "restored old" in restored.stdout
+    assert (brick.directory / "old").read_bytes() == b"old data"
+    assert (brick.directory / "new").stat().st_size == 0, "restore touched another file"
+    assert client.read_file("/new") == b"new data"
+
+
+def test_archive_command_refuses_what_is_not_a_brick_or_a_store(workdir):
+    (workdir / "plain").mkdir()
+    result = run_archive_command("archive", "--brick", workdir / "plain", "--store", "dir:/x",
+                                 "--older-than", 1)
+    assert result.returncode == 2 and "not a brick directory" in result.stderr
+    (workdir / "plain" / ".glusterfs").mkdir()
+    result = run_archive_command("archive", "--brick", workdir / "plain", "--store", "s4:bucket",
+                                 "--older-than", 1)
+    assert result.returncode == 2 and "store 's4:bucket': unknown scheme" in result.stderr
+
+
+def test_writes_into_a_stub_keep_the_rest_and_truncation_skips_the_download(archive_brick, gluster):
+    brick, store = archive_brick()
+    client = gluster.gfapi(brick)
+    data = os.urandom(100_000)
+    client.write_file("/patched", data)
+    client.write_file("/replaced", data)
+    client.write_file("/cut", data)
+    archive_all(brick, store)
+    with client.open("/patched", os.O_RDWR) as handle:
+        handle.pwrite(b"PATCH", 50_000)
+    assert client.read_file("/patched") == data[:50_000] + b"PATCH" + data[50_005:]
+    client.write_file("/replaced", b"brand new")  # O_TRUNC: nothing to download
+    assert client.read_file("/replaced") == b"brand new"
+    client.truncate("/cut", 0)
+    assert client.stat("/cut").st_size == 0
+    stats = python_section(brick.statedump(), "arch")
+    assert (int(stats["downloads"]), int(stats["discarded"])) == (1, 2)
+
+
+def test_a_missing_store_copy_is_an_eio_not_a_hang(archive_brick, gluster, assert_log_clean):
+    brick, store = archive_brick()
+    client = gluster.gfapi(brick)
+    client.write_file("/lost", b"precious")
+    archive_all(brick, store)
+    shutil.rmtree(store)
+    with pytest.raises(OSError) as raised:
+        client.read_file("/lost")
+    assert raised.value.errno == errno.EIO
+    assert "cannot restore" in brick.log_text() and "no content for key" in brick.log_text()
+    assert int(python_section(brick.statedump(), "arch")["failures"]) == 1
+    assert brick.alive()
+    assert_log_clean(brick.log_text(), allowed=(r"cannot restore", r"server4_\w+_cbk"))
+
+
+def test_clients_cannot_forge_or_remove_archive_marks(archive_brick, gluster):
+    brick, store = archive_brick()
+    client = gluster.gfapi(brick)
+    client.write_file("/f", b"x")
+    for name in ("trusted.glupy.archive", "trusted.glupy.archive.size"):
+        with pytest.raises(PermissionError):
+            client.setxattr("/f", name, b"forged")
+        with pytest.raises(PermissionError):
+            client.removexattr("/f", name)
+    client.setxattr("/f", "user.fine", b"1")
+    assert client.getxattr("/f", "user.fine") == b"1"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({}, "option store is missing"),
+    ({"store": "dir:relative"}, "the directory must be an absolute path"),
+    ({"store": "/x", "store-class": "os.path"}, "is not a subclass of glupy.archive.Store"),
+    ({"store": "/x", "store-class": "no_such_module.Store"}, "cannot import no_such_module"),
+])
+def test_archive_refuses_bad_options(workdir, options, message, installed_archive_module):
+    layer = ("features/glupy", {"module-name": "archive", "module-path": str(EXAMPLES), **options})
+    brick = glusterlib.Brick(workdir / "b", [layer], name="b")
+    assert message in brick.start_expect_failure()
