@@ -51,7 +51,7 @@ const NONE: *const c_char = std::ptr::null();
 
 /// The options table: glusterd validates `volume set` against it. Any
 /// other option reaches Python untouched.
-static mut OPTIONS: [ffi::volume_option_t; 5] = [
+static mut OPTIONS: [ffi::volume_option_t; 6] = [
     option(
         [c"module-name".as_ptr(), NONE, NONE, NONE],
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
@@ -70,6 +70,12 @@ static mut OPTIONS: [ffi::volume_option_t; 5] = [
         c"8".as_ptr(),
         c"Threads (per process) that run Python code; set by the first glupy translator to start."
             .as_ptr(),
+    ),
+    option(
+        [c"python-thread".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
+        c"auto".as_ptr(),
+        c"Where Python calls run: auto (on io-threads workers and the host's threads, on the host's threads elsewhere), pool (always the host's threads), caller (always the calling thread, on a large stack).".as_ptr(),
     ),
     option(
         [c"reload".as_ptr(), NONE, NONE, NONE],
@@ -112,7 +118,7 @@ fn name_of(this: *mut ffi::xlator_t) -> String {
 unsafe extern "C" fn init(this: *mut ffi::xlator_t) -> i32 {
     guarded("init", -1, || {
         logging::install();
-        let name = name_of(this);
+        let name: Arc<str> = Arc::from(name_of(this));
         logging::with_domain(&name, || match start(this) {
             Ok(()) => 0,
             Err(msg) => {

@@ -167,7 +167,16 @@ impl Outgoing {
     }
 }
 
-fn wrong_type(what: &str, arg: &Arg, got: &Bound<'_, PyAny>) -> PyErr {
+/// Names a call in error messages: ("lookup", "wind") -> "lookup wind".
+pub struct Call<'a>(pub &'a str, pub &'a str);
+
+impl std::fmt::Display for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.1)
+    }
+}
+
+fn wrong_type(what: &Call<'_>, arg: &Arg, got: &Bound<'_, PyAny>) -> PyErr {
     let got = got
         .get_type()
         .name()
@@ -182,7 +191,7 @@ fn wrong_type(what: &str, arg: &Arg, got: &Bound<'_, PyAny>) -> PyErr {
 /// Builds C arguments for `specs` from Python values. `what` names the
 /// call in error messages ("lookup wind").
 pub fn from_python(
-    what: &str,
+    what: &Call<'_>,
     specs: &[Arg],
     values: &[Bound<'_, PyAny>],
     this: *mut ffi::xlator_t,

@@ -8,7 +8,7 @@ use crate::frame::{Frame, FrameState, Phase, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
 use crate::values::inode::Owner;
-use crate::{logging, pool};
+use crate::{logging, threads};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,39 +129,44 @@ fn resolve_later(
     owned: Vec<Owned>,
     future: Py<PyAny>,
 ) {
-    pool::submit(Box::new(move || {
-        let inst = Arc::clone(&state.inst);
-        logging::with_domain(&inst.name, || {
-            Python::attach(|py| {
-                let live = Arc::new(AtomicBool::new(true));
-                let values: PyResult<Vec<Py<PyAny>>> = owned
-                    .into_iter()
-                    .map(|v| convert::to_python(py, v, Owner(inst.xl), &live))
-                    .collect();
-                let delivered = values.and_then(|values| {
-                    let aio = py.import("glupy._aio")?;
-                    let reply = aio.getattr("Reply")?.call1((
-                        FOPS[fop].name.as_str(),
-                        op_ret,
-                        op_errno,
-                        PyTuple::new(py, values)?,
-                    ))?;
-                    aio.call_method1("resolve", (future.bind(py), reply))
-                });
-                if let Err(e) = delivered {
-                    let _ = py
-                        .import("glupy._aio")
-                        .and_then(|aio| aio.call_method1("fail", (future.bind(py), e.value(py))));
-                }
+    let policy = state.inst.thread_policy;
+    threads::dispatch(
+        policy,
+        Box::new(move || {
+            let inst = Arc::clone(&state.inst);
+            logging::with_domain(&inst.name, || {
+                Python::attach(|py| {
+                    let live = Arc::new(AtomicBool::new(true));
+                    let values: PyResult<Vec<Py<PyAny>>> = owned
+                        .into_iter()
+                        .map(|v| convert::to_python(py, v, Owner(inst.xl), &live))
+                        .collect();
+                    let delivered = values.and_then(|values| {
+                        let aio = py.import("glupy._aio")?;
+                        let reply = aio.getattr("Reply")?.call1((
+                            FOPS[fop].name.as_str(),
+                            op_ret,
+                            op_errno,
+                            PyTuple::new(py, values)?,
+                        ))?;
+                        aio.call_method1("resolve", (future.bind(py), reply))
+                    });
+                    if let Err(e) = delivered {
+                        let _ = py.import("glupy._aio").and_then(|aio| {
+                            aio.call_method1("fail", (future.bind(py), e.value(py)))
+                        });
+                    }
+                })
             })
-        })
-    }));
+        }),
+    );
 }
 
 /// Queues the Python call; the job owns one owner count of `state`.
 fn submit(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
     let job_state = Arc::clone(&state);
-    if !pool::submit(Box::new(move || run(job_state, side, owned))) {
+    let policy = state.inst.thread_policy;
+    if !threads::dispatch(policy, Box::new(move || run(job_state, side, owned))) {
         // Only possible before the pool exists; never leave a request hanging.
         if state.advance(Phase::Pending, Phase::Answered) {
             state.answer_error(libc::EIO);

@@ -340,7 +340,7 @@ impl Frame {
             Outgoing::empty(spec.cbk_args.len())
         } else {
             convert::from_python(
-                &format!("{} unwind", spec.name),
+                &convert::Call(&spec.name, "unwind"),
                 &spec.cbk_args,
                 &values,
                 st.inst.xl,
@@ -456,7 +456,7 @@ impl Frame {
         let target = st.inst.child(child)?;
         let values: Vec<_> = args.iter().collect();
         let out = convert::from_python(
-            &format!("{} wind", spec.name),
+            &convert::Call(&spec.name, "wind"),
             &spec.args,
             &values,
             st.inst.xl,

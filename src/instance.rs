@@ -40,7 +40,7 @@ pub struct Hooks {
 
 pub struct Instance {
     pub xl: *mut ffi::xlator_t,
-    pub name: String,
+    pub name: Arc<str>,
     pub module: String,
     pub translator: Py<PyAny>,
     pub this_obj: Py<Xlator>,
@@ -51,6 +51,8 @@ pub struct Instance {
     /// The `reload` option this instance was loaded with: a new value asks
     /// for the module to be loaded again.
     pub reload_token: String,
+    /// Where this translator's Python calls run (option python-thread).
+    pub thread_policy: crate::threads::Policy,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -156,6 +158,8 @@ impl Instance {
             .filter(|m| !m.is_empty())
             .ok_or("option module-name is missing: set it to the Python module that defines `class xlator(glupy.Translator)`")?
             .clone();
+        let thread_policy =
+            crate::threads::Policy::parse(options.get("python-thread").map(String::as_str))?;
         let this_obj =
             Py::new(py, Xlator::new(py, xl, options).map_err(describe)?).map_err(describe)?;
         let host = py
@@ -190,7 +194,7 @@ impl Instance {
         };
         Ok(Instance {
             xl,
-            name: this_obj.get().name.clone(),
+            name: Arc::from(this_obj.get().name.as_str()),
             module,
             translator,
             this_obj,
@@ -207,6 +211,7 @@ impl Instance {
             },
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
             reload_token: options.get("reload").cloned().unwrap_or_default(),
+            thread_policy,
         })
     }
 
@@ -217,6 +222,14 @@ impl Instance {
 
     /// The child to wind to: the first, or the one named.
     pub fn child(&self, name: Option<&str>) -> PyResult<*mut ffi::xlator_t> {
+        if name.is_none() {
+            // The common case, on every wind: no list to build.
+            // SAFETY: xl is our live xlator.
+            let first = unsafe { ffi::glupy_first_child(self.xl) };
+            if !first.is_null() {
+                return Ok(first);
+            }
+        }
         let kids = children(self.xl);
         match name {
             None => kids.first().map(|(_, x)| *x).ok_or_else(|| {

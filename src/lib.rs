@@ -11,6 +11,8 @@ mod ffi;
 pub mod fop_spec;
 
 pub mod api;
+#[cfg(test)]
+mod compat_layout;
 mod convert;
 mod dispatch;
 mod events;
@@ -24,7 +26,6 @@ mod pool;
 mod pymodule;
 #[cfg(test)]
 mod pystubs;
-#[cfg(test)]
-mod compat_layout;
 mod statedump;
+mod threads;
 mod values;

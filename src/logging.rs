@@ -5,6 +5,7 @@ use crate::ffi;
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
@@ -19,12 +20,12 @@ pub const GF_LOG_TRACE: i32 = ffi::gf_loglevel_t_GF_LOG_TRACE as i32;
 
 thread_local! {
     /// The translator whose work this thread is doing: the log domain.
-    static DOMAIN: RefCell<Option<String>> = const { RefCell::new(None) };
+    static DOMAIN: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
 }
 
 /// Runs `body` with log lines from this thread attributed to `domain`.
-pub fn with_domain<T>(domain: &str, body: impl FnOnce() -> T) -> T {
-    let previous = DOMAIN.with(|d| d.replace(Some(domain.to_string())));
+pub fn with_domain<T>(domain: &Arc<str>, body: impl FnOnce() -> T) -> T {
+    let previous = DOMAIN.with(|d| d.replace(Some(Arc::clone(domain))));
     let out = body();
     DOMAIN.with(|d| *d.borrow_mut() = previous);
     out
@@ -32,7 +33,7 @@ pub fn with_domain<T>(domain: &str, body: impl FnOnce() -> T) -> T {
 
 pub fn current_domain() -> String {
     DOMAIN
-        .with(|d| d.borrow().clone())
+        .with(|d| d.borrow().as_deref().map(str::to_string))
         .unwrap_or_else(|| "glupy".into())
 }
 

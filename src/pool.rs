@@ -37,8 +37,20 @@ pub fn start(workers: usize) {
     });
 }
 
+thread_local! {
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this is one of the pool's threads. The GIL is never held on them
+/// while GlusterFS code runs, so a reply that comes back synchronously
+/// inside a wind can be handled right there, without a thread switch.
+pub fn on_worker() -> bool {
+    ON_WORKER.with(|w| w.get())
+}
+
 fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
     block_signals();
+    ON_WORKER.with(|w| w.set(true));
     loop {
         let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(job) => job,

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -226,9 +227,11 @@ def test_volfile_options_reach_python(gluster):
     assert client.getxattr("/", "user.glupy.option") == b"hello-there"
 
 
-def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster):
-    # io-threads workers have 256 KiB stacks; Python must not run on them.
-    brick = gluster.brick([glupy("behaviour"), ("performance/io-threads", {})])
+@pytest.mark.parametrize("where", ["auto", "pool", "caller"])
+def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster, where):
+    # io-threads workers have 256 KiB stacks: Python runs on a large stack
+    # segment there (auto, caller) or on the host's threads (pool).
+    brick = gluster.brick([glupy("behaviour", python_thread=where), ("performance/io-threads", {})])
     client = gluster.gfapi(brick)
     with pytest.raises(OSError) as e:
         client.getxattr("/", "user.glupy.deep")
@@ -237,6 +240,25 @@ def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster):
     assert brick.alive()
     client.write_file("/after", b"ok")
     assert client.read_file("/after") == b"ok"
+
+
+def test_slow_python_does_not_stall_the_event_threads(gluster):
+    # No io-threads: fops arrive on the event threads, and Python runs on
+    # the host's threads, so a sleeping translator stalls nothing else.
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    client.write_file("/f", b"data")
+    answers = []
+    sleeper = threading.Thread(target=lambda: answers.append(client.getxattr("/", "user.glupy.sleep")))
+    sleeper.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    handle = client.open("/f")
+    assert handle.pread(4, 0) == b"data"
+    handle.close()
+    assert time.monotonic() - started < 1.0
+    sleeper.join(10)
+    assert answers == [b"awake"]
 
 
 def test_python_logging_and_print_reach_the_brick_log(gluster):

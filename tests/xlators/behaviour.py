@@ -2,6 +2,7 @@
 (lookups) or xattr name (getxattr)."""
 import errno
 import threading
+import time
 
 import glupy
 
@@ -54,6 +55,9 @@ class xlator(glupy.Translator):
             self._answer(frame, name, this.name.encode())
         elif name == "user.glupy.deep":
             self._answer(frame, name, str(deep(0)).encode())
+        elif name == "user.glupy.sleep":
+            time.sleep(2)  # a slow, blocking translator
+            self._answer(frame, name, b"awake")
         elif name == "user.glupy.late":
             threading.Timer(0.3, self._answer, (frame, name, b"answered from a thread")).start()
         elif name == "user.glupy.local":
