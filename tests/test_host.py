@@ -433,3 +433,30 @@ def test_loading_the_library_starts_no_python(workdir):
     result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "0"
+
+
+def test_a_translator_changes_what_it_winds_and_unwinds(gluster):
+    brick = gluster.brick([glupy("modify")])
+    client = gluster.gfapi(brick)
+    # Data changed on the way down reaches the disk changed.
+    client.write_file("/shout.upper", b"hello world")
+    assert (brick.directory / "shout.upper").read_bytes() == b"HELLO WORLD"
+    # Data changed on the way up.
+    client.write_file("/r", b"ROT:abc")
+    assert client.read_file("/r") == b"ROT:bcd"
+    # A filtered listing.
+    for name in ("a", "hidden-b", "c"):
+        client.write_file("/" + name, b"")
+    assert "hidden-b" not in client.readdir("/")
+    assert "hidden-b" not in [n for n, _ in client.readdirplus("/")]
+    # An edited dict: a listxattr is a getxattr whose reply dict holds every name.
+    client.setxattr("/a", "user.k", b"v")
+    assert {"user.k", "user.glupy.added"} <= set(client.listxattr("/a"))
+    # A lookup wound to another path.
+    client.write_file("/target", b"the target")
+    assert client.stat("/alias").st_size == len(b"the target")
+    # An edited Iatt, through FUSE (getattr is a stat fop there).
+    mount = gluster.mount(brick, extra_args=("--entry-timeout=600",))
+    os.stat(mount.mountpoint / "a")
+    time.sleep(1.2)
+    assert os.stat(mount.mountpoint / "a").st_mode & 0o777 == 0o751
