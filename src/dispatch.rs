@@ -180,8 +180,10 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
     let inst = Arc::clone(&state.inst);
     let fop = state.fop;
     // SAFETY: setting THIS for this thread to our live xlator, as GlusterFS
-    // threads do, so allocations and log filtering are attributed to it.
-    unsafe { *ffi::glupy_this_location() = inst.xl };
+    // threads do, so allocations and log filtering are attributed to it; put
+    // back after, since on an io-threads worker the thread is GlusterFS's.
+    let previous_this = unsafe { std::mem::replace(&mut *ffi::glupy_this_location(), inst.xl) };
+    let _restore = RestoreThis(previous_this);
     logging::with_domain(&inst.name, || {
         Python::attach(|py| {
             let frame = match Py::new(py, Frame::adopt(Arc::clone(&state))) {
@@ -256,6 +258,15 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
             }
         })
     });
+}
+
+struct RestoreThis(*mut ffi::xlator_t);
+
+impl Drop for RestoreThis {
+    fn drop(&mut self) {
+        // SAFETY: writing back the value this thread's THIS had.
+        unsafe { *ffi::glupy_this_location() = self.0 };
+    }
 }
 
 /// The name of the child a reply comes from: the callback's `cookie`.

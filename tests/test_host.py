@@ -460,3 +460,15 @@ def test_a_translator_changes_what_it_winds_and_unwinds(gluster):
     os.stat(mount.mountpoint / "a")
     time.sleep(1.2)
     assert os.stat(mount.mountpoint / "a").st_mode & 0o777 == 0o751
+
+
+def test_names_that_are_not_utf8_survive_a_rebuilt_listing(gluster):
+    brick = gluster.brick([glupy("modify")])  # rebuilds readdir(p) lists in Python
+    mount = gluster.mount(brick)
+    root = os.fsencode(mount.mountpoint)
+    name = b"caf\xe9-\xff.txt"
+    with open(root + b"/" + name, "wb") as f:
+        f.write(b"latin-1")
+    assert name in os.listdir(root)
+    with open(root + b"/" + name, "rb") as f:
+        assert f.read() == b"latin-1"
