@@ -564,3 +564,88 @@ def test_archive_refuses_bad_options(workdir, options, message, installed_archiv
     layer = ("features/glupy", {"module-name": "archive", "module-path": str(EXAMPLES), **options})
     brick = glusterlib.Brick(workdir / "b", [layer], name="b")
     assert message in brick.start_expect_failure()
+
+
+# ------------------------------------------------------- helloworld and trace
+
+def test_helloworld_greets_every_lookup_on_a_fuse_client(gluster):
+    brick = gluster.brick()
+    mount = gluster.mount(brick, layers=[glupy("helloworld")], extra_args=NO_KERNEL_CACHE)
+    (mount.mountpoint / "greeted").write_bytes(b"hi")
+    os.stat(mount.mountpoint / "greeted")
+    assert_missing(mount.mountpoint / "stranger")
+    log = mount.log_text()
+    assert "hello: lookup of /greeted" in log
+    assert "hello: lookup of /stranger" in log
+    assert "hello again: lookup answered -1 (ENOENT)" in log
+    assert "hello again: lookup answered 0" in log
+
+
+def test_trace_logs_the_chosen_fops_and_their_callbacks(gluster, assert_log_clean):
+    brick = gluster.brick([glupy("trace", trace_fops="create,writev,lookup")])
+    client = gluster.gfapi(brick)
+    client.write_file("/traced", b"12345")
+    client.stat("/traced")
+    log = brick.log_text()
+    assert re.search(r'create_fop\(unique=\d+ pid=\d+: loc=<glupy.Loc "/traced">', log), log
+    assert re.search(r"create_cbk\(op_ret=0, op_errno=0: fd=", log)
+    assert re.search(r"writev_fop\(unique=\d+ pid=\d+: fd=.*count=1, offset=0", log)
+    assert "writev_cbk(op_ret=5, op_errno=0" in log
+    assert "lookup_cbk(op_ret=-1, op_errno=ENOENT" in log  # the lookup before create
+    assert "flush_fop" not in log, "an untraced fop was logged"
+    assert_log_clean(log)
+
+
+def test_trace_level_below_the_log_level_writes_nothing(gluster):
+    brick = gluster.brick([glupy("trace", trace_level="DEBUG")])
+    client = gluster.gfapi(brick)
+    client.write_file("/quiet", b"")
+    assert "lookup_fop(" not in brick.log_text()
+
+
+def test_trace_refuses_an_unknown_level(workdir):
+    brick = glusterlib.Brick(workdir / "b", [glupy("trace", trace_level="LOUD")], name="b")
+    assert "trace-level 'LOUD' is not a logging level" in brick.start_expect_failure()
+
+
+# ------------------------------------------------------------ pure functions
+
+def load_repo_module(relative):
+    """A module of this checkout's python/glupy, loaded by path (no glupy import)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"repo_{Path(relative).stem}",
+                                                  REPO_PYTHON / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flow_percentiles_are_nearest_rank_and_bad_lines_are_counted():
+    flow = load_repo_module("glupy/flow.py")
+    ordered = list(range(1, 101))
+    assert [flow.percentile(ordered, p) for p in (50, 90, 99, 100)] == [50, 90, 99, 100]
+    assert flow.percentile([7], 99) == 7 and flow.percentile([], 50) == 0
+    summary = flow.Summary()
+    for latency in (10, 20, 30, 40):
+        summary.add_line(json.dumps({"fop": "readv", "latency_us": latency, "op_ret": 1,
+                                     "path": "/a", "host": "h"}))
+    summary.add_line(json.dumps({"fop": "readv", "latency_us": 5, "op_ret": -1, "path": "/b"}))
+    summary.add_line("not json")
+    summary.add_line(json.dumps({"no": "fop"}))
+    report = summary.report()
+    assert report["records"] == 5 and report["bad"] == 2
+    readv = report["fops"]["readv"]
+    assert (readv["count"], readv["errors"], readv["p50_us"], readv["max_us"]) == (5, 1, 20, 40)
+    assert report["busiest"][0] == {"path": "/a", "count": 4}
+
+
+def test_store_specs_are_checked():
+    archive = load_repo_module("glupy/archive.py")
+    assert isinstance(archive.open_store("dir:/srv/archive"), archive.LocalDirectoryStore)
+    for spec, message in (("dir:relative", "absolute path"), ("ftp:host", "unknown scheme"),
+                          ("", "unknown scheme")):
+        with pytest.raises(ValueError, match=message):
+            archive.open_store(spec)
+    with pytest.raises(ValueError, match="not a dotted name"):
+        archive.open_store("x", store_class="NoModule")

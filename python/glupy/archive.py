@@ -67,7 +67,8 @@ class Store:
         raise NotImplementedError
 
     def get(self, key, target):
-        """Writes key's content into the binary file object target; raises
+        """Writes key's content into the binary, seekable file object target
+        (an empty file; writing pieces at their offsets is fine); raises
         StoreError if the store does not have it."""
         raise NotImplementedError
 
@@ -234,12 +235,12 @@ def restore_file(path, store):
         raise StoreError(f"{path}: archived without {SIZE_XATTR}")
     before = os.lstat(path)
     with open(path, "r+b") as target:
+        target.truncate(0)  # drop what a failed attempt may have left
         store.get(key, target)
-        written = target.tell()
+        target.flush()
+        written = os.fstat(target.fileno()).st_size  # stores may write out of order
         if written != size:
             raise StoreError(f"{store} gave {written} bytes for {key}, expected {size}")
-        target.truncate(size)
-        target.flush()
         os.fsync(target.fileno())
     mtime_ns = int(mtime) if mtime else before.st_mtime_ns
     os.utime(path, ns=(before.st_atime_ns, mtime_ns), follow_symlinks=False)
