@@ -121,6 +121,8 @@ def check_class(cls):
     for attr in sorted(dir(cls)):
         if attr in base_names or not (attr.endswith("_fop") or attr.endswith("_cbk")):
             continue
+        if getattr(cls, attr, None) is None:
+            continue  # `lookup_cbk = None` switches off an inherited method
         fop, side = attr[:-4], attr[-3:]
         if fop not in FOPS:
             hint = difflib.get_close_matches(fop, FOPS, n=1)
