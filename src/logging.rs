@@ -39,11 +39,44 @@ pub fn current_domain() -> String {
 
 /// Writes one line to the GlusterFS log of this process.
 pub fn write(domain: &str, level: i32, message: &str) {
-    let domain = CString::new(domain.replace('\0', "?")).unwrap_or_default();
-    let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    // SAFETY: both strings are NUL-terminated and live across the call;
+    write_at(
+        domain,
+        Place {
+            file: "glupy",
+            function: "host",
+            line: 0,
+        },
+        level,
+        message,
+    )
+}
+
+/// Where a log line comes from: shown as [file:line:function].
+pub struct Place<'a> {
+    pub file: &'a str,
+    pub function: &'a str,
+    pub line: u32,
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+pub fn write_at(domain: &str, place: Place<'_>, level: i32, message: &str) {
+    let (domain, message) = (c_string(domain), c_string(message));
+    let (file, function) = (c_string(place.file), c_string(place.function));
+    // SAFETY: all strings are NUL-terminated and live across the call;
     // _gf_msg copies what it keeps and ignores calls before the log exists.
-    unsafe { ffi::glupy_log(domain.as_ptr(), level, message.as_ptr()) };
+    unsafe {
+        ffi::glupy_log(
+            domain.as_ptr(),
+            file.as_ptr(),
+            function.as_ptr(),
+            place.line as i32,
+            level,
+            message.as_ptr(),
+        )
+    };
 }
 
 /// Python `logging` level number to GlusterFS level.
@@ -91,7 +124,17 @@ impl<S: Subscriber> Layer<S> for GlusterLog {
             Level::DEBUG => GF_LOG_DEBUG,
             Level::TRACE => GF_LOG_TRACE,
         };
-        write(&current_domain(), level, &msg.0);
+        let meta = event.metadata();
+        let file = meta
+            .file()
+            .map(|f| f.rsplit('/').next().unwrap_or(f))
+            .unwrap_or("glupy");
+        let place = Place {
+            file,
+            function: meta.target(),
+            line: meta.line().unwrap_or(0),
+        };
+        write_at(&current_domain(), place, level, &msg.0);
     }
 }
 

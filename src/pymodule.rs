@@ -15,10 +15,20 @@ use pyo3::prelude::*;
 
 /// Writes one line to this process's GlusterFS log.
 #[pyfunction]
-#[pyo3(signature = (level, message, domain=None))]
-fn log(level: i32, message: &str, domain: Option<String>) {
+#[pyo3(signature = (level, message, domain=None, file="python", function="-", line=0))]
+fn log(level: i32, message: &str, domain: Option<String>, file: &str, function: &str, line: u32) {
     let domain = domain.unwrap_or_else(crate::logging::current_domain);
-    crate::logging::write(&domain, crate::logging::from_python_level(level), message);
+    let place = crate::logging::Place {
+        file,
+        function,
+        line,
+    };
+    crate::logging::write_at(
+        &domain,
+        place,
+        crate::logging::from_python_level(level),
+        message,
+    );
 }
 
 /// The fop table: (name, [(arg, kind)], [(cbk arg, kind)], in_glupy_v1).

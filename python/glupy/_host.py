@@ -197,7 +197,10 @@ class GlusterLogHandler(logging.Handler):
             from . import _glupy
 
             domain = record.name[6:] if record.name.startswith("glupy.") else None
-            _glupy.log(record.levelno, self.format(record), domain)
+            _glupy.log(
+                record.levelno, self.format(record), domain,
+                os.path.basename(record.pathname or "python"), record.funcName or "-", record.lineno or 0,
+            )
         except Exception:  # never let logging break a fop
             pass
 

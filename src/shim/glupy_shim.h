@@ -62,7 +62,8 @@ xlator_t **glupy_this_location(void);
 void glupy_dirents_init(gf_dirent_t *head);
 void glupy_dirents_append(gf_dirent_t *head, gf_dirent_t *entry);
 gf_dirent_t *glupy_dirents_next(gf_dirent_t *head, gf_dirent_t *cur);
-void glupy_log(const char *domain, int level, const char *message);
+void glupy_log(const char *domain, const char *file, const char *function,
+               int line, int level, const char *message);
 struct iobuf_pool *glupy_iobuf_pool(xlator_t *this);
 void *glupy_iobuf_ptr(struct iobuf *iob);
 int glupy_mem_acct_init(xlator_t *this);

@@ -55,9 +55,10 @@ glupy_dirents_next(gf_dirent_t *head, gf_dirent_t *cur)
 }
 
 void
-glupy_log(const char *domain, int level, const char *message)
+glupy_log(const char *domain, const char *file, const char *function,
+          int line, int level, const char *message)
 {
-    _gf_msg(domain, "glupy", "python", 0, (gf_loglevel_t)level, 0, 0, 0, "%s",
+    _gf_msg(domain, file, function, line, (gf_loglevel_t)level, 0, 0, 0, "%s",
             message);
 }
 
