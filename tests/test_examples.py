@@ -114,6 +114,19 @@ def test_names_another_client_creates_are_seen_after_the_timeout(cached_mount, g
     assert target.read_bytes() == b"made elsewhere"
 
 
+def test_cache_invalidation_upcalls_show_other_clients_names_at_once(gluster):
+    brick = gluster.brick([("features/upcall", {"cache-invalidation": "on"})])
+    mount = gluster.mount(brick, layers=[glupy("negative", name="nlc", cache_timeout=600)],
+                          extra_args=NO_KERNEL_CACHE)
+    other = gluster.gfapi(brick)
+    target = mount.mountpoint / "announced"
+    assert_missing(target)
+    assert_missing(target)  # cached now, for ten minutes
+    other.write_file("/announced", b"upcall")
+    assert glusterlib.wait_until(target.exists, 5), "the upcall did not drop the directory"
+    assert int(python_section(mount.statedump(), "nlc")["invalidations"]) >= 1
+
+
 def test_unlinked_name_is_answered_from_the_cache(cached_mount):
     brick, mount = cached_mount()
     victim = mount.mountpoint / "victim"
@@ -229,6 +242,22 @@ def test_profiler_records_every_fop_with_paths_results_and_latency(gluster, work
     stats = python_section(brick.statedump(), "prof")
     assert int(stats["dropped"]) == 0 and int(stats["send-failed"]) == 0
     assert int(stats["sent"]) >= len(records)
+
+
+def test_profiler_in_a_fuse_client_sees_what_applications_do(gluster, workdir):
+    sink = workdir / "client-flow.jsonl"
+    brick = gluster.brick()
+    mount = gluster.mount(brick, layers=[profiler(f"file:{sink}")])
+    data = os.urandom(10_000)
+    (mount.mountpoint / "app.bin").write_bytes(data)
+    with open(mount.mountpoint / "app.bin", "rb", buffering=0) as stream:
+        os.posix_fadvise(stream.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        assert stream.read() == data
+    records = wait_for_records(sink, lambda rs: by_fop(rs, "readv") and len(by_fop(rs, "flush")) >= 2)
+    for fop in ("create", "writev", "flush"):
+        assert any(r["path"] == "/app.bin" for r in by_fop(records, fop)), fop
+    assert all(r["path"] == "/app.bin" for r in by_fop(records, "writev") + by_fop(records, "readv"))
+    assert {r["pid"] for r in by_fop(records, "create")} == {os.getpid()}
 
 
 def test_profiler_samples_a_fraction_of_the_fops(gluster, workdir):
@@ -415,6 +444,7 @@ def test_archived_files_come_back_byte_identical_through_gfapi_and_fuse(archive_
         assert (store / key[:2] / key).read_bytes() == data
 
     # Clients see the real size before any download, then the content.
+    assert dict((n, st.st_size) for n, st in client.readdirplus("/"))["second"] == len(second)
     assert client.stat("/dir/first").st_size == len(first)
     assert client.stat("/dir/first").st_mtime_ns == mtime
     assert client.read_file("/dir/first") == first
