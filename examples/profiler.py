@@ -197,10 +197,10 @@ class Sender:
         self.thread = threading.Thread(target=self._run, name="glupy-profiler", daemon=True)
         self.thread.start()
 
-    def offer(self, line):
-        """Queues a record; never blocks (a full queue drops it)."""
+    def offer(self, record):
+        """Queues a record (a dict); never blocks (a full queue drops it)."""
         try:
-            self.queue.put_nowait(line)
+            self.queue.put_nowait(record)
         except queue.Full:
             with self.counts_lock:
                 self.dropped += 1
@@ -235,7 +235,8 @@ class Sender:
 
     def _ship(self, batch):
         try:
-            self.sink.send(batch)
+            # Encoded here, off the fop path.
+            self.sink.send([json.dumps(record, separators=(",", ":")) for record in batch])
         except Exception as error:  # a sink down must not stop the thread
             with self.counts_lock:
                 self.failed += len(batch)
@@ -403,7 +404,7 @@ class xlator(glupy.Translator):
         }
         if pending.path2 is not None:
             entry["path2"] = pending.path2
-        self.sender.offer(json.dumps(entry, separators=(",", ":")))
+        self.sender.offer(entry)
 
     def dump(self):
         with self.counts_lock:
