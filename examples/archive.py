@@ -6,12 +6,13 @@ brick-side translator
 
 - reports the real size of stubs (lookup, stat, fstat, readdirp, setattr,
   link, rename), so clients see the file as it was;
-- holds every fop that needs the content (open, readv, writev, truncate,
+- starts downloading a stub's content when it is opened for reading, and
+  holds every fop that needs the content (readv, writev, truncate,
   fallocate, seek, ...) while a Python thread downloads it into the backend
-  file directly, then removes the marks and winds the fop; concurrent
+  file directly, removes the marks, and then winds the fop; concurrent
   requests for one file wait for a single download;
 - skips the download when the content is about to be thrown away (open with
-  O_TRUNC, truncate to 0);
+  O_TRUNC, truncate or ftruncate to 0);
 - refuses clients' attempts to set or remove the trusted.glupy.archive* xattrs.
 
 Put it in the brick graph (it writes to the brick's backend files), anywhere
@@ -37,7 +38,7 @@ from glupy import archive as cold
 NULL_GFID = b"\0" * 16
 # Fops that need a file's content, and the arguments naming the file(s).
 CONTENT_FOPS = {
-    "open": ("loc",), "readv": ("fd",), "writev": ("fd",), "truncate": ("loc",),
+    "readv": ("fd",), "writev": ("fd",), "truncate": ("loc",),
     "ftruncate": ("fd",), "fallocate": ("fd",), "discard": ("fd",), "zerofill": ("fd",),
     "seek": ("fd",), "rchecksum": ("fd",), "copy_file_range": ("fd_in", "fd_out"),
 }
@@ -82,16 +83,15 @@ def _protected(names):
 
 def _make_content_fop(fop, names):
     positions = [names.index(n) for n in CONTENT_FOPS[fop]]
-    flags_at = names.index("flags") if fop == "open" else None
-    offset_at = names.index("offset") if fop == "truncate" else None
+    offset_at = names.index("offset") if fop in ("truncate", "ftruncate") else None
 
     def fop_method(self, frame, this, *args):
         for position in positions:
             gfid = _gfid(args[position])
             if gfid is None or self.stub_key(gfid) is None:
                 continue
-            if self.discards_content(args, flags_at, offset_at):
-                self.discard(gfid)
+            if offset_at is not None and args[offset_at] == 0:
+                self.discard(gfid)  # truncated to nothing: no need to fetch it
                 continue
             self.restore_then(frame, gfid, lambda: fop_method(self, frame, this, *args))
             return
@@ -165,13 +165,6 @@ class xlator(glupy.Translator):
         except OSError:
             return None
 
-    @staticmethod
-    def discards_content(args, flags_at, offset_at):
-        if flags_at is not None:
-            flags = args[flags_at]
-            return bool(flags & os.O_TRUNC) and (flags & os.O_ACCMODE) != os.O_RDONLY
-        return offset_at is not None and args[offset_at] == 0
-
     def discard(self, gfid):
         cold.drop_marks(self.backend(gfid))
         with self.lock:
@@ -195,38 +188,58 @@ class xlator(glupy.Translator):
             self.show_real_size(entry.stat)
         frame.unwind(op_ret, op_errno, entries, xdata)
 
+    def open_fop(self, frame, this, loc, flags, fd, xdata):
+        gfid = _gfid(loc)
+        if gfid is not None and self.stub_key(gfid) is not None:
+            mode = flags & os.O_ACCMODE
+            if mode != os.O_RDONLY and flags & os.O_TRUNC:
+                self.discard(gfid)  # the content is thrown away: nothing to fetch
+            elif mode != os.O_WRONLY:
+                self.download(gfid)  # reads follow: start now, they wait for it
+        # Write-only opens fetch nothing yet: FUSE sends open(O_TRUNC) as
+        # open(O_WRONLY) then truncate(0); a write fetches the content first.
+        frame.wind(loc, flags, fd, xdata)
+
     # -- downloads ------------------------------------------------------------------
-    def restore_then(self, frame, gfid, resume):
-        """Calls resume() once gfid's content is back (or fails frame with EIO);
-        one download per file however many requests wait for it."""
+    def download(self, gfid, waiting=False):
+        """The future of gfid's download, started unless one runs already."""
         with self.lock:
             future = self.pending.get(gfid)
             if future is None:
                 future = self.executor.submit(self.restore, gfid)
                 self.pending[gfid] = future
-            else:
+            elif waiting:
                 self.waiters += 1
-        future.add_done_callback(lambda done: self.resume(frame, gfid, done, resume))
+        return future
+
+    def restore_then(self, frame, gfid, resume):
+        """Calls resume() once gfid's content is back (or fails frame with EIO);
+        one download per file however many requests wait for it."""
+        future = self.download(gfid, waiting=True)
+        future.add_done_callback(lambda done: self.resume(frame, done, resume))
 
     def restore(self, gfid):
+        """Runs on a download thread; failures are logged here, once."""
         try:
             if cold.restore_file(self.backend(gfid), self.store):
                 with self.lock:
                     self.downloads += 1
                 self.log.info("restored %s from %s", self.backend(gfid), self.store)
+        except Exception as error:
+            with self.lock:
+                self.failures += 1
+            self.log.error("cannot restore %s from %s: %s", self.backend(gfid), self.store, error)
+            raise
         finally:
             with self.lock:
                 self.pending.pop(gfid, None)
 
-    def resume(self, frame, gfid, done, resume):
-        error = done.exception()
-        if error is None:
+    @staticmethod
+    def resume(frame, done, resume):
+        if done.exception() is None:
             resume()
-            return
-        with self.lock:
-            self.failures += 1
-        self.log.error("cannot restore %s from %s: %s", self.backend(gfid), self.store, error)
-        frame.error(errno.EIO)
+        else:
+            frame.error(errno.EIO)
 
     # -- the marks are the brick's business ------------------------------------------
     def setxattr_fop(self, frame, this, loc, dict, flags, xdata):
