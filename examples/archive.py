@@ -121,13 +121,12 @@ class xlator(glupy.Translator):
         self.pending = {}  # gfid -> Future of its download
         self.downloads = self.waiters = self.failures = self.discarded = 0
         self.sizes_shown = 0
-        self.store = None
         self.brick = self.brick_path(self.options)
         self.store = self.open_store(self.options)
-        threads = int(self.options.get("download-threads", 4))
-        if threads < 1:
-            raise ValueError("option download-threads must be at least 1")
-        self.executor = concurrent.futures.ThreadPoolExecutor(threads, "glupy-archive")
+        threads = self.options.get("download-threads", "4")
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"option download-threads: {threads!r} is not a number of threads")
+        self.executor = concurrent.futures.ThreadPoolExecutor(int(threads), "glupy-archive")
 
     @staticmethod
     def brick_path(options):

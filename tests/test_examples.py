@@ -469,7 +469,8 @@ def test_twenty_concurrent_readers_wait_for_one_download(archive_brick, gluster,
     shutil.copy(EXAMPLES / "archive.py", modules)
     shutil.copy(XLATORS / "ex_slow_store.py", modules)
     brick, store = archive_brick(path=modules, store_class="ex_slow_store.SlowStore",
-                                 spec=workdir / "store", store_delay=0.5)
+                                 spec=workdir / "store", store_delay=0.5,
+                                 brick_path=workdir / "b1" / "brick", download_threads=2)
     client = gluster.gfapi(brick)
     data = os.urandom(1 << 20)
     client.write_file("/cold", data)
@@ -600,6 +601,8 @@ def test_clients_cannot_forge_or_remove_archive_marks(archive_brick, gluster):
     ({"store": "dir:relative"}, "the directory must be an absolute path"),
     ({"store": "/x", "store-class": "os.path"}, "is not a subclass of glupy.archive.Store"),
     ({"store": "/x", "store-class": "no_such_module.Store"}, "cannot import no_such_module"),
+    ({"store": "dir:/x", "download-threads": "many"}, "option download-threads: 'many'"),
+    ({"store": "dir:/x", "brick-path": "/nonexistent"}, "option brick-path '/nonexistent' is not"),
 ])
 def test_archive_refuses_bad_options(workdir, options, message, installed_archive_module):
     layer = ("features/glupy", {"module-name": "archive", "module-path": str(EXAMPLES), **options})
