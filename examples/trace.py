@@ -49,8 +49,11 @@ class xlator(glupy.Translator):
         self.level = logging.getLevelName(options.get("trace-level", "INFO").upper())
         if not isinstance(self.level, int):
             raise ValueError(f"trace-level {options['trace-level']!r} is not a logging level")
-        wanted = options.get("trace-fops", "")
-        self.traced = {f.strip() for f in wanted.split(",") if f.strip()} or set(glupy.FOPS)
+        wanted = {f.strip() for f in options.get("trace-fops", "").split(",") if f.strip()}
+        unknown = sorted(wanted - set(glupy.FOPS))
+        if unknown:
+            raise ValueError(f"trace-fops names unknown fops: {', '.join(unknown)}")
+        self.traced = wanted or set(glupy.FOPS)
 
 
 for _fop, (_args, _cbk_args, _) in glupy.FOPS.items():
