@@ -27,7 +27,7 @@ deps:
 build:
 	$(CARGO) build --release
 
-install: build
+install: build install-admin
 	install -d $(XLATORDIR)/features $(XLATORDIR)/user
 	install -m 0755 $(SO) $(XLATORDIR)/features/glupy.so
 	install -m 0755 $(SO) $(XLATORDIR)/user/glupy.so
@@ -38,6 +38,15 @@ install: build
 	if [ -d python/gluster/glupy ]; then cp -r python/gluster/glupy $(PY_SITE)/gluster/glupy; \
 		install -m 0644 python/gluster/__init__.py $(PY_SITE)/gluster/__init__.py; fi
 	find $(PY_SITE)/glupy $(PY_SITE)/gluster -name __pycache__ -prune -exec rm -rf {} +
+
+# Administration: the glupy command and the glusterd volfile filter that puts
+# glupy into client volfiles (docs/managed-volumes.md).
+FILTERDIR    = $(shell dirname $(XLATORDIR))/filter
+SBINDIR     ?= /usr/local/sbin
+.PHONY: install-admin
+install-admin:
+	install -D -m 0755 bin/glupy $(SBINDIR)/glupy
+	install -D -m 0755 filter/glupy-filter $(FILTERDIR)/glupy-filter
 
 lint:
 	$(CARGO) fmt --check
