@@ -68,3 +68,16 @@ demo: deps install
 
 clean:
 	$(CARGO) clean
+
+# Benchmarks (bench/, results in BENCHMARKS.md); not part of make test.
+#   make bench                 full run (about 40 min on 2 cores)
+#   BENCH_QUICK=1 make bench   a short run (about 8 min)
+#   BENCH_ONLY=passthrough,python,negative,datapath,memory,soak  some of them
+BENCH_DRIVER := target/bench/gfbench
+.PHONY: bench
+$(BENCH_DRIVER): bench/gfbench.c
+	install -d $(dir $@)
+	$(CC) -O2 -Wall -Wextra -D_FILE_OFFSET_BITS=64 -o $@ $< -lgfapi -lpthread
+
+bench: deps install $(BENCH_DRIVER)
+	$(PYTHON) bench/run.py

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Profiles one benchmark configuration with perf: starts its brick, runs the
+driver against it, and records the brick (or the driver, for client-side
+translators) with `perf record` while the driver measures.
+
+    bench/profile.py EXPERIMENT CONFIG [--op lookup:4] [--seconds 5]
+                     [--target brick|client] [--output perf.data] [--dwarf]
+    perf report -i perf.data --no-children --sort dso,symbol
+
+e.g. bench/profile.py python sync-auto --op lookup:4
+     bench/profile.py negative negative-caller --op missing:1 --target client
+"""
+
+import argparse
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402
+
+
+def find_config(experiment_name, config_name):
+    experiments = {e.name: e for e in bench.EXPERIMENTS}
+    if experiment_name not in experiments:
+        sys.exit(f"no experiment {experiment_name!r}: use {', '.join(experiments)}")
+    experiment = experiments[experiment_name](bench.QUICK, "/nonexistent")
+    configs = {c.name: c for c in experiment.configs()}
+    if config_name not in configs:
+        sys.exit(f"{experiment_name} has no config {config_name!r}: use {', '.join(configs)}")
+    return configs[config_name]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment")
+    parser.add_argument("config")
+    parser.add_argument("--op", default="lookup:4")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--names", type=int, default=200)
+    parser.add_argument("--target", choices=("brick", "client"), default="brick")
+    parser.add_argument("--output", default="perf.data")
+    parser.add_argument("--dwarf", action="store_true",
+                        help="call graphs from DWARF (bigger, slower; Rust has no frame pointers)")
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    config = find_config(args.experiment, args.config)
+    graph = ["--call-graph", "dwarf,16384"] if args.dwarf else ["-g"]
+    with tempfile.TemporaryDirectory(prefix="glupy-profile-", dir="/dev/shm") as tmp:
+        workdir = Path(tmp)
+        brick = bench.glusterlib.Brick(workdir / "brick", config.brick_layers(), name="prof")
+        brick.start()
+        try:
+            volfile = brick.client_volfile(workdir / "c.vol", config.client, "c")
+            command = [str(bench.DRIVER), "--workdir", str(workdir), "--volume",
+                       f"{config.name}={volfile}", "--op", args.op, "--seconds",
+                       str(args.seconds), "--warmup", "1", "--names", str(args.names)]
+            if args.target == "client":
+                command = ["perf", "record", "-F", "4000", *graph, "-o", args.output, "--",
+                           *command]
+                print(subprocess.run(command, capture_output=True, text=True).stdout)
+                return 0
+            driver = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            perf = None
+            for line in driver.stdout:
+                if line.startswith("mark start"):
+                    perf = subprocess.Popen(["perf", "record", "-F", "4000", *graph, "-o",
+                                             args.output, "-p", str(brick.pid)],
+                                            stderr=subprocess.DEVNULL)
+                elif line.startswith("mark end") and perf:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(30)
+                elif line.startswith("result"):
+                    print(line.strip())
+            driver.wait()
+            time.sleep(0.2)
+        finally:
+            brick.stop()
+    print(f"perf report -i {args.output} --no-children --sort dso,symbol")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
