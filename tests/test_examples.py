@@ -51,12 +51,18 @@ def assert_missing(path):
 
 # ------------------------------------------------------------------ negative
 
+@pytest.fixture(params=["negative", "negative_async"])
+def negative_module(request):
+    """The negative cache, with callbacks and as a coroutine: the same tests hold."""
+    return request.param
+
+
 @pytest.fixture
-def cached_mount(gluster):
+def cached_mount(gluster, negative_module):
     """(brick counting lookups, FUSE mount with the negative cache as "nlc")."""
     def make(**options):
         brick = gluster.brick([glupy("passall", path=XLATORS, name="counter")])
-        mount = gluster.mount(brick, layers=[glupy("negative", name="nlc", **options)],
+        mount = gluster.mount(brick, layers=[glupy(negative_module, name="nlc", **options)],
                               extra_args=NO_KERNEL_CACHE)
         return brick, mount
     return make
@@ -114,9 +120,9 @@ def test_names_another_client_creates_are_seen_after_the_timeout(cached_mount, g
     assert target.read_bytes() == b"made elsewhere"
 
 
-def test_cache_invalidation_upcalls_show_other_clients_names_at_once(gluster):
+def test_cache_invalidation_upcalls_show_other_clients_names_at_once(gluster, negative_module):
     brick = gluster.brick([("features/upcall", {"cache-invalidation": "on"})])
-    mount = gluster.mount(brick, layers=[glupy("negative", name="nlc", cache_timeout=600)],
+    mount = gluster.mount(brick, layers=[glupy(negative_module, name="nlc", cache_timeout=600)],
                           extra_args=NO_KERNEL_CACHE)
     other = gluster.gfapi(brick)
     target = mount.mountpoint / "announced"
@@ -153,9 +159,9 @@ def test_cache_limit_bounds_the_entries(cached_mount):
         before[0], before[1] + 1)
 
 
-def test_negative_cache_on_the_brick_under_gfapi(gluster):
+def test_negative_cache_on_the_brick_under_gfapi(gluster, negative_module):
     brick = gluster.brick([glupy("passall", path=XLATORS, name="counter"),
-                           glupy("negative", name="nlc")])
+                           glupy(negative_module, name="nlc")])
     client = gluster.gfapi(brick)
     for _ in range(4):
         with pytest.raises(FileNotFoundError):
@@ -166,8 +172,8 @@ def test_negative_cache_on_the_brick_under_gfapi(gluster):
     assert client.read_file("/nothing") == b"now something"
 
 
-def test_negative_cache_refuses_bad_options(workdir):
-    brick = glusterlib.Brick(workdir / "b", [glupy("negative", cache_timeout="soon")], name="b")
+def test_negative_cache_refuses_bad_options(workdir, negative_module):
+    brick = glusterlib.Brick(workdir / "b", [glupy(negative_module, cache_timeout="soon")], name="b")
     assert "option cache-timeout: 'soon' is not a number" in brick.start_expect_failure()
 
 

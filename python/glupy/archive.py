@@ -6,9 +6,14 @@ command share:
 - ``Store``: where archived content lives; subclass it (put/get/delete) for
   S3, Swift, another file system...; ``LocalDirectoryStore`` keeps the
   content in a directory (``dir:/archive``).
+- ``AsyncStore``: the same with coroutines, for examples/archive_async.py and
+  asyncio client libraries; ``AsyncLocalDirectoryStore`` is ``dir:`` for it.
+  Either kind works with either translator and the command:
+  ``AsyncStoreAdapter`` awaits a Store's calls on threads, ``BlockingStore``
+  runs an AsyncStore's coroutines on a loop of its own.
 - the backend-file work: ``archive_file`` uploads a file of the brick, marks it
-  and truncates it to a stub; ``restore_file`` downloads the content back into
-  the stub and removes the marks.
+  and truncates it to a stub; ``restore_file`` (``restore_file_async``)
+  downloads the content back into the stub and removes the marks.
 - the command, run on the brick's server:
 
     python3 -m glupy.archive archive --brick /data/brick --store dir:/archive --older-than 30
@@ -22,6 +27,7 @@ bytes and keeps its mtime, so it stays cold.
 """
 
 import argparse
+import asyncio
 import errno
 import importlib
 import os
@@ -29,8 +35,10 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from typing import NamedTuple
 
 KEY_XATTR = "trusted.glupy.archive"
 SIZE_XATTR = "trusted.glupy.archive.size"
@@ -40,6 +48,7 @@ GFID_XATTR = "trusted.gfid"
 # Directories of a brick that hold GlusterFS's own files, not the volume's.
 INTERNAL_DIRS = (".glusterfs", ".trashcan")
 NO_XATTR = (errno.ENODATA, errno.ENOENT, errno.ENOTSUP)
+CHUNK_BYTES = 1 << 20
 
 
 class StoreError(Exception):
@@ -102,28 +111,51 @@ class LocalDirectoryStore(Store):
         return os.path.join(self.root, key[:2], key)
 
     def put(self, key, source):
-        target = self.path(key)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".upload-")
+        upload = self.start_upload(key)
         try:
-            with os.fdopen(fd, "wb") as stream:
-                shutil.copyfileobj(source, stream, 1 << 20)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.rename(temporary, target)
+            shutil.copyfileobj(source, upload.stream, CHUNK_BYTES)
+            upload.commit()
         except BaseException:
-            _unlink_quietly(temporary)
+            upload.abort()
             raise
 
     def get(self, key, target):
-        try:
-            with open(self.path(key), "rb") as source:
-                shutil.copyfileobj(source, target, 1 << 20)
-        except FileNotFoundError:
-            raise StoreError(f"{self}: no content for key {key}") from None
+        with self.open_content(key) as source:
+            shutil.copyfileobj(source, target, CHUNK_BYTES)
 
     def delete(self, key):
         _unlink_quietly(self.path(key))
+
+    # The steps of put and get, for AsyncLocalDirectoryStore too.
+    def start_upload(self, key):
+        """An _Upload of key: a temporary file to fill, then commit or abort."""
+        target = self.path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".upload-")
+        return _Upload(os.fdopen(fd, "wb"), temporary, target)
+
+    def open_content(self, key):
+        try:
+            return open(self.path(key), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"{self}: no content for key {key}") from None
+
+
+class _Upload:
+    """A key being uploaded: complete (renamed into place) or absent."""
+
+    def __init__(self, stream, temporary, target):
+        self.stream, self.temporary, self.target = stream, temporary, target
+
+    def commit(self):
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.stream.close()
+        os.rename(self.temporary, self.target)
+
+    def abort(self):
+        self.stream.close()
+        _unlink_quietly(self.temporary)
 
 
 def _unlink_quietly(path):
@@ -133,12 +165,159 @@ def _unlink_quietly(path):
         pass
 
 
+# ---------------------------------------------------------- asyncio stores
+
+class AsyncStore:
+    """Store's contract with coroutines: where archived content lives, for
+    code on an asyncio loop (examples/archive_async.py).
+
+    Its coroutines run on the glupy event loop, which serves every translator
+    of the process: never block it. Talk to the network through asyncio
+    libraries (aiohttp, aiobotocore...) and run blocking work with
+    ``await self.run(function, *args)``, on ``self.executor`` (the
+    translator's download threads; None: the loop's default executor).
+    ``source`` and ``target`` are ordinary binary file objects of the brick's
+    disk; ``await self.run(target.write, chunk)`` keeps big writes off the loop.
+    """
+
+    executor = None  # set by whoever opens the store
+
+    def __init__(self, location, options=None):
+        self.location = location
+        self.options = dict(options or {})
+
+    async def put(self, key, source):
+        """Stores everything readable from the binary file object source under key."""
+        raise NotImplementedError
+
+    async def get(self, key, target):
+        """Writes key's content into the binary, seekable file object target
+        (an empty file; writing pieces at their offsets is fine); raises
+        StoreError if the store does not have it."""
+        raise NotImplementedError
+
+    async def delete(self, key):
+        """Forgets key (no error if it is not there)."""
+        raise NotImplementedError
+
+    async def close(self):
+        """Releases connections; the store is not used afterwards."""
+
+    async def run(self, function, *args):
+        """function(*args) on self.executor, awaited."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    def __str__(self):
+        return f"{type(self).__name__}({self.location})"
+
+
+class AsyncLocalDirectoryStore(AsyncStore):
+    """LocalDirectoryStore (``dir:``) for asyncio: the same files, copied a
+    chunk at a time on executor threads, so a cancelled download (a deadline)
+    stops at the next chunk instead of running on in a thread."""
+
+    def __init__(self, location, options=None):
+        super().__init__(location, options)
+        self.files = LocalDirectoryStore(location, options)  # paths, checks, steps
+        self.root = self.files.root
+
+    async def put(self, key, source):
+        upload = await self.run(self.files.start_upload, key)
+        try:
+            await self.copy(source, upload.stream)
+            await self.run(upload.commit)
+        except BaseException:
+            await self.run(upload.abort)
+            raise
+
+    async def get(self, key, target):
+        source = await self.run(self.files.open_content, key)
+        try:
+            await self.copy(source, target)
+        finally:
+            await self.run(source.close)
+
+    async def delete(self, key):
+        await self.run(self.files.delete, key)
+
+    async def copy(self, source, target):
+        while True:
+            chunk = await self.run(source.read, CHUNK_BYTES)
+            if not chunk:
+                return
+            await self.run(target.write, chunk)
+
+
+class AsyncStoreAdapter(AsyncStore):
+    """A (sync) Store awaited from asyncio code: each call runs on
+    self.executor. A cancelled call still holds its thread until the Store
+    returns: threads cannot be interrupted."""
+
+    def __init__(self, store):
+        super().__init__(store.location, store.options)
+        self.store = store
+
+    async def put(self, key, source):
+        await self.run(self.store.put, key, source)
+
+    async def get(self, key, target):
+        await self.run(self.store.get, key, target)
+
+    async def delete(self, key):
+        await self.run(self.store.delete, key)
+
+    async def close(self):
+        await self.run(self.store.close)
+
+    def __str__(self):
+        return str(self.store)
+
+
+class BlockingStore(Store):
+    """An AsyncStore called from sync code (examples/archive.py, the command):
+    its coroutines run on an event loop of its own, on one thread, so the
+    sessions it opens stay on one loop."""
+
+    def __init__(self, store):
+        super().__init__(store.location, store.options)
+        self.store = store
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="glupy-archive-store",
+                                       daemon=True)
+        self.thread.start()
+
+    def wait(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def put(self, key, source):
+        self.wait(self.store.put(key, source))
+
+    def get(self, key, target):
+        self.wait(self.store.get(key, target))
+
+    def delete(self, key):
+        self.wait(self.store.delete(key))
+
+    def close(self):
+        try:
+            self.wait(self.store.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
+
+    def __str__(self):
+        return str(self.store)
+
+
 # Schemes of store specs; any other store is chosen by its class's dotted name.
 SCHEMES = {"dir": LocalDirectoryStore}
+ASYNC_SCHEMES = {"dir": AsyncLocalDirectoryStore}
 
 
 def load_class(dotted):
-    """The class named "package.module.Class" (or "package.module:Class")."""
+    """The class named "package.module.Class" (or "package.module:Class"):
+    a Store or an AsyncStore."""
     module_name, sep, attribute = dotted.rpartition(":") if ":" in dotted else dotted.rpartition(".")
     if not module_name or not attribute:
         raise ValueError(f"store class {dotted!r} is not a dotted name like mypackage.mymodule.MyStore")
@@ -147,20 +326,47 @@ def load_class(dotted):
     except ImportError as error:
         raise ValueError(f"store class {dotted!r}: cannot import {module_name}: {error}") from None
     cls = getattr(module, attribute, None)
-    if not isinstance(cls, type) or not issubclass(cls, Store):
-        raise ValueError(f"store class {dotted!r} is not a subclass of glupy.archive.Store")
+    if not isinstance(cls, type) or not issubclass(cls, (Store, AsyncStore)):
+        raise ValueError(f"store class {dotted!r} is not a subclass of glupy.archive.Store "
+                         "or glupy.archive.AsyncStore")
     return cls
 
 
-def open_store(spec, store_class=None, options=None):
-    """A Store from a spec ("dir:/archive"), or from store_class and its location."""
+def _new_store(spec, store_class, options, schemes):
     if store_class:
         return load_class(store_class)(spec, options)
     scheme, _, location = (spec or "").partition(":")
-    if scheme not in SCHEMES:
-        known = ", ".join(f"{name}:..." for name in SCHEMES)
+    if scheme not in schemes:
+        known = ", ".join(f"{name}:..." for name in schemes)
         raise ValueError(f"store {spec!r}: unknown scheme (known: {known}; or name a store class)")
-    return SCHEMES[scheme](location, options)
+    return schemes[scheme](location, options)
+
+
+def open_store(spec, store_class=None, options=None):
+    """A Store from a spec ("dir:/archive"), or from store_class and its
+    location; an AsyncStore class comes wrapped in a BlockingStore."""
+    store = _new_store(spec, store_class, options, SCHEMES)
+    return BlockingStore(store) if isinstance(store, AsyncStore) else store
+
+
+def store_from_volfile(options, opener=open_store):
+    """The store the volfile options store, store-class and store-KEY name,
+    opened by opener (open_store or open_async_store)."""
+    if not options.get("store"):
+        raise ValueError("option store is missing, e.g. option store dir:/archive")
+    extra = {key[len("store-"):]: value for key, value in options.items()
+             if key.startswith("store-") and key != "store-class"}
+    return opener(options["store"], options.get("store-class"), extra)
+
+
+def open_async_store(spec, store_class=None, options=None, executor=None):
+    """An AsyncStore from a spec or store_class, as open_store; a Store class
+    comes wrapped in an AsyncStoreAdapter. Blocking work runs on executor."""
+    store = _new_store(spec, store_class, options, ASYNC_SCHEMES)
+    if isinstance(store, Store):
+        store = AsyncStoreAdapter(store)
+    store.executor = executor
+    return store
 
 
 # ----------------------------------------------------------- backend files
@@ -223,28 +429,76 @@ def archive_file(path, store):
     return key, None
 
 
-def restore_file(path, store):
-    """Downloads a stub's content back into it and removes the marks.
-    Returns False if the file was not (or no longer) a stub."""
+class Stub(NamedTuple):
+    """What restoring a stub needs to know."""
+    key: str
+    size: int
+    mtime_ns: int
+    atime_ns: int
+
+
+def read_stub(path):
+    """The Stub of a backend file, None if it is not one."""
     key = archive_key(path)
     if key is None:
-        return False
+        return None
     size = int(_getxattr(path, SIZE_XATTR) or b"-1")
     mtime = _getxattr(path, MTIME_XATTR)
     if size < 0:
         raise StoreError(f"{path}: archived without {SIZE_XATTR}")
     before = os.lstat(path)
-    with open(path, "r+b") as target:
-        target.truncate(0)  # drop what a failed attempt may have left
-        store.get(key, target)
-        target.flush()
-        written = os.fstat(target.fileno()).st_size  # stores may write out of order
-        if written != size:
-            raise StoreError(f"{store} gave {written} bytes for {key}, expected {size}")
-        os.fsync(target.fileno())
-    mtime_ns = int(mtime) if mtime else before.st_mtime_ns
-    os.utime(path, ns=(before.st_atime_ns, mtime_ns), follow_symlinks=False)
+    return Stub(key, size, int(mtime) if mtime else before.st_mtime_ns, before.st_atime_ns)
+
+
+def open_emptied(path):
+    """A stub opened for its content to be written back."""
+    target = open(path, "r+b")
+    target.truncate(0)  # drop what a failed attempt may have left
+    return target
+
+
+def check_restored(target, stub, store):
+    target.flush()
+    written = os.fstat(target.fileno()).st_size  # stores may write out of order
+    if written != stub.size:
+        raise StoreError(f"{store} gave {written} bytes for {stub.key}, expected {stub.size}")
+    os.fsync(target.fileno())
+
+
+def unstub(path, stub):
+    """The restored file gets its mtime back and stops being a stub."""
+    os.utime(path, ns=(stub.atime_ns, stub.mtime_ns), follow_symlinks=False)
     drop_marks(path)
+
+
+def restore_file(path, store):
+    """Downloads a stub's content back into it and removes the marks.
+    Returns False if the file was not (or no longer) a stub."""
+    stub = read_stub(path)
+    if stub is None:
+        return False
+    with open_emptied(path) as target:
+        store.get(stub.key, target)
+        check_restored(target, stub, store)
+    unstub(path, stub)
+    return True
+
+
+async def restore_file_async(path, store, executor=None):
+    """restore_file with an AsyncStore: the download is awaited, the work on
+    the backend file (open, fsync, xattrs) runs on executor's threads."""
+    loop = asyncio.get_running_loop()
+    stub = await loop.run_in_executor(executor, read_stub, path)
+    if stub is None:
+        return False
+    target = await loop.run_in_executor(executor, open_emptied, path)
+    try:
+        await store.get(stub.key, target)
+        await loop.run_in_executor(executor, check_restored, target, stub, store)
+    finally:
+        # On a thread: a write of a cancelled download may still hold the file.
+        await loop.run_in_executor(executor, target.close)
+    await loop.run_in_executor(executor, unstub, path, stub)
     return True
 
 
@@ -406,4 +660,8 @@ def main(argv=None, out=sys.stdout):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module as glupy.archive, not as this __main__ copy: store
+    # classes named by --store-class subclass glupy.archive's classes.
+    from glupy import archive as _importable
+
+    sys.exit(_importable.main())
