@@ -275,7 +275,7 @@ def test_check_refuses_a_directory_others_can_write(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--position", "io-stats"], "never comes online"),
+    (["--position", "io-stats"], "never come online"),
     (["--position", "server"], "not a brick position"),
     (["-o", "cache.timeout=3"], "without dots"),
     (["-o", "greeting"], "expected KEY=VALUE"),
@@ -616,8 +616,14 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     modules = module_dir(tmp_path, "behaviour")
     source = (modules / "behaviour.py").read_text()
 
-    glusterd.glupy("enable", volume, "behaviour", "--module-path", modules, "-o", "greeting=hello",
-                   "--restart")
+    done = glusterd.glupy("enable", volume, "behaviour", "--module-path", modules,
+                          "-o", "greeting=hello")
+    assert f"gluster volume stop {volume} && gluster volume start {volume}" in done.stdout
+    [proc] = [p for p in status_processes(glusterd, volume) if p["kind"] == "brick"]
+    assert proc["glupy"] == [] and proc["in_sync"] is False, "the running brick has no glupy yet"
+    glusterd.gluster("volume", "stop", volume)
+    glusterd.gluster("volume", "start", volume)
+    glusterd.wait_bricks_online(volume)
     [brick_volfile] = brick_volfiles(glusterd, volume).values()
     assert glupy_above(brick_volfile.decode()) == {f"{volume}-glupy": f"{volume}-io-threads"}
     [(_path, pid)] = glusterd.bricks(volume)
@@ -635,7 +641,8 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     ours = [s for name, s in sections.items() if name.endswith(f"glupy.{volume}-glupy.priv")]
     assert ours and ours[0].get("module") == "behaviour", sorted(sections)
     [proc] = [p for p in status_processes(glusterd, volume) if p["kind"] == "brick"]
-    assert proc["pid"] == pid and proc["glupy"] == [{"name": f"{volume}-glupy", "module": "behaviour"}]
+    assert proc["pid"] == pid and proc["in_sync"]
+    assert proc["glupy"] == [{"name": f"{volume}-glupy", "module": "behaviour"}]
 
     # An option set on the volume reaches the running translator's reconfigure.
     glusterd.gluster("volume", "set", volume, "user.xlator.glupy.greeting", "bonjour")

@@ -16,6 +16,7 @@ graphs by themselves. docs/managed-volumes.md explains the details.
 """
 
 import argparse
+import difflib
 import inspect
 import json
 import os
@@ -40,8 +41,9 @@ BRICK_POSITIONS = ("posix", "arbiter", "trash", "changelog", "bitrot-stub", "acc
                    "marker", "barrier", "index", "quota", "cdc", "namespace", "sdfs")
 RECOMMENDED_BRICK_POSITION = "io-threads"
 REFUSED_BRICK_POSITIONS = {
-    "io-stats": "glusterd accepts it, but the brick then never comes online: the translator "
-                "named after the brick path must stay directly below protocol/server",
+    "io-stats": "glusterd accepts it, but the bricks then never come online (glusterd shows "
+                "them offline with no port, clients get ENOTCONN): glupy would sit between "
+                "protocol/server and the io-stats translator named after the brick path",
 }
 # Options the host reads itself; the CLI sets them through dedicated flags.
 HOST_OPTIONS = ("module-name", "reload")
@@ -115,6 +117,14 @@ class Gluster:
 
     def workdir(self):
         return Path(self.run("system::", "getwd").strip())
+
+    def other_servers(self):
+        """Host names of the other glusterds of the trusted pool."""
+        try:
+            peers = self.xml("pool", "list").findall("peerStatus/peer")
+        except CliError:
+            return []
+        return [p.findtext("hostname") for p in peers if p.findtext("hostname") != "localhost"]
 
     def brick_states(self, volume):
         """[(brick, online)] from volume status."""
@@ -242,8 +252,6 @@ def misnamed_methods(cls, fops, base, hooks):
 
 
 def _misnamed_hint(cls, attr, fops, hooks):
-    import difflib
-
     match = SUFFIX_TYPOS.match(attr)
     if match and match["fop"] in fops:
         side = "cbk" if match["suffix"] in ("cbks", "callback", "cb") else "fop"
@@ -453,6 +461,21 @@ def verify_client_volfiles(ctx, volume, entry):
                    "glusterd did not run the filter, or it failed (see glusterd's log)"))
 
 
+def require_filter():
+    if filter_installed() is None:
+        raise CliError("the glupy filter is not installed where glusterd runs filters "
+                       "($(dirname $(glusterfs --print-xlatordir))/filter/glupy-filter): make install")
+
+
+def warn_other_servers(ctx, path):
+    others = ctx.gluster.other_servers()
+    if others:
+        print(f"  warning: every server writes its own client volfiles with its own filter: "
+              f"copy {path} to {', '.join(others)} too (same path), then run glupy reload there "
+              f"or any volume set, so that clients mounting from them get the same graph",
+              file=sys.stderr)
+
+
 def update_client_config(ctx, volume, change):
     """Apply change(entries) to the filter config, regenerate, verify."""
     path = ctx.filter_config
@@ -462,10 +485,12 @@ def update_client_config(ctx, volume, change):
     volfilter.save_config(path, entries)
     regenerate(ctx, volume)
     verify_client_volfiles(ctx, volume, entries.get(volume))
+    warn_other_servers(ctx, path)
     return entry, path
 
 
 def enable_client(ctx, volume, module, position, options):
+    require_filter()
     ctx.gluster.volume_info(volume)  # it exists
     entry = volfilter.parse_entry(volume, {"module": module, "position": position or volfilter.TOP,
                                            "options": options})
@@ -491,6 +516,7 @@ def disable_client(ctx, volume):
 
 
 def reload_client(ctx, volume):
+    require_filter()
     if client_entry(ctx, volume) is None:
         raise CliError(f"glupy is not enabled on the clients of {volume} ({ctx.filter_config})")
 
@@ -535,7 +561,7 @@ def describe_process(proc):
     """kind, volume, what it serves and its log file, from its command line."""
     args = proc["args"]
     volfile_id = option_value(args, "--volfile-id") or ""
-    info = {"pid": proc["pid"], "program": proc["program"],
+    info = {"pid": proc["pid"], "program": proc["program"], "volfile_id": volfile_id,
             "log": option_value(args, "-l", "--log-file")}
     if proc["program"] == "glusterfsd":
         info.update(kind="brick", volume=volfile_id.split(".")[0],
@@ -592,20 +618,46 @@ def read_info_options(volume_dir):
     return options
 
 
+def expected_modules(ctx, proc, volfiles):
+    """The glupy modules the process's volfile names: what it should run."""
+    if proc["kind"] == "brick":
+        name = f"{proc['volfile_id']}.vol"
+    elif proc["kind"] == "client":
+        name = f"{proc['volume']}.tcp-fuse.vol"
+    else:
+        return None
+    blocks = volfiles.get(name)
+    return None if blocks is None else [b["module"] for b in blocks]
+
+
+def is_brick_volfile(volume, name):
+    """glusterd names brick volfiles V.HOST.BRICK-PATH.vol."""
+    return (name.startswith(volume + ".") and name.count(".") >= 3
+            and name not in (f"{volume}.tcp-fuse.vol", f"{volume}.rdma-fuse.vol"))
+
+
 def volume_status(ctx, volume, processes):
     directory = ctx.volume_dir(volume)
     volfiles = {p.name: glupy_blocks(p) for p in sorted(directory.glob("*.vol"))}
     client_names = {f.name for f in fuse_volfiles(ctx, volume)}
+    mine = [p for p in processes if p["volume"] == volume]
+    for proc in mine:
+        expected = expected_modules(ctx, proc, volfiles)
+        running = None if proc["glupy"] is None else [g["module"] for g in proc["glupy"]]
+        proc["in_sync"] = None if expected is None or running is None else expected == running
     try:
         entry = client_entry(ctx, volume)
+        config = entry.to_json() if entry else None
     except volfilter.ConfigError as e:
-        entry = {"error": str(e)}
+        config = {"error": str(e)}
     return {
         "brick": {"options": brick_keys(read_info_options(directory)),
-                  "volfiles": {n: b for n, b in volfiles.items() if n not in client_names}},
-        "client": {"config": entry.to_json() if isinstance(entry, volfilter.ClientEntry) else entry,
+                  "volfiles": {n: b for n, b in volfiles.items() if is_brick_volfile(volume, n)}},
+        "client": {"config": config,
                    "volfiles": {n: b for n, b in volfiles.items() if n in client_names}},
-        "processes": [p for p in processes if p["volume"] == volume],
+        "other_volfiles": {n: b for n, b in volfiles.items()
+                           if n not in client_names and not is_brick_volfile(volume, n)},
+        "processes": mine,
     }
 
 
@@ -621,6 +673,13 @@ def gather_status(ctx, volumes):
             "volumes": {v: volume_status(ctx, v, processes) for v in volumes or known}}
 
 
+# What a process whose running graph differs from its volfile needs.
+OUT_OF_SYNC = {
+    "brick": "  <- not its volfile's: restart the brick (glupy enable/disable --restart)",
+    "client": "  <- not its volfile's: clients switch by themselves; remount if it stays",
+}
+
+
 def print_status(status):
     print(f"glusterd {status['glusterd_dir']}; filter config {status['filter_config']}; "
           f"filter {status['filter'] or 'NOT INSTALLED'}")
@@ -633,14 +692,17 @@ def print_status(status):
         print("  clients: " + (f"glupy at {config.get('position')}, module {config.get('module')}"
                                if config and "module" in config else
                                (config or {}).get("error", "no glupy")))
-        for name, blocks in list(vs["brick"]["volfiles"].items()) + list(vs["client"]["volfiles"].items()):
+        others = {n: b for n, b in vs["other_volfiles"].items() if b}
+        for name, blocks in [*vs["brick"]["volfiles"].items(), *vs["client"]["volfiles"].items(),
+                             *others.items()]:
             shown = ", ".join(f"{b['module']} above {b['above']}" for b in blocks) or "-"
             print(f"    volfile {name}: {shown}")
         for proc in vs["processes"]:
             running = proc["glupy"]
             shown = ("unknown (no graph in its log)" if running is None else
                      ", ".join(f"{g['module']} ({g['name']})" for g in running) or "no glupy")
-            print(f"    {proc['kind']} pid {proc['pid']} {proc['serves'] or ''}: {shown}")
+            print(f"    {proc['kind']} pid {proc['pid']} {proc['serves'] or ''}: {shown}"
+                  + (OUT_OF_SYNC.get(proc["kind"], "") if proc.get("in_sync") is False else ""))
 
 
 # ------------------------------------------------------------------ commands
