@@ -81,3 +81,12 @@ $(BENCH_DRIVER): bench/gfbench.c
 
 bench: deps install $(BENCH_DRIVER)
 	$(PYTHON) bench/run.py
+
+# Reliability (RELIABILITY.md). Not part of `make test`: long-running.
+#   make stress                 every scenario, STRESS_SECONDS (default 600) each
+#   STRESS_SECONDS=60 make stress
+STRESS_SECONDS ?= 600
+.PHONY: stress
+stress: deps install
+	@command -v fio >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio)
+	STRESS_SECONDS=$(STRESS_SECONDS) $(PYTHON) stress/run.py $(STRESS_SCENARIOS)
