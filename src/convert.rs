@@ -349,3 +349,29 @@ pub fn from_python(
     }
     Ok(out)
 }
+
+/// A successful reply must carry the values GlusterFS reads from it (the
+/// server and the clients dereference them): refuse one without, rather
+/// than let it crash the process further up.
+pub fn check_success_reply(fop: &str, specs: &[Arg], out: &Outgoing, op_ret: i32) -> PyResult<()> {
+    let missing: Vec<&str> = specs
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| match a.ty {
+            Ty::Dict | Ty::Iobref | Ty::LockList | Ty::Int | Ty::Uint => false,
+            Ty::Iovec => op_ret > 0,
+            _ => true,
+        })
+        // SAFETY: reading the pointer member of slots we built for pointers.
+        .filter(|(i, _)| unsafe { out.slots[*i].p.is_null() })
+        .map(|(_, a)| a.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "a successful {fop} reply (op_ret {op_ret}) needs {}; got None. Pass the values from the \
+         callback, or answer an error (op_ret -1, an errno).",
+        missing.join(", ")
+    )))
+}

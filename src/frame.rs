@@ -346,6 +346,9 @@ impl Frame {
                 st.inst.xl,
             )?
         };
+        if op_ret >= 0 {
+            convert::check_success_reply(&spec.name, &spec.cbk_args, &out, op_ret)?;
+        }
         self.answer(py, op_ret, op_errno, out)
     }
 

@@ -377,9 +377,6 @@ def test_wrong_types_and_arity_raise_in_python_with_what_to_fix(gluster, assert_
     assert_log_clean(log, allowed=FAULT_ERRORS)
 
 
-@pytest.mark.xfail(strict=True, reason="host bug: a success reply without the values GlusterFS "
-                   "reads (lookup op_ret 0 with inode/buf None) reaches protocol/server, which "
-                   "dereferences the NULL iatt (SIGSEGV in __is_root_gfid)")
 def test_a_success_reply_missing_its_values_is_refused_not_passed_up(gluster):
     brick = fault_brick(gluster)
     client = gluster.gfapi(brick)
