@@ -11,7 +11,7 @@ from negative import xlator as _SyncNegative
 
 
 class xlator(_SyncNegative):
-    lookup_cbk = None  # the coroutine gets the reply itself
+    lookup_cbk = None  # type: ignore[assignment]  # the coroutine gets the reply itself
 
     async def lookup_fop(self, frame, this, loc, xdata):
         key = _key(loc)

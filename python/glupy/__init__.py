@@ -11,7 +11,7 @@ import logging as _logging
 import os as _os
 
 from ._fops import FOPS, GLUPY_V1_FOPS
-from ._aio import Reply
+from ._aio import Reply, loop
 
 try:  # the host (glupy.so, inside a GlusterFS process) provides these
     from ._glupy import (  # noqa: F401
@@ -39,6 +39,7 @@ __all__ = [
     "Translator",
     "FopError",
     "Reply",
+    "loop",
     "FOPS",
     "GLUPY_V1_FOPS",
     "HOSTED",

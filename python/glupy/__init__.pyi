@@ -363,6 +363,8 @@ class Lease:
 class Opaque: ...
 
 def errno_name(code: int) -> str: ...
+def loop() -> Any:
+    """The asyncio event loop async def fop methods run on (started on first use)."""
 
 class Translator:
     xl: Xlator
