@@ -386,6 +386,19 @@ def test_a_success_reply_missing_its_values_is_refused_not_passed_up(gluster):
     assert "lookup" in brick.log_text() and "TypeError" in brick.log_text()
 
 
+@pytest.mark.xfail(strict=True, reason="host bug: frame.unwind(-1, 0, ...) answers a failure "
+                   "with errno 0, which GlusterFS clients take as a success: the read below "
+                   "returns b'' (end of file) instead of failing")
+def test_an_error_reply_without_errno_is_refused(gluster):
+    brick = fault_brick(gluster)
+    client = gluster.gfapi(brick)
+    client.write_file("/f", b"data")
+    handle = client.open("/f")
+    command(client, "errno0-reads.on")
+    with pytest.raises(OSError):
+        with_timeout(handle.pread, 4, 0)
+
+
 # ------------------------------------------------------------------- async
 
 def async_brick(gluster, **options):

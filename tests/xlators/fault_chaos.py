@@ -115,6 +115,7 @@ class xlator(glupy.Translator):
         self.refusals = collections.Counter()  # host messages, by first words
         self.violations = []  # anything that should never happen
         self.kept = collections.deque()
+        self.errno_zero_reads = False
         self.checker = threading.Thread(target=self._check_kept_forever, daemon=True,
                                         name="fault-checker")
         self.checker.start()
@@ -220,6 +221,11 @@ class xlator(glupy.Translator):
     # --------------------------------------------------------- chaos: fops
 
     def misbehave_on_wind(self, fop, frame, args):
+        if fop == "readv" and self.errno_zero_reads:
+            # An error reply without an errno: the host must not pass it up
+            # (clients take op_errno 0 as success).
+            frame.unwind(-1, 0, None, None, None, None, None)
+            return
         action = self.pick(FOP_ACTIONS)
         if action is None:
             frame.wind(*args)
@@ -374,6 +380,10 @@ class xlator(glupy.Translator):
             elif argument:
                 self.rate = float(argument)
         self.answer(frame, f"rate={self.rate}")
+
+    def cmd_errno0_reads(self, frame, loc, argument):
+        self.errno_zero_reads = argument == "on"
+        self.answer(frame, argument)
 
     def cmd_report(self, frame, loc, argument):
         self.answer(frame, json.dumps(self.report()))
