@@ -90,3 +90,14 @@ STRESS_SECONDS ?= 600
 stress: deps install
 	@command -v fio >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio)
 	STRESS_SECONDS=$(STRESS_SECONDS) $(PYTHON) stress/run.py $(STRESS_SCENARIOS)
+
+# 10 minutes of cargo-fuzz over the values a Python translator unwinds and
+# winds, against a real brick (fuzz/, RELIABILITY.md). Needs a nightly
+# toolchain (or RUSTC_BOOTSTRAP=1 with FUZZ_TOOLCHAIN=+stable).
+FUZZ_SECONDS ?= 600
+FUZZ_TOOLCHAIN ?= +nightly
+.PHONY: fuzz
+fuzz: deps install
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && ASAN_OPTIONS=detect_leaks=0 $(CARGO) $(FUZZ_TOOLCHAIN) fuzz run --fuzz-dir . -O reply_values -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=30
