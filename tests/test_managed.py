@@ -625,7 +625,8 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     glusterd.gluster("volume", "start", volume)
     glusterd.wait_bricks_online(volume)
     [brick_volfile] = brick_volfiles(glusterd, volume).values()
-    assert glupy_above(brick_volfile.decode()) == {f"{volume}-glupy": f"{volume}-io-threads"}
+    recommended = f"{volume}-{cli.RECOMMENDED_BRICK_POSITION}"
+    assert glupy_above(brick_volfile.decode()) == {f"{volume}-glupy": recommended}
     [(_path, pid)] = glusterd.bricks(volume)
 
     mount = glusterd.mount(volume, "m1")
@@ -643,6 +644,10 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     [proc] = [p for p in status_processes(glusterd, volume) if p["kind"] == "brick"]
     assert proc["pid"] == pid and proc["in_sync"]
     assert proc["glupy"] == [{"name": f"{volume}-glupy", "module": "behaviour"}]
+
+    # Deep Python code on the brick is a RecursionError (EIO), not a dead brick.
+    assert getxattr(mount.mountpoint, "user.glupy.deep") == errno.EIO
+    assert "RecursionError" in log.read_text() and glusterlib.pid_alive(pid)
 
     # An option set on the volume reaches the running translator's reconfigure.
     glusterd.gluster("volume", "set", volume, "user.xlator.glupy.greeting", "bonjour")
@@ -686,12 +691,12 @@ def test_replica_3_bricks_each_run_glupy(glusterd, tmp_path):
     brick_dirs = glusterd.create_volume(volume, bricks=3, replica=3)
     before = glusterd.volfiles(volume)
     modules = module_dir(tmp_path, "behaviour")
-    glusterd.glupy("enable", volume, "behaviour", "--module-path", modules, "--position", "upcall",
-                   "-o", "greeting=replicated", "--restart")
+    glusterd.glupy("enable", volume, "behaviour", "--module-path", modules, "--position",
+                   "io-threads", "-o", "greeting=replicated", "--restart")
     volfiles = brick_volfiles(glusterd, volume)
     assert len(volfiles) == 3
     for text in volfiles.values():
-        assert glupy_above(text.decode()) == {f"{volume}-glupy": f"{volume}-upcall"}
+        assert glupy_above(text.decode()) == {f"{volume}-glupy": f"{volume}-io-threads"}
 
     mount = glusterd.mount(volume, "m1")
     data = os.urandom(2 * 1024 * 1024 + 3)

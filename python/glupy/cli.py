@@ -39,7 +39,7 @@ GLUPY_TYPES = (BRICK_TYPE, volfilter.XLATOR_TYPE)
 BRICK_POSITIONS = ("posix", "arbiter", "trash", "changelog", "bitrot-stub", "access-control",
                    "locks", "worm", "read-only", "leases", "upcall", "io-threads", "selinux",
                    "marker", "barrier", "index", "quota", "cdc", "namespace", "sdfs")
-RECOMMENDED_BRICK_POSITION = "io-threads"
+RECOMMENDED_BRICK_POSITION = "upcall"  # directly below io-threads: see the docs
 REFUSED_BRICK_POSITIONS = {
     "io-stats": "glusterd accepts it, but the bricks then never come online (glusterd shows "
                 "them offline with no port, clients get ENOTCONN): glupy would sit between "
