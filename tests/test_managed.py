@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -440,7 +441,6 @@ class Glusterd:
     def bricks(self, name):
         """[(brick path, pid or None)] from volume status."""
         done = self.gluster("volume", "status", name, "--xml", check=False)
-        import xml.etree.ElementTree as ElementTree
         try:
             root = ElementTree.fromstring(done.stdout)
         except ElementTree.ParseError:
