@@ -335,6 +335,12 @@ impl Frame {
     ) -> PyResult<()> {
         let st = &self.state;
         let spec = &FOPS[st.fop];
+        if op_ret < 0 && op_errno <= 0 {
+            // Clients read a failure without an errno as success (a read of 0 bytes).
+            return Err(PyValueError::new_err(format!(
+                "an error reply (op_ret {op_ret}) needs a positive op_errno, such as errno.EIO; got {op_errno}"
+            )));
+        }
         let values: Vec<_> = args.iter().collect();
         let out = if op_ret < 0 && values.iter().all(|v| v.is_none()) {
             Outgoing::empty(spec.cbk_args.len())
