@@ -115,7 +115,7 @@ class xlator(glupy.Translator):
         self.refusals = collections.Counter()  # host messages, by first words
         self.violations = []  # anything that should never happen
         self.kept = collections.deque()
-        self.errno_zero_reads = False
+        self.read_errno = None  # answer every read with this errno
         self.checker = threading.Thread(target=self._check_kept_forever, daemon=True,
                                         name="fault-checker")
         self.checker.start()
@@ -221,10 +221,10 @@ class xlator(glupy.Translator):
     # --------------------------------------------------------- chaos: fops
 
     def misbehave_on_wind(self, fop, frame, args):
-        if fop == "readv" and self.errno_zero_reads:
-            # An error reply without an errno: the host must not pass it up
-            # (clients take op_errno 0 as success).
-            frame.unwind(-1, 0, None, None, None, None, None)
+        if fop == "readv" and self.read_errno is not None:
+            # An error reply without a real errno: the host must not pass it
+            # up (clients return -op_errno: 0 reads as success).
+            frame.unwind(-1, self.read_errno, None, None, None, None, None)
             return
         action = self.pick(FOP_ACTIONS)
         if action is None:
@@ -381,8 +381,10 @@ class xlator(glupy.Translator):
                 self.rate = float(argument)
         self.answer(frame, f"rate={self.rate}")
 
-    def cmd_errno0_reads(self, frame, loc, argument):
-        self.errno_zero_reads = argument == "on"
+    def cmd_read_errno(self, frame, loc, argument):
+        """read-errno.<n>: every read is answered op_ret -1 with errno n
+        (read-errno.off: reads work again)."""
+        self.read_errno = None if argument == "off" else int(argument)
         self.answer(frame, argument)
 
     def cmd_report(self, frame, loc, argument):
