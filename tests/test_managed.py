@@ -793,7 +793,11 @@ def test_client_position_the_filter_cannot_place_is_refused_before_anything_chan
     assert glusterd.volfiles(volume) == before
 
 
-WORKING_BRICK_POSITIONS = [p for p in cli.BRICK_POSITIONS if p != cli.RECOMMENDED_BRICK_POSITION]
+# Positions whose translator is not in a plain brick graph: glusterd then puts
+# glupy where the next translator down would have been.
+STAND_INS = {"arbiter": "posix", "cdc": "quota", "namespace": "quota", "sdfs": "quota"}
+WORKING_BRICK_POSITIONS = [p for p in cli.BRICK_POSITIONS
+                           if p != cli.RECOMMENDED_BRICK_POSITION and p not in STAND_INS]
 
 
 @pytest.mark.skipif(SKIP_SLOW, reason="GLUPY_SKIP_SLOW=1: every brick position (about a minute)")
@@ -816,10 +820,16 @@ def test_every_brick_position_glusterd_accepts_works_except_io_stats(glusterd, t
         payload = os.urandom(65536)
         (mount.mountpoint / f"{position}.bin").write_bytes(payload)
         works = ((mount.mountpoint / f"{position}.bin").read_bytes() == payload
-                 and getxattr(mount.mountpoint, "user.glupy.instance") == f"{volume}-glupy".encode())
+                 and getxattr(mount.mountpoint, "user.glupy.instance") == f"{volume}-glupy".encode()
+                 and below == f"{volume}-{position}")
         mount.unmount()
         glusterd.mounts.remove(mount)
         if not works:
             failures.append(f"{position} (glupy above {below})")
     assert not failures, f"positions that did not work: {failures}"
     assert len(list(brick_dir.glob("*.bin"))) == len(WORKING_BRICK_POSITIONS)
+    # The stand-ins build the same graphs as the positions they stand in for.
+    for position, same_as in STAND_INS.items():
+        glusterd.glupy("enable", volume, "behaviour", "--module-path", modules, "--position", position)
+        [text] = brick_volfiles(glusterd, volume).values()
+        assert glupy_above(text.decode()) == {f"{volume}-glupy": f"{volume}-{same_as}"}, position

@@ -292,6 +292,8 @@ def insert_glupy(lines, volume, entry):
 def filter_text(text, volume, entry):
     """The volfile text as the filter leaves it: glusterd's graph, plus
     glupy when entry is given. Applying it twice gives the same text."""
+    if entry is None and f"volume {glupy_block_name(volume)}" not in text:
+        return text  # nothing to add or take out: do not even parse it
     lines = remove_glupy(text.splitlines(keepends=True), volume)
     if entry is not None:
         lines = insert_glupy(lines, volume, entry)
