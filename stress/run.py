@@ -137,6 +137,22 @@ def used_fops(counters):
                    if int(c["calls"]) > 0})
 
 
+def log_errors(text):
+    """Error lines of a gluster log, each with the traceback lines that
+    follow it (a translator's exception is one record over many lines)."""
+    records, lines = [], text.splitlines()
+    severe = set(glusterlib.severe_log_lines(text, EXPECTED_LOG_ERRORS))
+    for index, line in enumerate(lines):
+        if line in severe:
+            following = []
+            for more in lines[index + 1:index + 40]:
+                if more.startswith("["):
+                    break
+                following.append(more)
+            records.append("\n".join([line, *following]))
+    return records[:20]
+
+
 def run_scenario(name, layers, workdir, ops=None):
     """One brick and mount with layers; the workloads; what was seen."""
     cluster = glusterlib.Cluster(workdir / name)
@@ -160,8 +176,8 @@ def run_scenario(name, layers, workdir, ops=None):
             counters.update(glupy_counters(mount.statedump()))
         result["glupy_fops_used"] = used_fops(counters)
         result["unanswered"] = unanswered(counters)
-        result["brick_log_errors"] = glusterlib.severe_log_lines(brick.log_text(), EXPECTED_LOG_ERRORS)[:20]
-        result["client_log_errors"] = glusterlib.severe_log_lines(mount.log_text(), EXPECTED_LOG_ERRORS)[:20]
+        result["brick_log_errors"] = log_errors(brick.log_text())
+        result["client_log_errors"] = log_errors(mount.log_text())
         result["brick_log_bytes"] = brick.log_file.stat().st_size
     finally:
         cluster.cleanup()
