@@ -91,21 +91,20 @@ unsafe extern "C" fn on_cbk(
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.
             let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret) };
-            state.end_wind();
+            state.end_wind(false);
             resolve_later(state, fop, op_ret, op_errno, owned, future);
             return;
         }
         if state.inst.cbk_methods[fop].is_none() {
             // No Python callback: pass the reply up as it is.
-            state.end_wind();
+            state.end_wind(false);
             if state.advance(Phase::Pending, Phase::Answered) {
                 // SAFETY: we won the transition; args are the reply's own.
                 unsafe { state.finish_unwind(op_ret, op_errno, args) };
             }
             return;
         }
-        state.add_owner();
-        state.end_wind();
+        state.end_wind(true);
         // SAFETY: args holds this callback's arguments, live during this call.
         let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret) };
         submit(

@@ -11,7 +11,7 @@ use crate::values::refs::SendPtr;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Where a request stands.
@@ -32,16 +32,23 @@ pub struct FrameState {
     pub fop: usize,
     pub inst: Arc<Instance>,
     phase: AtomicU8,
-    /// Host jobs and Python Frame objects that may still answer the frame.
-    owners: AtomicUsize,
+    /// Owners and winds in flight, changed together with the Pending<->Wound
+    /// moves so that "last owner gone while Pending" is decided atomically.
+    control: Mutex<Control>,
     local: Mutex<Option<Py<PyAny>>>,
-    /// Winds in flight; guarded by `winds` with the Pending<->Wound moves.
-    outstanding: Mutex<usize>,
     /// Run by a coroutine: winds return awaitables and may overlap.
     asynchronous: AtomicBool,
     /// The errno to answer once the last wind in flight returns (set when a
     /// coroutine ended, timed out or raised while winds were out).
     deferred_errno: AtomicI32,
+}
+
+#[derive(Default)]
+struct Control {
+    /// Host jobs and Python Frame objects that may still answer the frame.
+    owners: usize,
+    /// Winds whose reply has not come back yet.
+    winds: usize,
 }
 
 /// One wind in flight: the cookie GlusterFS hands back to our callback.
@@ -86,9 +93,11 @@ impl FrameState {
             fop,
             inst,
             phase: AtomicU8::new(Phase::Pending as u8),
-            owners: AtomicUsize::new(1),
+            control: Mutex::new(Control {
+                owners: 1,
+                winds: 0,
+            }),
             local: Mutex::new(None),
-            outstanding: Mutex::new(0),
             asynchronous: AtomicBool::new(false),
             deferred_errno: AtomicI32::new(0),
         });
@@ -138,36 +147,44 @@ impl FrameState {
         self.asynchronous.load(Ordering::Acquire)
     }
 
+    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Registers a wind: Pending -> Wound, or one more wind in flight for
     /// a coroutine.
     pub fn begin_wind(&self, fop: &str) -> PyResult<()> {
-        let mut out = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        let mut c = self.control();
         match self.phase() {
             Phase::Answered => Err(answered_error(fop)),
             Phase::Wound if !self.is_asynchronous() => Err(PyRuntimeError::new_err(format!(
                 "this {fop} frame is already wound; wind again from its callback, or use an async def method to wind several at once"
             ))),
             Phase::Wound => {
-                *out += 1;
+                c.winds += 1;
                 Ok(())
             }
             Phase::Pending if self.advance(Phase::Pending, Phase::Wound) => {
-                *out = 1;
+                c.winds = 1;
                 Ok(())
             }
             Phase::Pending => Err(answered_error(fop)),
         }
     }
 
-    /// A reply came back: the frame is Pending again once none is in
-    /// flight, and answered at once if its coroutine already gave up.
-    pub fn end_wind(&self) {
-        let mut out = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
-        *out = out.saturating_sub(1);
-        if *out == 0 && self.advance(Phase::Wound, Phase::Pending) {
+    /// A reply came back (handed to a new owner, the callback's job, if
+    /// `new_owner`): the frame is Pending again once no wind is in flight,
+    /// and answered at once if its coroutine already gave up.
+    pub fn end_wind(&self, new_owner: bool) {
+        let mut c = self.control();
+        if new_owner {
+            c.owners += 1;
+        }
+        c.winds = c.winds.saturating_sub(1);
+        if c.winds == 0 && self.advance(Phase::Wound, Phase::Pending) {
             let errno = self.deferred_errno.load(Ordering::Acquire);
             if errno != 0 && self.advance(Phase::Pending, Phase::Answered) {
-                drop(out);
+                drop(c);
                 self.answer_error(errno);
             }
         }
@@ -176,10 +193,10 @@ impl FrameState {
     /// Answers `errno` now if the frame is Pending, else as soon as the
     /// winds in flight return. Returns false if it was already answered.
     pub fn answer_error_when_idle(&self, errno: i32) -> bool {
-        let out = self.outstanding.lock().unwrap_or_else(|p| p.into_inner());
+        let c = self.control();
         match self.phase() {
             Phase::Pending if self.advance(Phase::Pending, Phase::Answered) => {
-                drop(out);
+                drop(c);
                 self.answer_error(errno);
                 true
             }
@@ -191,36 +208,36 @@ impl FrameState {
         }
     }
 
-    pub fn add_owner(&self) {
-        self.owners.fetch_add(1, Ordering::AcqRel);
-    }
-
     /// Drops one owner; the last one to leave a Pending frame answers it
     /// with EIO (from a pool thread: we may be inside a Python dealloc).
     pub fn release_owner(self: &Arc<Self>) {
-        if self.owners.fetch_sub(1, Ordering::AcqRel) == 1 && self.phase() == Phase::Pending {
+        let dropped = {
+            let mut c = self.control();
+            c.owners = c.owners.saturating_sub(1);
+            c.owners == 0 && self.advance(Phase::Pending, Phase::Answered)
+        };
+        if dropped {
             let state = Arc::clone(self);
             pool::submit(Box::new(move || state.answer_dropped()));
         }
     }
 
+    /// The last owner left without an answer; we won Pending->Answered.
     fn answer_dropped(&self) {
-        if self.advance(Phase::Pending, Phase::Answered) {
-            self.inst.stats[self.fop]
-                .dropped
-                .fetch_add(1, Ordering::Relaxed);
-            crate::logging::write(
-                &self.inst.name,
-                crate::logging::GF_LOG_WARNING,
-                &format!(
-                    "{}: {}_fop/_cbk returned without winding or unwinding the frame, and kept no reference \
-                     to it; answered EIO. Call frame.wind(...), frame.unwind(...) or frame.error(errno), or \
-                     keep the frame to finish it later.",
-                    self.inst.module, FOPS[self.fop].name
-                ),
-            );
-            self.answer_error(libc::EIO);
-        }
+        self.inst.stats[self.fop]
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
+        crate::logging::write(
+            &self.inst.name,
+            crate::logging::GF_LOG_WARNING,
+            &format!(
+                "{}: {}_fop/_cbk returned without winding or unwinding the frame, and kept no reference \
+                 to it; answered EIO. Call frame.wind(...), frame.unwind(...) or frame.error(errno), or \
+                 keep the frame to finish it later.",
+                self.inst.module, FOPS[self.fop].name
+            ),
+        );
+        self.answer_error(libc::EIO);
     }
 
     /// Answers op_ret -1 with `errno`. The caller has won Pending->Answered.
