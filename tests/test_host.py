@@ -362,8 +362,14 @@ CLIENT = textwrap.dedent(
 )
 
 
-def test_sixteen_concurrent_clients_through_python_lookups(gluster, workdir):
-    brick = gluster.brick([glupy("passall"), ("performance/io-threads", {})])
+@pytest.mark.parametrize("io_threads", ["above", "below"])
+def test_sixteen_concurrent_clients_through_python_lookups(gluster, workdir, io_threads):
+    # Above: fops come from io-threads workers and run there; below: they
+    # come from event threads and run on the pool while replies come back on
+    # io-threads workers (the interleaving that once lost a reply).
+    iot = ("performance/io-threads", {})
+    layers = [glupy("passall"), iot] if io_threads == "above" else [iot, glupy("passall")]
+    brick = gluster.brick(layers)
     volfile = gluster.client_volfile(brick)
     procs = [
         subprocess.Popen(
@@ -381,8 +387,9 @@ def test_sixteen_concurrent_clients_through_python_lookups(gluster, workdir):
                 p.kill()
                 p.wait()
     assert [p.returncode for p in procs] == [0] * 16, outputs
-    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    section = glupy_section(brick.statedump(), "b1-glupy")
     assert int(section["python.lookup_fop"]) >= 16 * 100
+    assert "dropped=0" in section["fop.lookup"] and "exceptions=0" in section["fop.lookup"]
     assert brick.alive()
 
 
