@@ -7,20 +7,21 @@ Two ways to drive it:
   drops the frame, answers twice, keeps the frame and its values for a
   checker thread, finishes late from a thread of its own, or calls
   wind/unwind with wrong arguments. Whatever it does, the request must be
-  answered exactly once and the brick must live. ``getxattr user.fault.chaos``
-  with value on/off (``user.fault.chaos-on`` / ``-off``) switches it at run time.
+  answered exactly once and the brick must live. The command
+  ``user.fault.chaos.<rate>`` (or ``.off``) changes the rate at run time.
 
-* Commands: ``getxattr(path, "user.fault.<command>")`` runs one misuse and
-  answers a text that says what happened (see COMMANDS).
+* Commands: ``getxattr(path, "user.fault.<command>[.<argument>]")`` runs the
+  ``cmd_<command>`` method: one misuse, and an answer that says what happened.
 
 Every misuse the host refuses is logged with the host's message (what to
-fix), and counted; note that gfapi's getxattr asks twice (for the size, then
-the value), so a command runs twice; ``getxattr user.fault.report`` returns the counters as JSON.
+fix), and counted; ``user.fault.report`` answers the counters as JSON. Note
+that gfapi's getxattr asks twice (for the size, then the value): a command
+runs twice.
 """
 
 import collections
-import gc
 import errno
+import gc
 import hashlib
 import json
 import random
