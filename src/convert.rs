@@ -241,7 +241,17 @@ pub fn from_python(
                         .py()
                         .get_type::<Dict>()
                         .call1((v,))
-                        .map_err(|_| bad())?
+                        .map_err(|e| {
+                            // A mapping that cannot become a Dict: say why.
+                            let why = if v.hasattr("items").unwrap_or(false) {
+                                format!(
+                                    " (as a mapping: {e}; keys are str, values bytes, str or int)"
+                                )
+                            } else {
+                                String::new()
+                            };
+                            PyTypeError::new_err(format!("{}{why}", bad().value(v.py())))
+                        })?
                         .cast_into::<Dict>()?,
                 };
                 out.slots[i].p = d.get().dict.as_ptr().cast();

@@ -36,11 +36,20 @@ pub struct FrameState {
     /// moves so that "last owner gone while Pending" is decided atomically.
     control: Mutex<Control>,
     local: Mutex<Option<Py<PyAny>>>,
+    /// Who sent the request, read once while the frame is surely live.
+    caller: Caller,
     /// Run by a coroutine: winds return awaitables and may overlap.
     asynchronous: AtomicBool,
     /// The errno to answer once the last wind in flight returns (set when a
     /// coroutine ended, timed out or raised while winds were out).
     deferred_errno: AtomicI32,
+}
+
+struct Caller {
+    unique: u64,
+    pid: i32,
+    uid: u32,
+    gid: u32,
 }
 
 #[derive(Default)]
@@ -98,6 +107,16 @@ impl FrameState {
                 winds: 0,
             }),
             local: Mutex::new(None),
+            // SAFETY: frame is live (we are in its fop entry) and its root
+            // is the request's call stack.
+            caller: unsafe {
+                Caller {
+                    unique: ffi::glupy_frame_unique(frame),
+                    pid: ffi::glupy_frame_pid(frame),
+                    uid: ffi::glupy_frame_uid(frame),
+                    gid: ffi::glupy_frame_gid(frame),
+                }
+            },
             asynchronous: AtomicBool::new(false),
             deferred_errno: AtomicI32::new(0),
         });
@@ -436,26 +455,26 @@ impl Frame {
     }
 
     /// The request's unique number (call_stack_t.unique) and the caller's
-    /// pid, uid and gid; 0 once answered.
+    /// pid, uid and gid, copied when the request arrived (so they stay
+    /// readable after it is answered).
     #[getter]
     fn unique(&self) -> u64 {
-        self.root_field(|f| unsafe { ffi::glupy_frame_unique(f) }) // SAFETY: see root_field.
+        self.state.caller.unique
     }
 
     #[getter]
     fn pid(&self) -> i64 {
-        self.root_field(|f| unsafe { ffi::glupy_frame_pid(f) } as u64) as i32 as i64
-        // SAFETY: see root_field.
+        self.state.caller.pid as i64
     }
 
     #[getter]
     fn uid(&self) -> u64 {
-        self.root_field(|f| unsafe { ffi::glupy_frame_uid(f) } as u64) // SAFETY: see root_field.
+        self.state.caller.uid as u64
     }
 
     #[getter]
     fn gid(&self) -> u64 {
-        self.root_field(|f| unsafe { ffi::glupy_frame_gid(f) } as u64) // SAFETY: see root_field.
+        self.state.caller.gid as u64
     }
 
     /// An id unique among live requests (the frame's address).
@@ -529,17 +548,6 @@ impl Frame {
                 drop(out);
                 Ok(py.None())
             }
-        }
-    }
-
-    /// Reads a field of the request while the frame is still ours.
-    /// Reading is sound while the frame is not answered: GlusterFS frees
-    /// it only after our unwind.
-    fn root_field(&self, read: impl Fn(*mut ffi::call_frame_t) -> u64) -> u64 {
-        if self.state.phase() == Phase::Answered {
-            0
-        } else {
-            read(self.state.raw())
         }
     }
 

@@ -203,8 +203,8 @@ class xlator(glupy.Translator):
                 self.violation(f"{kept.where}: {name} on an answered frame raised {error!r}")
                 continue
             self.violation(f"{kept.where}: {name} on an answered frame did not raise")
-        if frame.unique != 0 or frame.state != "answered":
-            self.violation(f"{kept.where}: answered frame shows {frame.state} {frame.unique}")
+        if frame.state != "answered" or not frame.answered:
+            self.violation(f"{kept.where}: answered frame shows {frame.state}")
 
     def release_kept(self):
         """Drops every kept value (their references go back to GlusterFS);
