@@ -62,7 +62,7 @@
 #define LOOKUP_FILES 16
 #define MAX_OPS 16
 #define MAX_THREADS 256
-#define MAX_VOLUMES 8
+#define MAX_VOLUMES 32
 
 struct options {
     const char *volume_names[MAX_VOLUMES];

@@ -21,6 +21,7 @@ BENCH_DIR=DIR. Results: target/bench/<mode>-<time>.{md,json}.
 
 import argparse
 import dataclasses
+import hashlib
 import datetime
 import json
 import os
@@ -44,7 +45,6 @@ DRIVER = ROOT / "target" / "bench" / "gfbench"
 RESULTS = ROOT / "target" / "bench"
 XLATORS = BENCH / "xlators"
 EXAMPLES = ROOT / "examples"
-CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 MIB = 1 << 20
 
 
@@ -70,6 +70,18 @@ class Config:
 
     def brick_layers(self):
         return [*self.brick, IO_THREADS]
+
+    def has_glupy(self):
+        return any(layer[0] == "features/glupy" for layer in self.brick + self.client)
+
+    def built_as(self, xlator):
+        """The same config with every features/glupy layer loaded from
+        features/<xlator>.so (a candidate build of the host)."""
+        def swap(layers):
+            return [(f"features/{xlator}", *layer[1:]) if layer[0] == "features/glupy"
+                    else layer for layer in layers]
+        return Config(f"{self.name}-{xlator}", swap(self.brick), swap(self.client),
+                      f"{self.describe}; features/{xlator}.so")
 
 
 NONE = Config("none", describe="no translator")
@@ -100,8 +112,17 @@ class BenchError(RuntimeError):
 
 
 def process_cpu_seconds(pid):
-    fields = glusterlib.read_text(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime + stime
+    """CPU time of all of pid's threads, from their schedstat (nanoseconds;
+    /proc/PID/stat counts in 10 ms ticks, too coarse for one slice)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return 0.0
+    for task in tasks:
+        text = glusterlib.read_text(f"/proc/{pid}/task/{task}/schedstat").split()
+        total += int(text[0]) if text else 0
+    return total / 1e9
 
 
 def process_rss_kb(pid):
@@ -150,8 +171,9 @@ def run_round(workdir, index, job, configs, driver_args, timeout):
                 client_dir / f"{config.name}.vol", config.client, f"c-{config.name}")
             command += ["--volume", f"{config.name}={volfile}"]
         results, progress = _drive(command, bricks, timeout, client_dir)
+        # Bricks with a layer below io-threads (glupy, or a candidate build).
         brick_dumps = {name: _glupy_sections(brick) for name, brick in bricks.items()
-                       if any(layer[0] == "features/glupy" for layer in brick.layers)}
+                       if len(brick.layers) > 1}
         client_dumps = {f"{r['vol']}/{r['op']}": _dump_sections(r["dump"])
                         for r in results if r["dump"] != "-"}
         return Round(index, job, results, progress, brick_dumps, client_dumps)
@@ -301,13 +323,21 @@ class Experiment:
     title = ""
     baseline = "none"
 
-    def __init__(self, mode, workdir):
+    compares_candidates = True  # with --candidate, add a twin of each glupy config
+
+    def __init__(self, mode, workdir, candidates=()):
         self.mode, self.workdir = mode, Path(workdir) / self.name
+        self.candidates = candidates if self.compares_candidates else ()
         self.rounds = []
         self.error = None  # why the experiment stopped early, if it did
 
-    def configs(self):
+    def base_configs(self):
         raise NotImplementedError
+
+    def configs(self):
+        configs = self.base_configs()
+        return configs + [config.built_as(xlator) for xlator in self.candidates
+                          for config in configs if config.has_glupy()]
 
     def jobs(self):
         raise NotImplementedError
@@ -341,25 +371,27 @@ class Experiment:
 
     # -- collected values
 
-    def values(self, config, op, threads, key="ops_per_s", job=None):
-        """{round: value} of one measurement."""
+    def values(self, config, op, threads, key="ops_per_s", job=None, slice_index=None):
+        """{round: value} of one measurement (of one of its slices if given)."""
         found = {}
         for result in self.rounds:
             if job and result.job != job:
                 continue
             slices = [r for r in result.results
-                      if r["vol"] == config and r["op"] == op and r["threads"] == threads]
+                      if r["vol"] == config and r["op"] == op and r["threads"] == threads
+                      and slice_index in (None, r["slice"])]
             if slices:
                 found[result.index] = aggregate(slices, key)
         return found
 
-    def stat(self, config, op, threads, key="ops_per_s", job=None):
-        return summary(self.values(config, op, threads, key, job).values())
+    def stat(self, config, op, threads, key="ops_per_s", job=None, slice_index=None):
+        return summary(self.values(config, op, threads, key, job, slice_index).values())
 
-    def ratio(self, config, op, threads, key="ops_per_s", job=None, baseline=None):
+    def ratio(self, config, op, threads, key="ops_per_s", job=None, baseline=None,
+              slice_index=None):
         """config / baseline within each round, summarised."""
-        base = self.values(baseline or self.baseline, op, threads, key, job)
-        mine = self.values(config, op, threads, key, job)
+        base = self.values(baseline or self.baseline, op, threads, key, job, slice_index)
+        mine = self.values(config, op, threads, key, job, slice_index)
         return summary([mine[r] / base[r] for r in mine if base.get(r)])
 
     def difference(self, config, op, threads, key, job=None):
@@ -403,23 +435,32 @@ class Passthrough(Experiment):
     title = "1. Pass-through: glupy with a module that defines no fop"
     OPS = "lookup:4,stat:4,create:4,write4k:4,read4k:4"
 
-    def configs(self):
-        return [NONE, Config("nofops", [glupy("nofops")],
-                             describe="features/glupy running bench/xlators/nofops.py")]
+    def base_configs(self):
+        return [NONE,
+                Config("nofops", [glupy("nofops")],
+                       describe="features/glupy running bench/xlators/nofops.py"),
+                # What any translator layer costs: barrier (off) leaves lookup,
+                # stat, create and readv to GlusterFS's defaults too, and only
+                # checks a flag in writev.
+                Config("c-barrier", [("features/barrier", {})],
+                       describe="features/barrier, off (a C translator whose lookup, stat, "
+                                "create and readv are GlusterFS's defaults)")]
 
     def jobs(self):
         # Twice the slices: the target (2 %) is finer than the others.
         return [timed_job(self.mode, self.configs(), self.OPS, slices=2 * self.mode.slices)]
 
     def report(self):
-        table = Table("operation (4 threads)", "none ops/s", "glupy, no fop ops/s",
-                      "ratio glupy/none", "brick CPU µs/op none", "glupy")
+        variants = [c.name for c in self.configs() if c.name != "none"]
+        table = Table("operation (4 threads)", "none ops/s",
+                      *[f"{name} ops/s, ratio to none" for name in variants],
+                      "brick CPU µs/op: none", *variants)
         for op, threads in op_specs(self.OPS):
             table.row(op, fmt(self.stat("none", op, threads)),
-                      fmt(self.stat("nofops", op, threads)),
-                      fmt_ratio(self.ratio("nofops", op, threads)),
-                      fmt(self.stat("none", op, threads, "brick_cpu_us"), 1),
-                      fmt(self.stat("nofops", op, threads, "brick_cpu_us"), 1))
+                      *[f"{fmt(self.stat(name, op, threads))} "
+                        f"**{fmt_ratio(self.ratio(name, op, threads))}**" for name in variants],
+                      *[fmt(self.stat(name, op, threads, "brick_cpu_us"), 1)
+                        for name in ["none", *variants]])
         return table.text()
 
 
@@ -429,7 +470,7 @@ class PythonHandled(Experiment):
     title = "2, 4 and 7. lookup and stat handled in Python (brick side)"
     OPS = "lookup:1,stat:1,lookup:4,stat:4,lookup:16"
 
-    def configs(self):
+    def base_configs(self):
         sync = "bench/xlators/lookup_stat.py (fop + callback in Python)"
         return [
             NONE,
@@ -505,60 +546,74 @@ class NegativeLookups(Experiment):
     title = "3. Negative lookups: no cache, C nl-cache, examples/negative.py (client side)"
     NAME_SETS = (200, 10_000)
     BOUNDED_LIMIT = 4096
+    # Long enough that no entry expires between a volume's two storms.
+    TIMEOUT = "600"
 
-    def configs(self):
-        negative = "examples/negative.py in the client graph"
+    def base_configs(self):
+        negative = (f"examples/negative.py in the client graph, cache-timeout {self.TIMEOUT}")
         return [
             NONE,
-            Config("nl-cache", client=[("performance/nl-cache", {})],
-                   describe="performance/nl-cache in the client graph (its defaults)"),
-            Config("negative-auto", client=[glupy("negative", EXAMPLES)],
-                   describe=negative + ", python-thread auto"),
-            Config("negative-caller", client=[glupy("negative", EXAMPLES,
-                                                    **{"python-thread": "caller"})],
-                   describe=negative + ", python-thread caller"),
+            Config("nl-cache", client=[("performance/nl-cache",
+                                        {"nl-cache-timeout": self.TIMEOUT})],
+                   describe="performance/nl-cache in the client graph, nl-cache-timeout "
+                            f"{self.TIMEOUT} (other options: defaults)"),
+            Config("negative-auto", client=[glupy("negative", EXAMPLES, **{
+                "cache-timeout": self.TIMEOUT})], describe=negative + ", python-thread auto"),
+            Config("negative-caller", client=[glupy("negative", EXAMPLES, **{
+                "cache-timeout": self.TIMEOUT, "python-thread": "caller"})],
+                describe=negative + ", python-thread caller"),
             Config("negative-bounded", client=[glupy("negative", EXAMPLES, **{
-                "cache-limit": str(self.BOUNDED_LIMIT)})],
+                "cache-timeout": self.TIMEOUT, "cache-limit": str(self.BOUNDED_LIMIT)})],
                 describe=negative + f", cache-limit {self.BOUNDED_LIMIT} (10,000 names only: "
-                                    "shows the bound holds)"),
+                                    "the bound holds, and an LRU cycled over more names than "
+                                    "it holds never hits)"),
         ]
 
     def jobs(self):
         jobs = []
         for names in self.NAME_SETS:
             configs = [c for c in self.configs()
-                       if c.name != "negative-bounded" or names > self.BOUNDED_LIMIT]
+                       if not c.name.startswith("negative-bounded")
+                       or names > self.BOUNDED_LIMIT]
+            # Two storms per configuration: the first finds the cache empty.
             args = ["--op", "missing:1", "--count", str(self.mode.storm_lookups),
-                    "--names", str(names)]
+                    "--names", str(names), "--slices", "2"]
             jobs.append(Job(f"n{names}", configs, args,
-                            300 + len(configs) * self.mode.storm_lookups / 500))
+                            300 + 2 * len(configs) * self.mode.storm_lookups / 500))
         return jobs
 
     def report(self):
-        table = Table("config", "names", "lookups/s", "ratio to none", "ratio to nl-cache",
-                      "client CPU µs/lookup", "cache state at the end (last round)")
+        table = Table("config", "names", "1st storm lookups/s", "ratio to none",
+                      "ratio to nl-cache", "2nd storm lookups/s", "ratio to none",
+                      "ratio to nl-cache", "2nd storm client CPU µs/lookup",
+                      "cache at the end (last round)")
         for names in self.NAME_SETS:
             job = f"n{names}"
             for config in self.configs():
-                stat = self.stat(config.name, "missing", 1, job=job)
-                if stat is None:
+                if self.stat(config.name, "missing", 1, job=job) is None:
                     continue
-                table.row(config.name, f"{names:,}", fmt(stat),
-                          fmt_ratio(self.ratio(config.name, "missing", 1, job=job)),
-                          fmt_ratio(self.ratio(config.name, "missing", 1, job=job,
-                                               baseline="nl-cache")),
-                          fmt(self.stat(config.name, "missing", 1, "client_cpu_us", job), 1),
+                cells = []
+                for index in (0, 1):
+                    cells += [
+                        fmt(self.stat(config.name, "missing", 1, job=job, slice_index=index)),
+                        fmt_ratio(self.ratio(config.name, "missing", 1, job=job,
+                                             slice_index=index)),
+                        fmt_ratio(self.ratio(config.name, "missing", 1, job=job,
+                                             baseline="nl-cache", slice_index=index))]
+                table.row(config.name, f"{names:,}", *cells,
+                          fmt(self.stat(config.name, "missing", 1, "client_cpu_us", job, 1), 1),
                           self.cache_state(config.name, job))
-        return (f"{self.mode.storm_lookups:,} lookups of missing names from 1 thread "
+        return (f"Storms of {self.mode.storm_lookups:,} lookups of missing names from 1 thread "
                 "(glfs_stat of /gfbench/missing/not-here-N.py, N cycling over the names), "
-                "every configuration in the same driver process, one after another:\n\n"
+                "every configuration in the same driver process, one after another; each "
+                "configuration gets two storms, the first one finding its cache empty:\n\n"
                 + table.text())
 
     def cache_state(self, config, job):
         for result in reversed(self.rounds):
             if result.job != job:
                 continue
-            for section, values in result.client_dumps.get(f"{config}/missing", {}).items():
+            for values in result.client_dumps.get(f"{config}/missing", {}).values():
                 if "consumed_cache_size" in values:
                     return (f"nl-cache consumed_cache_size={values['consumed_cache_size']} "
                             f"bytes (cache_limit={values['cache_limit']}), "
@@ -577,7 +632,7 @@ class DataPath(Experiment):
     title = "5. Data path: 1 MiB sequential write and read, writev/readv in Python"
     OPS = "seqwrite:1,seqread:1"
 
-    def configs(self):
+    def base_configs(self):
         return [
             NONE,
             Config("view", [glupy("datapath", inspect="view")],
@@ -609,11 +664,12 @@ class Memory(Experiment):
     """Config 6: brick RSS over a long run of fops through Python."""
     name = "memory"
     title = "6. Memory: brick RSS over many fops through a Python translator"
+    compares_candidates = False
 
     def round_count(self):
         return 1
 
-    def configs(self):
+    def base_configs(self):
         return [NONE, Config("allfops", [glupy("allfops")],
                              describe="bench/xlators/allfops.py: every fop and callback "
                                       "in Python")]
@@ -624,7 +680,8 @@ class Memory(Experiment):
         return [Job(f"mixed-{c.name}", [c], args, timeout) for c in self.configs()]
 
     def report(self):
-        table = Table("config", "client ops", "brick RSS KiB at 10% / 20% / 50% / 100%",
+        table = Table("config", "client ops", "fops through Python",
+                      "brick RSS KiB at 10% / 20% / 50% / 100% of the run",
                       "growth from 20% to 100% (KiB)", "ops/s")
         for result in self.rounds:
             final = result.results[-1]
@@ -636,23 +693,35 @@ class Memory(Experiment):
                 return next(rss for ops, rss in samples if ops >= fraction * total)
 
             points = [rss_at(f) for f in (0.1, 0.2, 0.5, 1.0)]
-            table.row(final["vol"], f"{total:,}", " / ".join(f"{p:,}" for p in points),
+            table.row(final["vol"], f"{total:,}", self.python_fops(result),
+                      " / ".join(f"{p:,}" for p in points),
                       f"{points[3] - points[1]:+,}", f"{final['ops_per_s']:,.0f}")
         return ("Mixed load from 4 threads (lookup, stat, 4 KiB write and read, "
                 "missing-name lookup, create + unlink); the brick's VmRSS sampled every "
-                "2 s. A client op is one or more fops; with allfops each fop enters Python "
-                "twice (fop and callback):\n\n" + table.text())
+                "2 s. With allfops every fop enters Python twice (fop and callback):\n\n"
+                + table.text())
+
+    @staticmethod
+    def python_fops(result):
+        """Fops the glupy layer saw (the statedump's calls= summed over fops)."""
+        total = 0
+        for section in result.brick_dumps.get(result.results[-1]["vol"], {}).values():
+            for key, value in section.items():
+                if key.startswith("fop."):
+                    total += int(dict(item.split("=") for item in value.split())["calls"])
+        return f"{total:,}" if total else "-"
 
 
 class Soak(Experiment):
     """Config 4, the other half: no deadlock under long mixed load."""
     name = "soak"
     title = "4b. No deadlock: mixed load from 16 threads through Python on both sides"
+    compares_candidates = False
 
     def round_count(self):
         return 1
 
-    def configs(self):
+    def base_configs(self):
         return [Config("allfops-negative", [glupy("allfops")], [glupy("negative", EXAMPLES)],
                        describe="brick: bench/xlators/allfops.py; client: examples/negative.py")]
 
@@ -690,6 +759,9 @@ def machine():
     python = subprocess.run(["/usr/bin/python3", "--version"], capture_output=True, text=True)
     git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True)
+    xlatordir = subprocess.run([glusterlib.GLUSTERFS, "--print-xlatordir"],
+                               capture_output=True, text=True).stdout.strip()
+    host = Path(xlatordir, "features", "glupy.so")
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,
@@ -698,6 +770,9 @@ def machine():
         "glusterfs": version[0] if version else "?",
         "python": python.stdout.strip(),
         "git": git.stdout.strip(),
+        "glupy_so": (f"{hashlib.sha256(host.read_bytes()).hexdigest()[:12]}, installed "
+                     f"{datetime.datetime.fromtimestamp(host.stat().st_mtime):%Y-%m-%d %H:%M}"
+                     if host.exists() else "missing"),
     }
 
 
@@ -718,6 +793,10 @@ def parse_args():
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                         help="comma-separated: " + ",".join(e.name for e in EXPERIMENTS))
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS") or 0))
+    parser.add_argument("--candidate", default=os.environ.get("BENCH_CANDIDATE", ""),
+                        help="comma-separated NAMEs of candidate host builds installed as "
+                             "XLATORDIR/features/NAME.so: each glupy configuration is also "
+                             "measured with them, side by side")
     parser.add_argument("--workdir", default=os.environ.get("BENCH_DIR", ""),
                         help="where bricks live (default: a new directory in /dev/shm)")
     return parser.parse_args()
@@ -735,7 +814,8 @@ def selected(only):
 def write_report(path, mode, info, before, after, experiments, elapsed):
     lines = [f"# glupy benchmarks ({mode.name} mode)", "",
              f"- machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory_gib']} GiB, "
-             f"Linux {info['kernel']}; {info['glusterfs']}; {info['python']}; git {info['git']}",
+             f"Linux {info['kernel']}; {info['glusterfs']}; {info['python']}; git {info['git']}; "
+             f"features/glupy.so {info['glupy_so']}",
              f"- load average before: {' '.join(before['loadavg'])}, after: "
              f"{' '.join(after['loadavg'])}; busiest processes at start (%CPU): "
              + "; ".join(before["busiest"]),
@@ -762,7 +842,8 @@ def main():
     base.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="glupy-bench-", dir=base))
     info, before, started = machine(), load_snapshot(), time.monotonic()
-    experiments = [cls(mode, workdir) for cls in selected(args.only)]
+    candidates = tuple(name for name in args.candidate.split(",") if name)
+    experiments = [cls(mode, workdir, candidates) for cls in selected(args.only)]
 
     def log(text):
         print(text, flush=True)
