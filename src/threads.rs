@@ -56,9 +56,82 @@ fn is_io_worker() -> bool {
     })
 }
 
-/// Runs `job` on the calling thread with a large stack.
+/// A stack segment mapped once per thread and reused by every Python call
+/// on it (mapping one per call cost more than the call: mmap, page faults,
+/// munmap and its TLB shoot-down). Unmapped when the thread exits.
+struct Segment {
+    base: *mut libc::c_void,
+}
+
+impl Segment {
+    fn map() -> Option<Segment> {
+        // SAFETY: an anonymous private mapping, not yet used by anyone; the
+        // lowest page becomes a guard so an overflow faults instead of
+        // writing into whatever lies below.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                PYTHON_STACK_SEGMENT,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            libc::mprotect(base, page_size(), libc::PROT_NONE);
+            Some(Segment { base })
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; the thread is exiting and off it.
+        unsafe { libc::munmap(self.base, PYTHON_STACK_SEGMENT) };
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+thread_local! {
+    static SEGMENT: std::cell::RefCell<Option<Segment>> = const { std::cell::RefCell::new(None) };
+    /// Whether this thread is running on its segment now (nested calls,
+    /// e.g. a callback inside a wind, simply go on there).
+    static ON_SEGMENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `job` on the calling thread with at least PYTHON_STACK_MIN of
+/// stack. `job` must not panic (dispatch's jobs are guarded).
 pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
-    stacker::maybe_grow(PYTHON_STACK_MIN, PYTHON_STACK_SEGMENT, job)
+    let enough = stacker::remaining_stack().is_some_and(|left| left >= PYTHON_STACK_MIN);
+    if enough || ON_SEGMENT.with(|on| on.get()) {
+        return job();
+    }
+    let base = SEGMENT.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.is_none() {
+            *s = Segment::map();
+        }
+        s.as_ref().map(|seg| seg.base as usize)
+    });
+    let Some(base) = base else {
+        // No memory for a segment: stacker maps one for this call.
+        return stacker::maybe_grow(PYTHON_STACK_MIN, PYTHON_STACK_SEGMENT, job);
+    };
+    let guard = page_size();
+    ON_SEGMENT.with(|on| on.set(true));
+    // SAFETY: the segment is ours, mapped read-write above its guard page,
+    // and used by no one else: this thread is not on it (ON_SEGMENT was
+    // false). `job` does not unwind (see above).
+    let out =
+        unsafe { psm::on_stack((base + guard) as *mut u8, PYTHON_STACK_SEGMENT - guard, job) };
+    ON_SEGMENT.with(|on| on.set(false));
+    out
 }
 
 /// Runs or queues a Python job as `policy` says. False if it could not be
