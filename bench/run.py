@@ -246,6 +246,16 @@ def _dump_sections(path):
             or name.startswith("performance/nl-cache")}
 
 
+def keep_logs(workdir, name):
+    """Copies a failed round's logs, volfiles and dumps (not the bricks'
+    data) to target/bench/NAME-<time>; returns where."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    kept = RESULTS / f"{name}-{stamp}"
+    shutil.copytree(workdir, kept, ignore=shutil.ignore_patterns("brick"),
+                    dirs_exist_ok=True)
+    return kept
+
+
 # ---------------------------------------------------------------- statistics
 
 def summary(values):
@@ -354,7 +364,13 @@ class Experiment:
                 configs = job.configs[shift:] + job.configs[:shift]
                 workdir = self.workdir / f"r{index}-{job.name}"
                 started = time.monotonic()
-                result = run_round(workdir, index, job.name, configs, job.args, job.timeout)
+                try:
+                    result = run_round(workdir, index, job.name, configs, job.args,
+                                       job.timeout)
+                except (BenchError, glusterlib.GlusterError) as error:
+                    kept = keep_logs(workdir, f"failed-{self.name}-r{index}-{job.name}")
+                    raise BenchError(f"{str(error).splitlines()[0]} (logs: {kept})\n"
+                                     f"{error}") from None
                 self.rounds.append(result)
                 log(f"  {self.name} round {index + 1}/{self.round_count()} {job.name}: "
                     f"{time.monotonic() - started:.0f}s; " + self.brief(result))
