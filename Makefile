@@ -70,8 +70,8 @@ clean:
 	$(CARGO) clean
 
 # Benchmarks (bench/, results in BENCHMARKS.md); not part of make test.
-#   make bench                 full run (about 40 min on 2 cores)
-#   BENCH_QUICK=1 make bench   a short run (about 8 min)
+#   make bench                 full run (about an hour on 2 cores)
+#   BENCH_QUICK=1 make bench   a short run (about 10 min)
 #   BENCH_ONLY=passthrough,python,negative,datapath,memory,soak  some of them
 BENCH_DRIVER := target/bench/gfbench
 .PHONY: bench
