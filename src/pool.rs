@@ -51,6 +51,7 @@ pub fn on_worker() -> bool {
 fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
     block_signals();
     ON_WORKER.with(|w| w.set(true));
+    crate::threads::keep_thread_state();
     loop {
         let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(job) => job,

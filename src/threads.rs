@@ -105,9 +105,63 @@ thread_local! {
     static ON_SEGMENT: Cell<bool> = const { Cell::new(false) };
 }
 
+/// This thread's Python thread state, kept from its first Python call to
+/// its exit. Without it every call creates one and every return deletes it
+/// (allocations, a data-stack chunk mapped and unmapped, the interpreter's
+/// thread list locked): BENCHMARKS.md measured it as the largest remaining
+/// cost per call, and the reason throughput fell with more threads.
+struct KeptThreadState {
+    gilstate: pyo3::ffi::PyGILState_STATE,
+    tstate: *mut pyo3::ffi::PyThreadState,
+}
+
+impl Drop for KeptThreadState {
+    fn drop(&mut self) {
+        // SAFETY: the thread is exiting and holds no GIL (it released it
+        // after keep_thread_state and every later call gave it back); taking
+        // it with the kept state and releasing the outermost Ensure deletes
+        // the state, as if the thread had never kept it.
+        unsafe {
+            pyo3::ffi::PyEval_RestoreThread(self.tstate);
+            pyo3::ffi::PyGILState_Release(self.gilstate);
+        }
+    }
+}
+
+thread_local! {
+    static KEPT: std::cell::RefCell<Option<KeptThreadState>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Gives this thread a Python thread state that outlives each call (once;
+/// later attaches find it and only take the GIL). Only where Python is up
+/// and the thread is not inside Python already.
+pub fn keep_thread_state() {
+    KEPT.with(|kept| {
+        let Ok(mut kept) = kept.try_borrow_mut() else {
+            return;
+        };
+        if kept.is_some() {
+            return;
+        }
+        // SAFETY: Py_IsInitialized and PyGILState_Check may be called by any
+        // thread; Ensure creates this thread's state and takes the GIL, and
+        // SaveThread gives the GIL back while keeping the state (its
+        // gilstate count stays 1, so later attaches never delete it).
+        unsafe {
+            if pyo3::ffi::Py_IsInitialized() == 0 || pyo3::ffi::PyGILState_Check() != 0 {
+                return;
+            }
+            let gilstate = pyo3::ffi::PyGILState_Ensure();
+            let tstate = pyo3::ffi::PyEval_SaveThread();
+            *kept = Some(KeptThreadState { gilstate, tstate });
+        }
+    })
+}
+
 /// Runs `job` on the calling thread with at least PYTHON_STACK_MIN of
 /// stack. `job` must not panic (dispatch's jobs are guarded).
 pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
+    keep_thread_state();
     let enough = stacker::remaining_stack().is_some_and(|left| left >= PYTHON_STACK_MIN);
     if enough || ON_SEGMENT.with(|on| on.get()) {
         return job();
