@@ -75,7 +75,7 @@ static mut OPTIONS: [ffi::volume_option_t; 6] = [
         [c"python-thread".as_ptr(), NONE, NONE, NONE],
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
         c"auto".as_ptr(),
-        c"Where Python calls run: auto (on io-threads workers and the host's threads, on the host's threads elsewhere), pool (always the host's threads), caller (always the calling thread, on a large stack).".as_ptr(),
+        c"Where Python calls run: auto (on io-threads workers, gfapi application threads and the host's threads; on the host's threads elsewhere), pool (always the host's threads), caller (always the calling thread, on a large stack).".as_ptr(),
     ),
     option(
         [c"reload".as_ptr(), NONE, NONE, NONE],

@@ -8,7 +8,7 @@ use crate::frame::{Frame, FrameState, Phase, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
 use crate::values::inode::Owner;
-use crate::{logging, threads};
+use crate::{logging, pool, threads};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,7 +165,14 @@ fn resolve_later(
 fn submit(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
     let job_state = Arc::clone(&state);
     let policy = state.inst.thread_policy;
-    if !threads::dispatch(policy, Box::new(move || run(job_state, side, owned))) {
+    let mut job: pool::Job = Box::new(move || run(job_state, side, owned));
+    if matches!(side, Side::Cbk { .. }) {
+        match threads::defer_while_winding(job) {
+            Ok(()) => return,
+            Err(back) => job = back,
+        }
+    }
+    if !threads::dispatch(policy, job) {
         // Only possible before the pool exists; never leave a request hanging.
         if state.advance(Phase::Pending, Phase::Answered) {
             state.answer_error(libc::EIO);

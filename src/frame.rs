@@ -6,8 +6,8 @@ use crate::convert::{self, Outgoing};
 use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
-use crate::pool;
 use crate::values::refs::SendPtr;
+use crate::{pool, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -543,9 +543,12 @@ impl Frame {
             // The reply may come back on this very thread, into Python:
             // release the GIL while GlusterFS runs.
             None => {
-                let out = py.detach(move || wind(out));
+                let mark = threads::deferred_mark();
+                let out = py.detach(move || threads::winding(move || wind(out)));
                 // Python values the arguments referenced go under the GIL.
                 drop(out);
+                // Replies that came back on this thread during the wind.
+                threads::run_deferred_since(mark);
                 Ok(py.None())
             }
         }

@@ -6,8 +6,10 @@
 //! - `caller`: on the calling thread, on a large stack segment the host
 //!   switches to (no thread switch; a slow translator holds that thread);
 //! - `auto` (default): on the calling thread where that is what the thread
-//!   is for — io-threads workers, and the host's own Python threads — and on
-//!   the pool everywhere else (event threads, FUSE, timers, synctasks).
+//!   is for — io-threads workers, the host's own Python threads, and an
+//!   application's threads calling gfapi (they wait for the reply anyway) —
+//!   and on the pool on GlusterFS's other threads (event threads, FUSE,
+//!   timers, synctasks), which must never wait for Python.
 
 use crate::pool::{self, Job};
 use std::cell::Cell;
@@ -38,22 +40,32 @@ impl Policy {
 }
 
 thread_local! {
-    /// Whether this GlusterFS thread is an io-threads worker (cached).
-    static IO_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Whether `auto` runs Python on this thread (cached: names are set once,
+    /// when GlusterFS or the application starts the thread).
+    static AUTO_INLINE: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
-fn is_io_worker() -> bool {
-    IO_WORKER.with(|c| {
-        *c.get().get_or_insert_with(|| {
-            let mut name = [0u8; 16];
-            // SAFETY: the buffer is 16 bytes, the size pthread names have.
-            let rc = unsafe {
-                libc::pthread_getname_np(libc::pthread_self(), name.as_mut_ptr().cast(), name.len())
-            };
-            // GlusterFS names io-threads workers glfs_iotwrNNN.
-            rc == 0 && name.starts_with(b"glfs_iotwr")
-        })
+fn auto_runs_inline() -> bool {
+    AUTO_INLINE.with(|cached| {
+        if let Some(inline) = cached.get() {
+            return inline;
+        }
+        let mut name = [0u8; 16];
+        // SAFETY: the buffer is 16 bytes, the size pthread names have.
+        let rc = unsafe {
+            libc::pthread_getname_np(libc::pthread_self(), name.as_mut_ptr().cast(), name.len())
+        };
+        let inline = rc == 0 && inline_by_name(&name);
+        cached.set(Some(inline));
+        inline
     })
+}
+
+/// GlusterFS names its threads glfs_<job> (io-threads workers glfs_iotwrNNN)
+/// and its processes' main threads glusterfs/glusterfsd; any other thread
+/// that calls a fop is an application's, inside a gfapi call.
+fn inline_by_name(name: &[u8]) -> bool {
+    name.starts_with(b"glfs_iotwr") || !(name.starts_with(b"glfs_") || name.starts_with(b"gluster"))
 }
 
 /// A stack segment mapped once per thread and reused by every Python call
@@ -134,7 +146,7 @@ thread_local! {
 
 /// Gives this thread a Python thread state that outlives each call (once;
 /// later attaches find it and only take the GIL). Only where Python is up
-/// and the thread is not inside Python already.
+/// and the thread has no Python thread state of its own.
 pub fn keep_thread_state() {
     KEPT.with(|kept| {
         let Ok(mut kept) = kept.try_borrow_mut() else {
@@ -143,12 +155,18 @@ pub fn keep_thread_state() {
         if kept.is_some() {
             return;
         }
-        // SAFETY: Py_IsInitialized and PyGILState_Check may be called by any
+        // SAFETY: Py_IsInitialized and PyGILState_GetThisThreadState may be called by any
         // thread; Ensure creates this thread's state and takes the GIL, and
         // SaveThread gives the GIL back while keeping the state (its
         // gilstate count stays 1, so later attaches never delete it).
+        //
+        // A thread that has a state already (a Python-started thread, or one
+        // inside Python) keeps its own: Python deletes a thread's state when
+        // the thread ends, and a kept pointer to it would then dangle.
         unsafe {
-            if pyo3::ffi::Py_IsInitialized() == 0 || pyo3::ffi::PyGILState_Check() != 0 {
+            if pyo3::ffi::Py_IsInitialized() == 0
+                || !pyo3::ffi::PyGILState_GetThisThreadState().is_null()
+            {
                 return;
             }
             let gilstate = pyo3::ffi::PyGILState_Ensure();
@@ -188,13 +206,60 @@ pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
     out
 }
 
+thread_local! {
+    /// How many synchronous winds this thread is inside (Python let go of
+    /// the GIL for GlusterFS's code below).
+    static WINDING: Cell<u32> = const { Cell::new(0) };
+    /// Python jobs for replies that came back during those winds.
+    static DEFERRED: std::cell::RefCell<Vec<Job>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `wind` (GlusterFS's code below a Python wind, without the GIL)
+/// noting that replies coming back on this thread meanwhile may wait for it.
+pub fn winding<T>(wind: impl FnOnce() -> T) -> T {
+    WINDING.with(|w| w.set(w.get() + 1));
+    let out = wind();
+    WINDING.with(|w| w.set(w.get() - 1));
+    out
+}
+
+/// Keeps `job` (a reply's Python callback) for this thread to run when its
+/// wind returns, if it is winding: the thread takes the GIL back then
+/// anyway, so the callback costs no GIL hand-off of its own. Gives the job
+/// back otherwise.
+pub fn defer_while_winding(job: Job) -> Result<(), Job> {
+    if WINDING.with(|w| w.get()) == 0 {
+        return Err(job);
+    }
+    DEFERRED.with(|d| d.borrow_mut().push(job));
+    Ok(())
+}
+
+/// Where this thread's deferred jobs end now (see run_deferred_since).
+pub fn deferred_mark() -> usize {
+    DEFERRED.with(|d| d.borrow().len())
+}
+
+/// Runs, in order, the jobs deferred since `mark` (after a wind returned,
+/// with the GIL held; jobs may wind and defer again, so one at a time).
+pub fn run_deferred_since(mark: usize) {
+    loop {
+        let job = DEFERRED.with(|d| {
+            let mut d = d.borrow_mut();
+            (d.len() > mark).then(|| d.remove(mark))
+        });
+        let Some(job) = job else { break };
+        crate::guard::guarded("a glupy job", (), job);
+    }
+}
+
 /// Runs or queues a Python job as `policy` says. False if it could not be
 /// queued (before the pool exists).
 pub fn dispatch(policy: Policy, job: Job) -> bool {
     let here = pool::on_worker()
         || match policy {
             Policy::Caller => true,
-            Policy::Auto => is_io_worker(),
+            Policy::Auto => auto_runs_inline(),
             Policy::Pool => false,
         };
     if here {
@@ -202,5 +267,34 @@ pub fn dispatch(policy: Policy, job: Job) -> bool {
         true
     } else {
         pool::submit(job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_by_name;
+
+    #[test]
+    fn auto_runs_inline_on_workers_and_application_threads_only() {
+        for name in [
+            "glfs_iotwr000",
+            "glfs_iotwr01f",
+            "smbd",
+            "gfbench",
+            "qemu-kvm",
+            "",
+        ] {
+            assert!(inline_by_name(name.as_bytes()), "{name}");
+        }
+        for name in [
+            "glfs_epoll000",
+            "glfs_fuseproc",
+            "glfs_timer",
+            "glfs_sproc0",
+            "glusterfsd",
+            "glusterfs",
+        ] {
+            assert!(!inline_by_name(name.as_bytes()), "{name}");
+        }
     }
 }
