@@ -88,7 +88,8 @@ bench: deps install $(BENCH_DRIVER)
 STRESS_SECONDS ?= 600
 .PHONY: stress
 stress: deps install
-	@command -v fio >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio)
+	@command -v fio >/dev/null && command -v ip >/dev/null && command -v nsenter >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio iproute2 util-linux)
 	STRESS_SECONDS=$(STRESS_SECONDS) $(PYTHON) stress/run.py $(STRESS_SCENARIOS)
 
 # 10 minutes of cargo-fuzz over the values a Python translator unwinds and

@@ -1,14 +1,20 @@
 #!/usr/bin/python3
-"""Replica 3 with glupy on every brick: a brick killed -9 and restarted
-during writes, the client remounted; no data may be lost, heal must finish
-and the restarted brick's translator must work again.
+"""Replica 3 with glupy on every brick, under writes: one brick is taken
+away and comes back, then the client is remounted; no data may be lost,
+heal must finish and every brick's translator must have answered every
+request. Two faults:
+
+  kill    the brick is killed -9 and restarted;
+  netcut  the brick runs in a network namespace of its own (stress/netcut.py)
+          and its network is cut (its loopback taken down: packets dropped,
+          connections not closed) and restored; the brick keeps running.
 
 Hand-written volfiles: three bricks (posix -> locks -> features/glupy
 passall -> protocol/server, each on its own 127.0.0.1 port) and a FUSE
 client with cluster/replicate over three protocol/client volumes, with
 client-side self-heal on.
 
-    STRESS_SECONDS=60 stress/replica.py WORKDIR
+    STRESS_SECONDS=60 stress/replica.py WORKDIR [kill|netcut]
 
 Prints one JSON object; exit status 0 only if every check passed.
 """
@@ -28,6 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import glusterlib  # noqa: E402
+import netcut  # noqa: E402
 
 SECONDS = float(os.environ.get("STRESS_SECONDS", "600"))
 FILES = 60
@@ -43,13 +50,13 @@ def glupy_layer():
                                "module-path": str(ROOT / "tests/xlators")}, "pass")
 
 
-def client_volfile(path, bricks):
+def client_volfile(path, bricks, ports):
     names = [f"rep-client-{n}" for n in range(len(bricks))]
     text = ""
-    for name, brick in zip(names, bricks):
+    for name, brick, port in zip(names, bricks, ports):
         text += glusterlib.volume_block(name, "protocol/client", {
             "transport-type": "tcp", "remote-host": glusterlib.LOCALHOST,
-            "remote-port": brick.port, "remote-subvolume": brick.top,
+            "remote-port": port, "remote-subvolume": brick.top,
             "transport.address-family": "inet", "ping-timeout": 10}) + "\n"
     text += glusterlib.volume_block("rep-replicate", "cluster/replicate", {
         "afr-pending-xattr": ",".join(names),
@@ -155,12 +162,62 @@ def answered_all(section):
         sum(int(c["calls"]) for c in fops.values())
 
 
-def scenario(workdir):
-    result, problems = {}, []
+class Kill:
+    """The victim is killed -9 (no fini, no flush) and started again."""
+
+    wrapper = ()
+
+    def __init__(self, victim):
+        self.victim = victim
+        self.port = victim.port
+
+    def inject(self):
+        self.victim.process.kill()
+        self.victim.process.wait()
+
+    def repair(self):
+        self.victim.start()
+
+    def close(self):
+        pass
+
+
+class NetCut:
+    """The victim's network is cut and restored; it runs all along."""
+
+    wrapper = netcut.NAMESPACE_WRAPPER
+
+    def __init__(self, victim):
+        self.victim = victim
+        self.relay = netcut.Relay(victim.pid, victim.port)
+        self.port = self.relay.port
+
+    def inject(self):
+        netcut.set_link(self.victim.pid, up=False)
+
+    def repair(self):
+        netcut.set_link(self.victim.pid, up=True)
+
+    def close(self):
+        self.relay.close()
+
+
+FAULTS = {"kill": Kill, "netcut": NetCut}
+
+
+def scenario(workdir, fault_name="kill", seconds=SECONDS):
+    result, problems = {"fault": fault_name, "seconds": seconds}, []
     cluster = glusterlib.Cluster(workdir)
+    fault_type = FAULTS[fault_name]
+    fault = None
     try:
-        bricks = [cluster.brick([glupy_layer()], name=f"r{n}") for n in range(3)]
-        volfile = client_volfile(workdir / "replica.vol", bricks)
+        bricks = [cluster.brick([glupy_layer()], name=f"r{n}",
+                                wrapper=fault_type.wrapper if n == 1 else ())
+                  for n in range(3)]
+        victim = bricks[1]
+        fault = fault_type(victim)
+        ports = [fault.port if brick is victim else brick.port for brick in bricks]
+        volfile = client_volfile(workdir / "replica.vol", bricks, ports)
         mount = glusterlib.FuseMount(volfile, workdir / "mnt", workdir / "mnt.log")
         cluster.mounts.append(mount)
         mount.mount()
@@ -168,17 +225,15 @@ def scenario(workdir):
         data.mkdir()
         writer = Writer(data)
         writer.start()
-        victim = bricks[1]
-        time.sleep(SECONDS / 3)
-        victim.process.kill()  # SIGKILL: no fini, no flush
-        victim.process.wait()
-        result["killed_at_writes"] = writer.writes
+        time.sleep(seconds / 3)
+        fault.inject()
+        result["fault_at_writes"] = writer.writes
         writer.names = writer.names + [f"new{n:03d}" for n in range(FILES // 2)]
-        time.sleep(SECONDS / 6)
-        victim.start()
+        time.sleep(seconds / 6)
+        fault.repair()
         writer.names = writer.names[:FILES // 4]
-        result["restarted_at_writes"] = writer.writes
-        time.sleep(SECONDS / 2)
+        result["repaired_at_writes"] = writer.writes
+        time.sleep(seconds / 2)
         writer.stop.set()
         writer.join(60)
         needing = pending_heal(bricks)
@@ -230,6 +285,8 @@ def scenario(workdir):
             brick._current_log(), EXPECTED_LOG_ERRORS)]
         result["brick_log_errors"] = severe[:20]
     finally:
+        if fault:
+            fault.close()
         cluster.cleanup()
     result["problems"] = problems
     return result
@@ -237,8 +294,11 @@ def scenario(workdir):
 
 def main():
     workdir = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/glupy-replica")
+    fault = sys.argv[2] if len(sys.argv) > 2 else "kill"
+    if fault not in FAULTS:
+        sys.exit(f"unknown fault {fault!r}: use {' or '.join(FAULTS)}")
     workdir.mkdir(parents=True, exist_ok=True)
-    result = scenario(workdir)
+    result = scenario(workdir, fault)
     glusterlib.finish_closing()
     print(json.dumps(result))
     return 1 if result["problems"] else 0

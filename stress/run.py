@@ -11,6 +11,8 @@ Scenarios (each on its own brick and FUSE mount, all on 127.0.0.1):
   plain        no glupy: the reference (replays each scenario's file-tree
                operations exactly, and the same fio job)
   replica      stress/replica.py: replica 3 with a brick killed and restarted
+  netcut       stress/replica.py: replica 3 with a brick's network cut and
+               restored (the brick in a network namespace of its own)
 
 For every glupy scenario: stress/filetree.py for STRESS_SECONDS (every file
 checked against its model), fio with verify (crc32c, verify_fatal) for
@@ -39,6 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import glusterlib  # noqa: E402
 
 SECONDS = float(os.environ.get("STRESS_SECONDS", "600"))
+# Scenario name -> the fault stress/replica.py injects.
+REPLICA_FAULTS = {"replica": "kill", "netcut": "netcut"}
 PYTHON = "/usr/bin/python3"
 DET_SIZE = os.environ.get("STRESS_FIO_SIZE", "256m")
 # Error lines glusterfs writes in a normal run of these workloads.
@@ -211,7 +215,7 @@ def passed(result, reference=None):
 def run_all(names, workdir):
     results, failures = [], []
     for name in names:
-        if name == "replica":
+        if name in REPLICA_FAULTS:
             continue
         result = run_scenario(name, SCENARIOS[name], workdir)
         print(json.dumps(result), flush=True)
@@ -223,28 +227,30 @@ def run_all(names, workdir):
             failures += [f"plain-for-{name}: {p}" for p in passed(reference)]
         failures += [f"{name}: {p}" for p in passed(result, reference)]
         results += [result] + ([reference] if reference else [])
-    if "replica" in names:
-        done = subprocess.run([PYTHON, str(HERE / "replica.py"), str(workdir / "replica")],
+    for name, fault in REPLICA_FAULTS.items():
+        if name not in names:
+            continue
+        done = subprocess.run([PYTHON, str(HERE / "replica.py"), str(workdir / name), fault],
                               capture_output=True, text=True, timeout=SECONDS * 4 + 900)
         lines = done.stdout.strip().splitlines()
         replica = json.loads(lines[-1]) if lines else {"stderr": done.stderr[-3000:]}
         replica["exit"] = done.returncode
         print(json.dumps(replica), flush=True)
         if done.returncode != 0:
-            failures.append(f"replica: {replica.get('problems') or replica.get('stderr')}")
+            failures.append(f"{name}: {replica.get('problems') or replica.get('stderr')}")
         results.append(replica)
     return results, failures
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", default=[*SCENARIOS, "replica"])
+    parser.add_argument("scenarios", nargs="*", default=[*SCENARIOS, *REPLICA_FAULTS])
     parser.add_argument("--json", help="write all results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
-    unknown = set(args.scenarios) - {*SCENARIOS, "replica"}
+    unknown = set(args.scenarios) - {*SCENARIOS, *REPLICA_FAULTS}
     if unknown:
-        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {[*SCENARIOS, 'replica']}")
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {[*SCENARIOS, *REPLICA_FAULTS]}")
     if not shutil.which("fio"):
         sys.exit("fio is missing: apt-get install fio")
     workdir = Path(tempfile.mkdtemp(prefix="glupy-stress-"))

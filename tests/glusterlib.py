@@ -96,7 +96,8 @@ def listening_ports(pid):
     """TCP ports on which process pid has a listening IPv4 socket."""
     inodes = _socket_inodes(pid)
     ports = set()
-    for line in read_text("/proc/net/tcp").splitlines()[1:]:
+    # The process's own network namespace (a brick may run in its own).
+    for line in read_text(f"/proc/{pid}/net/tcp").splitlines()[1:]:
         fields = line.split()
         local, state, inode = fields[1], fields[3], fields[9]
         if state == "0A" and inode in inodes:  # 0A is TCP_LISTEN
@@ -274,8 +275,10 @@ class Brick:
     """
 
     def __init__(self, workdir, layers=(), name="brick", port=None,
-                 log_level="INFO", server_options=None):
+                 log_level="INFO", server_options=None, wrapper=()):
         self.workdir = Path(workdir)
+        # A command glusterfsd runs under (it must exec it, keeping the pid).
+        self.wrapper = list(wrapper)
         self.name = name
         self.layers = normalize_layers(layers, name)
         self.port = port
@@ -381,7 +384,7 @@ class Brick:
             directory.mkdir(parents=True, exist_ok=True)
         self.volfile.write_text(self.volfile_text())
         self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        command = [GLUSTERFSD, "-N", "-f", str(self.volfile), "-l", str(self.log_file),
+        command = [*self.wrapper, GLUSTERFSD, "-N", "-f", str(self.volfile), "-l", str(self.log_file),
                    "-L", self.log_level, "--brick-name", str(self.directory),
                    # Without it the server warns that volfile-id is mandatory.
                    "--volfile-id", self.name]
