@@ -272,7 +272,31 @@ pub fn dispatch(policy: Policy, job: Job) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::inline_by_name;
+    use super::{defer_while_winding, deferred_mark, inline_by_name, run_deferred_since, winding};
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn replies_during_a_wind_run_in_order_when_it_returns_and_only_then() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let job = |n: u32| {
+            let ran = Arc::clone(&ran);
+            Box::new(move || ran.lock().unwrap().push(n)) as super::Job
+        };
+        // Not winding: the job is given back, to be dispatched as usual.
+        assert!(defer_while_winding(job(0)).is_err());
+        let mark = deferred_mark();
+        winding(|| {
+            assert!(defer_while_winding(job(1)).is_ok());
+            assert!(defer_while_winding(job(2)).is_ok());
+        });
+        assert!(
+            ran.lock().unwrap().is_empty(),
+            "nothing runs inside the wind"
+        );
+        run_deferred_since(mark);
+        assert_eq!(*ran.lock().unwrap(), vec![1, 2]);
+        assert_eq!(deferred_mark(), mark, "every deferred job was taken");
+    }
 
     #[test]
     fn auto_runs_inline_on_workers_and_application_threads_only() {
