@@ -540,8 +540,8 @@ impl Frame {
                 pool::submit(Box::new(move || drop(wind(out))));
                 Ok(awaitable)
             }
-            // The reply may come back on this very thread, into Python:
-            // release the GIL while GlusterFS runs.
+            // GlusterFS runs without the GIL; a reply that comes back on
+            // this thread meanwhile is kept and run when the wind returns.
             None => {
                 let mark = threads::deferred_mark();
                 let out = py.detach(move || threads::winding(move || wind(out)));
