@@ -83,7 +83,7 @@ fn generate_shim(fops: &[FopSpec]) -> String {
             unpack(&f.args)
         );
     }
-    c.push_str("    }\n}\n\nvoid\nglupy_unwind(int fop, call_frame_t *frame, int32_t op_ret, int32_t op_errno, const glupy_slot_t *s)\n{\n    frame->local = NULL;\n    switch (fop) {\n");
+    c.push_str("    }\n}\n\nvoid\nglupy_unwind(int fop, call_frame_t *frame, int32_t op_ret, int32_t op_errno, const glupy_slot_t *s, void *parent_local)\n{\n    frame->local = parent_local;\n    switch (fop) {\n");
     for (n, f) in fops.iter().enumerate() {
         let _ = writeln!(
             c,

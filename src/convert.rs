@@ -12,15 +12,14 @@ use crate::values::dirent::{read_list, Dirent, DirentData, OwnedDirents};
 use crate::values::iatt::Iatt;
 use crate::values::inode::{Fd, Inode, Owner};
 use crate::values::loc::{Loc, OwnedLoc};
-use crate::values::plain::{Flock, Lease, Opaque, Statvfs};
+use crate::values::locks::{self, ActiveLock, LockData, OwnedLockList};
+use crate::values::plain::{Flock, Lease, Statvfs};
 use crate::values::refs::{DictRef, FdRef, InodeRef, IobrefRef};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList};
 use std::any::Any;
 use std::ffi::{CStr, CString, OsString};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 /// Length of rchecksum's strong checksum (SHA-256 in 10.3).
 const STRONG_CHECKSUM_LEN: usize = 32;
@@ -43,19 +42,24 @@ pub enum Owned {
     Dirents(Vec<DirentData>),
     Lease(Lease),
     Checksum(Vec<u8>),
-    Opaque(usize),
+    Locks(Vec<LockData>),
 }
 
-// SAFETY: every variant owns copies or thread-safe counted references;
-// Opaque is an address only dereferenced by GlusterFS during the call.
+// SAFETY: every variant owns copies or thread-safe counted references.
 unsafe impl Send for Owned {}
 
-/// Copies the arguments out of `slots`.
+/// Copies the arguments out of `slots` (or takes references that keep
+/// them alive): nothing returned points into what the call lent.
 ///
 /// # Safety
 /// `slots` must hold `specs.len()` values of the kinds in `specs`, live for
-/// the duration of this call.
-pub unsafe fn take_args(specs: &[Arg], slots: *const glupy_slot_t, op_ret: i32) -> Vec<Owned> {
+/// the duration of this call; `this` is our live xlator.
+pub unsafe fn take_args(
+    specs: &[Arg],
+    slots: *const glupy_slot_t,
+    op_ret: i32,
+    this: *mut ffi::xlator_t,
+) -> Vec<Owned> {
     // SAFETY: by contract.
     let s = unsafe { std::slice::from_raw_parts(slots, specs.len()) };
     let find = |ty: Ty| specs.iter().position(|a| a.ty == ty);
@@ -85,7 +89,8 @@ pub unsafe fn take_args(specs: &[Arg], slots: *const glupy_slot_t, op_ret: i32) 
                         let count = s[i + 1].i as i32;
                         let iobref =
                             find(Ty::Iobref).map_or(std::ptr::null_mut(), |j| s[j].p.cast());
-                        Owned::Vector(Vector::from_c(p.cast(), count, iobref))
+                        Vector::from_c(p.cast(), count, iobref, this)
+                            .map_or(Owned::Null, Owned::Vector)
                     }
                     Ty::Iobref => IobrefRef::take(p.cast()).map_or(Owned::Null, Owned::Iobref),
                     Ty::Flock => Owned::Flock(Flock::from_c(&*(p as *const ffi::gf_flock))),
@@ -96,21 +101,15 @@ pub unsafe fn take_args(specs: &[Arg], slots: *const glupy_slot_t, op_ret: i32) 
                         std::slice::from_raw_parts(p as *const u8, STRONG_CHECKSUM_LEN).to_vec(),
                     ),
                     Ty::Checksum => Owned::Null,
-                    Ty::LockList => Owned::Opaque(p as usize),
+                    Ty::LockList => Owned::Locks(locks::copy_list(p.cast())),
                 }
             }
         })
         .collect()
 }
 
-/// Turns an owned argument into its Python value. `live` is cleared when
-/// the call returns, which disarms the Opaque values made here.
-pub fn to_python(
-    py: Python<'_>,
-    value: Owned,
-    owner: Owner,
-    live: &Arc<AtomicBool>,
-) -> PyResult<Py<PyAny>> {
+/// Turns an owned argument into its Python value.
+pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAny>> {
     Ok(match value {
         Owned::Null => py.None(),
         Owned::Loc(l) => Py::new(py, Loc::new(l, owner))?.into_any(),
@@ -134,7 +133,13 @@ pub fn to_python(
         }
         Owned::Lease(l) => Py::new(py, l)?.into_any(),
         Owned::Checksum(c) => PyBytes::new(py, &c).into_any().unbind(),
-        Owned::Opaque(p) => Py::new(py, Opaque::new(p as *mut _, Arc::clone(live)))?.into_any(),
+        Owned::Locks(list) => {
+            let items = list
+                .into_iter()
+                .map(|d| Py::new(py, ActiveLock::from_data(py, d)?))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any().unbind()
+        }
     })
 }
 
@@ -340,24 +345,67 @@ pub fn from_python(
                 out.hold(b);
             }
             Ty::LockList => {
-                let o = v.cast::<Opaque>().map_err(|_| bad())?;
-                out.slots[i].p = o.get().pointer()?;
-                out.hold(o.clone().unbind());
+                let items: Vec<Py<ActiveLock>> = v.extract().map_err(|_| bad())?;
+                let list = OwnedLockList::build(v.py(), &items)?;
+                out.slots[i].p = list.as_ptr().cast();
+                out.hold(list);
             }
         }
     }
-    // The count after a vector is the vector's own; a given iobref wins
-    // over the vector's.
-    if let Some((count_at, n)) = vector_count {
-        out.slots[count_at].i = n;
-        if let Some(j) = specs.iter().position(|a| a.ty == Ty::Iobref) {
-            // SAFETY: reading the pointer member we or the loop above wrote.
-            if unsafe { out.slots[j].p.is_null() } {
-                out.slots[j].p = vector_iobref.cast();
-            }
-        }
-    }
+    pair_vector_and_iobref(specs, &mut out, vector_count, vector_iobref)?;
     Ok(out)
+}
+
+/// The count after a vector is always the vector's own (0 with no vector:
+/// a NULL iovec with a count crashes whoever reads it). The iobref passed
+/// on must hold every buffer the iovec points into, or a layer that keeps
+/// the request (write-behind, io-threads, the socket layer) sends memory
+/// freed when our wind returns: if the translator gave another iobref than
+/// the vector's own (the request's, with new data), both are merged into a
+/// fresh one.
+fn pair_vector_and_iobref(
+    specs: &[Arg],
+    out: &mut Outgoing,
+    vector_count: Option<(usize, i64)>,
+    vector_iobref: *mut ffi::iobref,
+) -> PyResult<()> {
+    let Some(vector_at) = specs.iter().position(|a| a.ty == Ty::Iovec) else {
+        return Ok(());
+    };
+    let count_at = vector_at + 1;
+    let Some((_, n)) = vector_count else {
+        out.slots[count_at].i = 0;
+        return Ok(());
+    };
+    out.slots[count_at].i = n;
+    let Some(j) = specs.iter().position(|a| a.ty == Ty::Iobref) else {
+        return Ok(());
+    };
+    // SAFETY: reading the pointer member the loop above wrote (or NULL).
+    let given = unsafe { out.slots[j].p } as *mut ffi::iobref;
+    if given.is_null() || given == vector_iobref {
+        out.slots[j].p = vector_iobref.cast();
+        return Ok(());
+    }
+    if vector_iobref.is_null() {
+        return Ok(()); // an empty vector: nothing of it to keep alive
+    }
+    let merged = IobrefRef::new()
+        .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err("iobref_new failed"))?;
+    // SAFETY: all three iobrefs are live (the vector and the given Iobref
+    // are held by `out`); iobref_merge takes references on the buffers.
+    let failed = unsafe {
+        ffi::iobref_merge(merged.as_ptr(), vector_iobref) != 0
+            || ffi::iobref_merge(merged.as_ptr(), given) != 0
+    };
+    if failed {
+        return Err(pyo3::exceptions::PyMemoryError::new_err(
+            "iobref_merge failed",
+        ));
+    }
+    out.slots[j].p = merged.as_ptr().cast();
+    out.hold(merged);
+    Ok(())
 }
 
 /// A successful reply must carry the values GlusterFS reads from it (the

@@ -1,17 +1,19 @@
 //! The two hooks every generated fop and callback entry calls, and the
 //! jobs that run Python for them on the pool's threads.
 
+use crate::answer::{Answer, Refusal, Ticket};
 use crate::convert::{self, Owned};
 use crate::ffi::{self, glupy_slot_t};
 use crate::fops::FOPS;
-use crate::frame::{Frame, FrameState, Phase, WindCtx};
+use crate::frame::{Frame, FrameState, Held, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
 use crate::values::inode::Owner;
 use crate::{logging, pool, threads};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,16 +46,29 @@ unsafe extern "C" fn on_fop(
         let Some(inst) = (unsafe { Instance::of(this) }) else {
             // Not initialised (init failed, so the graph should not be up).
             let none = convert::Outgoing::empty(FOPS[fop].cbk_args.len());
-            // SAFETY: answering the frame we were given, with NULL values.
-            unsafe { ffi::glupy_unwind(fop as i32, frame, -1, libc::EIO, none.as_ptr()) };
+            // SAFETY: answering the frame we were given, with NULL values,
+            // leaving its local as it came.
+            unsafe {
+                ffi::glupy_unwind(
+                    fop as i32,
+                    frame,
+                    -1,
+                    libc::EIO,
+                    none.as_ptr(),
+                    (*frame).local,
+                )
+            };
             return;
         };
         inst.stats[fop].calls.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: a frame reaching our fop entry is ours, with NULL local.
-        let state = unsafe { FrameState::attach(frame, fop, Arc::clone(&inst)) };
+        // SAFETY: a frame reaching our fop entry is ours. From here on the
+        // ticket answers EIO if it is let go unused, even by a panic.
+        let held = unsafe { FrameState::attach(frame, fop, Arc::clone(&inst)) };
         if inst.fop_methods[fop].is_none() {
             // Only the callback is in Python: wind on untouched, no Python.
-            let _ = state.begin_wind(&FOPS[fop].name);
+            if held.state.begin_wind(held.ticket()).is_err() {
+                return; // cannot happen on a fresh frame; `held` answers
+            }
             // SAFETY: this is our live xlator.
             let child = unsafe { ffi::glupy_first_child(this) };
             let cookie = WindCtx {
@@ -63,12 +78,11 @@ unsafe extern "C" fn on_fop(
             .into_cookie();
             // SAFETY: winding our own frame with the arguments we were given.
             unsafe { ffi::glupy_wind(fop as i32, frame, child, cookie, args) };
-            state.release_owner();
             return;
         }
         // SAFETY: args holds this fop's arguments, live during this call.
-        let owned = unsafe { convert::take_args(&FOPS[fop].args, args, 0) };
-        submit(state, Side::Fop, owned);
+        let owned = unsafe { convert::take_args(&FOPS[fop].args, args, 0, this) };
+        submit(held, Side::Fop, owned);
     })
 }
 
@@ -76,7 +90,7 @@ unsafe extern "C" fn on_cbk(
     fop: libc::c_int,
     frame: *mut ffi::call_frame_t,
     cookie: *mut libc::c_void,
-    _this: *mut ffi::xlator_t,
+    this: *mut ffi::xlator_t,
     op_ret: i32,
     op_errno: i32,
     args: *const glupy_slot_t,
@@ -90,25 +104,25 @@ unsafe extern "C" fn on_cbk(
         if let Some(future) = wind.future {
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.
-            let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret) };
-            state.end_wind(false);
-            resolve_later(state, fop, op_ret, op_errno, owned, future);
+            let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this) };
+            resolve_later(&state, fop, op_ret, op_errno, owned, future);
+            state.async_reply();
             return;
         }
         if state.inst.cbk_methods[fop].is_none() {
             // No Python callback: pass the reply up as it is.
-            state.end_wind(false);
-            if state.advance(Phase::Pending, Phase::Answered) {
-                // SAFETY: we won the transition; args are the reply's own.
-                unsafe { state.finish_unwind(op_ret, op_errno, args) };
-            }
+            // SAFETY: args are the reply's own, live during this call.
+            unsafe { state.pass_up(op_ret, op_errno, args) };
             return;
         }
-        state.end_wind(true);
+        let Some(held) = state.reply_for_callback() else {
+            tracing::error!("a reply came back for a frame that was not wound (please report this as a glupy bug)");
+            return;
+        };
         // SAFETY: args holds this callback's arguments, live during this call.
-        let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret) };
+        let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this) };
         submit(
-            state,
+            held,
             Side::Cbk {
                 child: wind.child as usize,
                 op_ret,
@@ -121,24 +135,22 @@ unsafe extern "C" fn on_cbk(
 
 /// Hands a reply to the coroutine awaiting it (as a `glupy.Reply`).
 fn resolve_later(
-    state: Arc<FrameState>,
+    state: &Arc<FrameState>,
     fop: usize,
     op_ret: i32,
     op_errno: i32,
     owned: Vec<Owned>,
     future: Py<PyAny>,
 ) {
-    let policy = state.inst.thread_policy;
+    let inst = Arc::clone(&state.inst);
     threads::dispatch(
-        policy,
+        inst.thread_policy,
         Box::new(move || {
-            let inst = Arc::clone(&state.inst);
             logging::with_domain(&inst.name, || {
                 Python::attach(|py| {
-                    let live = Arc::new(AtomicBool::new(true));
                     let values: PyResult<Vec<Py<PyAny>>> = owned
                         .into_iter()
-                        .map(|v| convert::to_python(py, v, Owner(inst.xl), &live))
+                        .map(|v| convert::to_python(py, v, Owner(inst.xl)))
                         .collect();
                     let delivered = values.and_then(|values| {
                         let aio = py.import("glupy._aio")?;
@@ -161,28 +173,26 @@ fn resolve_later(
     );
 }
 
-/// Queues the Python call; the job owns one owner count of `state`.
-fn submit(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
-    let job_state = Arc::clone(&state);
-    let policy = state.inst.thread_policy;
-    let mut job: pool::Job = Box::new(move || run(job_state, side, owned));
+/// Queues the Python call; the job holds the turn's ticket (let go of
+/// unused, it answers the request EIO).
+fn submit(held: Held, side: Side, owned: Vec<Owned>) {
+    let policy = held.state.inst.thread_policy;
+    let mut job: pool::Job = Box::new(move || run(held, side, owned));
     if matches!(side, Side::Cbk { .. }) {
         match threads::defer_while_winding(job) {
             Ok(()) => return,
             Err(back) => job = back,
         }
     }
-    if !threads::dispatch(policy, job) {
-        // Only possible before the pool exists; never leave a request hanging.
-        if state.advance(Phase::Pending, Phase::Answered) {
-            state.answer_error(libc::EIO);
-        }
-        state.release_owner();
-    }
+    // Not queued (only before the pool exists): the job is dropped, and
+    // its ticket with it answers EIO.
+    threads::dispatch(policy, job);
 }
 
 /// Runs the translator's method for one fop or callback.
-fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
+fn run(held: Held, side: Side, owned: Vec<Owned>) {
+    let state = Arc::clone(&held.state);
+    let ticket = held.ticket();
     let inst = Arc::clone(&state.inst);
     let fop = state.fop;
     // SAFETY: setting THIS for this thread to our live xlator, as GlusterFS
@@ -192,15 +202,15 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
     let _restore = RestoreThis(previous_this);
     logging::with_domain(&inst.name, || {
         Python::attach(|py| {
-            let frame = match Py::new(py, Frame::adopt(Arc::clone(&state))) {
+            // The Frame takes the ticket: if it cannot be built, the ticket
+            // goes with it and answers EIO (logged as dropped).
+            let frame = match Py::new(py, Frame::new(held)) {
                 Ok(f) => f,
                 Err(e) => {
-                    report(py, &state, &e, "building the frame");
-                    state.release_owner();
+                    report(py, &state, ticket, &e, "building the frame");
                     return;
                 }
             };
-            let live = Arc::new(AtomicBool::new(true));
             let owner = Owner(inst.xl);
             let (method, what, mut call_args) = match side {
                 Side::Fop => (
@@ -232,10 +242,10 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
             };
             let Some(method) = method else { return };
             for value in owned {
-                match convert::to_python(py, value, owner, &live) {
+                match convert::to_python(py, value, owner) {
                     Ok(v) => call_args.push(v),
                     Err(e) => {
-                        report(py, &state, &e, "converting arguments");
+                        report(py, &state, ticket, &e, "converting arguments");
                         return;
                     }
                 }
@@ -248,19 +258,26 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
                 .python_ns
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             stats.python_calls.fetch_add(1, Ordering::Relaxed);
-            live.store(false, Ordering::Release);
             let outcome = result.and_then(|ret| {
                 if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
                     return Ok(());
                 }
                 // An async def method: the host's event loop runs it.
-                state.set_asynchronous();
+                state
+                    .set_asynchronous(ticket)
+                    .map_err(|why| PyRuntimeError::new_err(why.message(&FOPS[fop].name)))?;
                 let aio = py.import("glupy._aio")?;
                 aio.call_method1("submit", (ret, frame_obj, inst.translator.clone_ref(py)))?;
                 Ok(())
             });
             if let Err(e) = outcome {
-                report(py, &state, &e, &format!("{}_{what}", FOPS[fop].name));
+                report(
+                    py,
+                    &state,
+                    ticket,
+                    &e,
+                    &format!("{}_{what}", FOPS[fop].name),
+                );
             }
         })
     });
@@ -296,38 +313,58 @@ fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
         .extract()
 }
 
-/// Answers a request whose Python code raised: FopError/OSError carry the
-/// errno to answer; anything else is a bug in the translator, logged with
-/// its traceback and answered EIO.
-fn report(py: Python<'_>, state: &Arc<FrameState>, err: &PyErr, what: &str) {
+/// Answers a request whose Python code raised, as the answering machine
+/// allows: FopError/OSError carry the errno to answer; anything else is a
+/// bug in the translator, logged with its traceback and answered EIO. A
+/// method that raised after winding does not answer: the wind's reply does
+/// (answer.rs, rule 3).
+fn report(py: Python<'_>, state: &Arc<FrameState>, ticket: Ticket, err: &PyErr, what: &str) {
     let inst = &state.inst;
     let errno = crate::interp::errno_of(py, err);
+    // Decided first, logged, then answered: the log line comes before the reply.
+    let decision = state.decide(ticket, Answer::Error(errno.unwrap_or(libc::EIO)));
+    let (level, message) = match (&decision, errno) {
+        (Ok(_), Some(_)) => (None, String::new()),
+        (Ok(_), None) => (
+            Some(logging::GF_LOG_ERROR),
+            format!("{what} raised; the request is answered EIO."),
+        ),
+        (Err(Refusal::Answered), Some(e)) => (
+            Some(logging::GF_LOG_WARNING),
+            format!("{what} raised errno {e} after the request was answered; ignored"),
+        ),
+        (Err(Refusal::Answered), None) => (
+            Some(logging::GF_LOG_ERROR),
+            format!("{what} raised after the request was answered; ignored."),
+        ),
+        (Err(_), Some(e)) => (
+            Some(logging::GF_LOG_WARNING),
+            format!("{what} raised errno {e} after winding; the child's reply answers the request"),
+        ),
+        (Err(_), None) => (
+            Some(logging::GF_LOG_ERROR),
+            format!("{what} raised after winding; the child's reply answers the request."),
+        ),
+    };
     if errno.is_none() {
         inst.stats[state.fop]
             .exceptions
             .fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(level) = level {
+        let traceback = if errno.is_none() {
+            format!(" {}", crate::interp::format_exception(py, err))
+        } else {
+            String::new()
+        };
         logging::write(
             &inst.name,
-            logging::GF_LOG_ERROR,
-            &format!(
-                "{} {what} raised; the request is answered EIO. {}",
-                inst.module,
-                crate::interp::format_exception(py, err)
-            ),
+            level,
+            &format!("{} {message}{traceback}", inst.module),
         );
     }
-    if state.advance(Phase::Pending, Phase::Answered) {
-        let state = Arc::clone(state);
-        let errno = errno.unwrap_or(libc::EIO);
-        py.detach(move || state.answer_error(errno));
-    } else if let Some(e) = errno {
-        logging::write(
-            &inst.name,
-            logging::GF_LOG_WARNING,
-            &format!(
-                "{} {what} raised errno {e} after the frame was already wound or answered; ignored",
-                inst.module
-            ),
-        );
+    if let Ok(go) = decision {
+        let answering = Arc::clone(state);
+        py.detach(move || drop(answering.perform(go)));
     }
 }

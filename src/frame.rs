@@ -1,7 +1,8 @@
-//! `glupy.Frame`: one request. It is answered exactly once: by an unwind
-//! from Python, by an error reply when Python raises, or with EIO when the
-//! last Python reference to an unanswered frame goes away.
+//! `glupy.Frame`: one request, and the host's state for it. Who may answer
+//! it is decided by the state machine in `answer` and nowhere else; this
+//! module performs what it decides on the C frame.
 
+use crate::answer::{Answer, Control, Go, Phase, Refusal, Ticket};
 use crate::convert::{self, Outgoing};
 use crate::ffi;
 use crate::fops::FOPS;
@@ -11,38 +12,24 @@ use crate::{pool, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Where a request stands.
-#[repr(u8)]
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Phase {
-    /// With this translator: Python may wind or unwind it.
-    Pending = 0,
-    /// Wound to a child; its callback will make it Pending again.
-    Wound = 1,
-    /// Unwound: the frame belongs to GlusterFS again.
-    Answered = 2,
-}
+/// A full reply: op_ret, op_errno and the callback's values.
+pub type Reply = (i32, i32, Outgoing);
 
 /// The host's state for one of our frames, reached from frame->local.
 pub struct FrameState {
     raw: *mut ffi::call_frame_t,
+    /// What frame->local held when the frame reached us (a tail-winding
+    /// parent's local): put back when we answer.
+    parent_local: *mut libc::c_void,
     pub fop: usize,
     pub inst: Arc<Instance>,
-    phase: AtomicU8,
-    /// Owners and winds in flight, changed together with the Pending<->Wound
-    /// moves so that "last owner gone while Pending" is decided atomically.
-    control: Mutex<Control>,
+    control: Mutex<Control<Reply>>,
     local: Mutex<Option<Py<PyAny>>>,
     /// Who sent the request, read once while the frame is surely live.
     caller: Caller,
-    /// Run by a coroutine: winds return awaitables and may overlap.
-    asynchronous: AtomicBool,
-    /// The errno to answer once the last wind in flight returns (set when a
-    /// coroutine ended, timed out or raised while winds were out).
-    deferred_errno: AtomicI32,
 }
 
 struct Caller {
@@ -50,14 +37,6 @@ struct Caller {
     pid: i32,
     uid: u32,
     gid: u32,
-}
-
-#[derive(Default)]
-struct Control {
-    /// Host jobs and Python Frame objects that may still answer the frame.
-    owners: usize,
-    /// Winds whose reply has not come back yet.
-    winds: usize,
 }
 
 /// One wind in flight: the cookie GlusterFS hands back to our callback.
@@ -80,50 +59,85 @@ impl WindCtx {
     }
 }
 
-// SAFETY: the raw frame is only used by whoever wins the phase transition
-// (one thread at a time); the rest is atomics, a mutex and Py handles.
+// SAFETY: the raw frame is only touched by whoever the state machine lets
+// answer or wind (one thread at a time); the rest is a mutex and Py handles.
 unsafe impl Send for FrameState {}
 // SAFETY: as above.
 unsafe impl Sync for FrameState {}
 
+/// A ticket of the current turn, held by a host job or a Python `Frame`:
+/// letting go of it (drop, including during a panic) tells the machine,
+/// which answers the request EIO if it was the last holder of a pending
+/// turn.
+pub struct Held {
+    pub state: Arc<FrameState>,
+    ticket: Ticket,
+}
+
+impl Held {
+    pub fn ticket(&self) -> Ticket {
+        self.ticket
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let go = self.state.control().release(self.ticket);
+        if go.is_nothing() {
+            return;
+        }
+        // A Frame is often dropped inside Python (a dealloc, the GIL held):
+        // GlusterFS's unwind must not run there, so a pool thread answers.
+        // SAFETY: PyGILState_Check only reads this thread's state.
+        let gil_held =
+            unsafe { pyo3::ffi::Py_IsInitialized() != 0 && pyo3::ffi::PyGILState_Check() == 1 };
+        let state = Arc::clone(&self.state);
+        if gil_held {
+            let job = Box::new(move || drop(state.perform(go)));
+            if let Err(job) = pool::submit_or_return(job) {
+                job();
+            }
+        } else {
+            drop(state.perform(go));
+        }
+    }
+}
+
 impl FrameState {
-    /// Creates the state, with one owner (the job about to run), and links
-    /// it to the frame through frame->local.
+    /// Creates the state of a request that just reached our fop entry and
+    /// links it to the frame through frame->local. The returned ticket is
+    /// the request's first turn (the fop's).
     ///
     /// # Safety
-    /// `frame` must be our live frame with a NULL local.
-    pub unsafe fn attach(
-        frame: *mut ffi::call_frame_t,
-        fop: usize,
-        inst: Arc<Instance>,
-    ) -> Arc<FrameState> {
-        let state = Arc::new(FrameState {
-            raw: frame,
-            fop,
-            inst,
-            phase: AtomicU8::new(Phase::Pending as u8),
-            control: Mutex::new(Control {
-                owners: 1,
-                winds: 0,
-            }),
-            local: Mutex::new(None),
-            // SAFETY: frame is live (we are in its fop entry) and its root
-            // is the request's call stack.
-            caller: unsafe {
+    /// `frame` must be our live frame, in our fop entry.
+    pub unsafe fn attach(frame: *mut ffi::call_frame_t, fop: usize, inst: Arc<Instance>) -> Held {
+        let (control, ticket) = Control::new();
+        // SAFETY: frame is live (we are in its fop entry) and its root is
+        // the request's call stack.
+        let (caller, parent_local) = unsafe {
+            (
                 Caller {
                     unique: ffi::glupy_frame_unique(frame),
                     pid: ffi::glupy_frame_pid(frame),
                     uid: ffi::glupy_frame_uid(frame),
                     gid: ffi::glupy_frame_gid(frame),
-                }
-            },
-            asynchronous: AtomicBool::new(false),
-            deferred_errno: AtomicI32::new(0),
+                },
+                (*frame).local,
+            )
+        };
+        let state = Arc::new(FrameState {
+            raw: frame,
+            parent_local,
+            fop,
+            inst,
+            control: Mutex::new(control),
+            local: Mutex::new(None),
+            caller,
         });
         // SAFETY: frame is live; the reference stored here is released by
-        // `finish_unwind`, right after GlusterFS clears local on unwind.
+        // `finish_unwind`, which puts parent_local back.
         unsafe { (*frame).local = Arc::into_raw(Arc::clone(&state)) as *mut libc::c_void };
-        state
+        Held { state, ticket }
     }
 
     /// The state behind frame->local (a new reference to it).
@@ -139,182 +153,167 @@ impl FrameState {
         }
     }
 
-    pub fn phase(&self) -> Phase {
-        match self.phase.load(Ordering::Acquire) {
-            0 => Phase::Pending,
-            1 => Phase::Wound,
-            _ => Phase::Answered,
-        }
-    }
-
-    /// Moves from `from` to `to`; false if another thread got there first.
-    pub fn advance(&self, from: Phase, to: Phase) -> bool {
-        self.phase
-            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    pub fn raw(&self) -> *mut ffi::call_frame_t {
-        self.raw
-    }
-
-    pub fn set_asynchronous(&self) {
-        self.asynchronous.store(true, Ordering::Release);
-    }
-
-    pub fn is_asynchronous(&self) -> bool {
-        self.asynchronous.load(Ordering::Acquire)
-    }
-
-    fn control(&self) -> std::sync::MutexGuard<'_, Control> {
+    fn control(&self) -> MutexGuard<'_, Control<Reply>> {
         self.control.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a wind: Pending -> Wound, or one more wind in flight for
-    /// a coroutine.
-    pub fn begin_wind(&self, fop: &str) -> PyResult<()> {
-        let mut c = self.control();
-        match self.phase() {
-            Phase::Answered => Err(answered_error(fop)),
-            Phase::Wound if !self.is_asynchronous() => Err(PyRuntimeError::new_err(format!(
-                "this {fop} frame is already wound; wind again from its callback, or use an async def method to wind several at once"
-            ))),
-            Phase::Wound => {
-                c.winds += 1;
-                Ok(())
-            }
-            Phase::Pending if self.advance(Phase::Pending, Phase::Wound) => {
-                c.winds = 1;
-                Ok(())
-            }
-            Phase::Pending => Err(answered_error(fop)),
+    pub fn phase(&self) -> Phase {
+        self.control().phase()
+    }
+
+    pub fn is_asynchronous(&self) -> bool {
+        self.control().is_asynchronous()
+    }
+
+    pub fn set_asynchronous(&self, ticket: Ticket) -> Result<(), Refusal> {
+        self.control().set_asynchronous(ticket)
+    }
+
+    /// Registers a wind by the holder of `ticket` (who then makes it).
+    pub fn begin_wind(&self, ticket: Ticket) -> Result<(), Refusal> {
+        self.control().wind(ticket)
+    }
+
+    /// A synchronous wind's reply came back for a Python callback: the
+    /// ticket of the callback's turn.
+    pub fn reply_for_callback(self: &Arc<Self>) -> Option<Held> {
+        let ticket = self.control().reply_for_callback()?;
+        Some(Held {
+            state: Arc::clone(self),
+            ticket,
+        })
+    }
+
+    /// A synchronous wind's reply with no Python callback: passed up as is.
+    ///
+    /// # Safety
+    /// `args` must be this fop's callback arguments, live across the call.
+    pub unsafe fn pass_up(&self, op_ret: i32, op_errno: i32, args: *const ffi::glupy_slot_t) {
+        if self.control().reply_passes_up() {
+            // SAFETY: the machine gave us the answer; args by contract.
+            unsafe { self.finish_unwind(op_ret, op_errno, args) };
+        } else {
+            tracing::error!("a reply came back for a frame that was not wound (please report this as a glupy bug)");
         }
     }
 
-    /// A reply came back (handed to a new owner, the callback's job, if
-    /// `new_owner`): the frame is Pending again once no wind is in flight,
-    /// and answered at once if its coroutine already gave up.
-    pub fn end_wind(&self, new_owner: bool) {
-        let mut c = self.control();
-        if new_owner {
-            c.owners += 1;
-        }
-        c.winds = c.winds.saturating_sub(1);
-        if c.winds == 0 && self.advance(Phase::Wound, Phase::Pending) {
-            let errno = self.deferred_errno.load(Ordering::Acquire);
-            if errno != 0 && self.advance(Phase::Pending, Phase::Answered) {
-                drop(c);
-                self.answer_error(errno);
-            }
-        }
+    /// One of a coroutine's winds came back.
+    pub fn async_reply(&self) {
+        let go = self.control().async_reply();
+        drop(self.perform(go));
     }
 
-    /// Answers `errno` now if the frame is Pending, else as soon as the
-    /// winds in flight return. Returns false if it was already answered.
-    pub fn answer_error_when_idle(&self, errno: i32) -> bool {
-        let c = self.control();
-        match self.phase() {
-            Phase::Pending if self.advance(Phase::Pending, Phase::Answered) => {
-                drop(c);
-                self.answer_error(errno);
-                true
-            }
-            Phase::Wound => {
-                self.deferred_errno.store(errno, Ordering::Release);
-                true
-            }
-            _ => false,
-        }
+    /// The holder of `ticket` answers; performed now (the caller must not
+    /// hold the GIL) or kept until a coroutine's winds are back. Returns
+    /// the reply's values once used, for the caller to drop where it likes.
+    pub fn answer(
+        &self,
+        ticket: Ticket,
+        answer: Answer<Reply>,
+    ) -> Result<Option<Outgoing>, Refusal> {
+        let go = self.decide(ticket, answer)?;
+        Ok(self.perform(go))
     }
 
-    /// Drops one owner; the last one to leave a Pending frame answers it
-    /// with EIO (from a pool thread: we may be inside a Python dealloc).
-    pub fn release_owner(self: &Arc<Self>) {
-        let dropped = {
-            let mut c = self.control();
-            c.owners = c.owners.saturating_sub(1);
-            c.owners == 0 && self.advance(Phase::Pending, Phase::Answered)
+    /// The machine's decision on an answer, to `perform` later (e.g. after
+    /// logging why, so the log line comes before the reply).
+    pub fn decide(&self, ticket: Ticket, answer: Answer<Reply>) -> Result<Go<Reply>, Refusal> {
+        self.control().answer(ticket, answer)
+    }
+
+    /// Does what the machine decided (without the GIL: it may unwind).
+    pub fn perform(&self, go: Go<Reply>) -> Option<Outgoing> {
+        let Go::Answer(answer) = go else {
+            return None;
         };
-        if dropped {
-            let state = Arc::clone(self);
-            pool::submit(Box::new(move || state.answer_dropped()));
+        match answer {
+            Answer::Error(errno) => self.answer_error(errno),
+            Answer::Dropped => {
+                self.inst.stats[self.fop]
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed);
+                crate::logging::write(
+                    &self.inst.name,
+                    crate::logging::GF_LOG_WARNING,
+                    &format!(
+                        "{}: {}_fop/_cbk returned without winding or unwinding the frame, and kept no reference \
+                         to it; answered EIO. Call frame.wind(...), frame.unwind(...) or frame.error(errno), or \
+                         keep the frame to finish it later.",
+                        self.inst.module, FOPS[self.fop].name
+                    ),
+                );
+                self.answer_error(libc::EIO);
+            }
+            Answer::Reply((op_ret, op_errno, out)) => {
+                // SAFETY: the machine gave us the answer; `out` matches the
+                // callback's arguments and lives across the call.
+                unsafe { self.finish_unwind(op_ret, op_errno, out.as_ptr()) };
+                return Some(out);
+            }
         }
+        None
     }
 
-    /// The last owner left without an answer; we won Pending->Answered.
-    fn answer_dropped(&self) {
-        self.inst.stats[self.fop]
-            .dropped
-            .fetch_add(1, Ordering::Relaxed);
-        crate::logging::write(
-            &self.inst.name,
-            crate::logging::GF_LOG_WARNING,
-            &format!(
-                "{}: {}_fop/_cbk returned without winding or unwinding the frame, and kept no reference \
-                 to it; answered EIO. Call frame.wind(...), frame.unwind(...) or frame.error(errno), or \
-                 keep the frame to finish it later.",
-                self.inst.module, FOPS[self.fop].name
-            ),
-        );
-        self.answer_error(libc::EIO);
-    }
-
-    /// Answers op_ret -1 with `errno`. The caller has won Pending->Answered.
-    pub fn answer_error(&self, errno: i32) {
+    /// Answers op_ret -1 with `errno`. Only for the thread the machine let answer.
+    fn answer_error(&self, errno: i32) {
         let args = Outgoing::empty(FOPS[self.fop].cbk_args.len());
-        // SAFETY: we won the transition to Answered, so nobody else touches
-        // the frame; the args are all NULL/zero as for any error reply.
+        // SAFETY: the caller was given the answer; all-NULL/zero args are
+        // what any error reply carries.
         unsafe { self.finish_unwind(-1, errno, args.as_ptr()) };
     }
 
     /// Unwinds and drops the reference frame->local held.
     ///
     /// # Safety
-    /// The caller must have won the transition to Answered, and `args` must
-    /// match this fop's callback arguments and live across the call.
-    pub unsafe fn finish_unwind(&self, op_ret: i32, op_errno: i32, args: *const ffi::glupy_slot_t) {
-        if op_ret < 0 {
-            self.inst.stats[self.fop]
-                .errors
-                .fetch_add(1, Ordering::Relaxed);
-        }
+    /// The state machine must have given the caller the answer, and `args`
+    /// must match this fop's callback arguments and live across the call.
+    unsafe fn finish_unwind(&self, op_ret: i32, op_errno: i32, args: *const ffi::glupy_slot_t) {
         let stats = &self.inst.stats[self.fop];
+        if op_ret < 0 {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
         stats.answered.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: by contract; glupy_unwind clears local before unwinding.
+        // SAFETY: by contract; glupy_unwind puts the parent's local back
+        // before unwinding, so our reference is released once, here.
         unsafe {
             let linked = (*self.raw).local as *const FrameState;
-            ffi::glupy_unwind(self.fop as i32, self.raw, op_ret, op_errno, args);
+            ffi::glupy_unwind(
+                self.fop as i32,
+                self.raw,
+                op_ret,
+                op_errno,
+                args,
+                self.parent_local,
+            );
             drop(Arc::from_raw(linked));
         }
         // Per-request Python state ends with the request.
-        if let Ok(mut local) = self.local.lock() {
-            local.take();
-        }
+        let local = self.local.lock().ok().and_then(|mut l| l.take());
+        drop(local);
+    }
+
+    pub fn raw(&self) -> *mut ffi::call_frame_t {
+        self.raw
     }
 }
 
 #[pyclass(frozen, module = "glupy", name = "Frame")]
 pub struct Frame {
-    pub(crate) state: Arc<FrameState>,
+    pub(crate) held: Held,
 }
 
 impl Frame {
-    /// Wraps a state whose owner count already includes this Frame.
-    pub fn adopt(state: Arc<FrameState>) -> Self {
-        Frame { state }
+    pub fn new(held: Held) -> Self {
+        Frame { held }
     }
-}
 
-impl Drop for Frame {
-    fn drop(&mut self) {
-        self.state.release_owner();
+    fn state(&self) -> &Arc<FrameState> {
+        &self.held.state
     }
-}
 
-fn answered_error(fop: &str) -> PyErr {
-    PyRuntimeError::new_err(format!(
-        "this {fop} frame was already answered (each request is answered exactly once)"
-    ))
+    fn refused(&self, why: Refusal) -> PyErr {
+        PyRuntimeError::new_err(why.message(&FOPS[self.state().fop].name))
+    }
 }
 
 #[pymethods]
@@ -329,7 +328,7 @@ impl Frame {
         args: &Bound<'_, PyTuple>,
         child: Option<&str>,
     ) -> PyResult<Py<PyAny>> {
-        self.wind_any(py, self.state.fop, args, child)
+        self.wind_any(py, self.state().fop, args, child)
     }
 
     /// In an `async def` method: winds another fop than the frame's own
@@ -345,7 +344,7 @@ impl Frame {
     ) -> PyResult<Py<PyAny>> {
         let idx = crate::fops::index_of(fop)
             .ok_or_else(|| PyValueError::new_err(format!("no fop named {fop:?}")))?;
-        if !self.state.is_asynchronous() {
+        if !self.state().is_asynchronous() {
             return Err(PyRuntimeError::new_err(
                 "wind_fop is for async def fop methods (the reply must come back to a coroutine)",
             ));
@@ -353,11 +352,11 @@ impl Frame {
         self.wind_any(py, idx, args, child)
     }
 
-    /// Answers EIO/errno now, or once the winds in flight return (used when
-    /// a coroutine ends without answering). False if already answered.
-    fn _answer_error_when_idle(&self, py: Python<'_>, errno: i32) -> bool {
-        let state = Arc::clone(&self.state);
-        py.detach(move || state.answer_error_when_idle(errno))
+    /// A coroutine ended without answering (it raised, timed out, was
+    /// cancelled or returned nothing): answers `errno` now, or once its
+    /// winds in flight are back. False if the request was already answered.
+    fn _give_up(&self, py: Python<'_>, errno: i32) -> bool {
+        self.answer(py, Answer::Error(errno)).is_ok()
     }
 
     /// Answers the request: op_ret, op_errno, then the callback's arguments.
@@ -369,7 +368,7 @@ impl Frame {
         op_errno: i32,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        let st = &self.state;
+        let st = self.state();
         let spec = &FOPS[st.fop];
         if op_ret < 0 && op_errno <= 0 {
             // Clients read a failure without an errno as success (a read of 0 bytes).
@@ -391,7 +390,8 @@ impl Frame {
         if op_ret >= 0 {
             convert::check_success_reply(&spec.name, &spec.cbk_args, &out, op_ret)?;
         }
-        self.answer(py, op_ret, op_errno, out)
+        self.answer(py, Answer::Reply((op_ret, op_errno, out)))
+            .map_err(|why| self.refused(why))
     }
 
     /// Answers op_ret -1 with `errno` (e.g. errno.ENOENT).
@@ -401,14 +401,14 @@ impl Frame {
                 "an error reply needs a positive errno",
             ));
         }
-        let out = Outgoing::empty(FOPS[self.state.fop].cbk_args.len());
-        self.answer(py, -1, errno, out)
+        self.answer(py, Answer::Error(errno))
+            .map_err(|why| self.refused(why))
     }
 
     /// Per-request state: any Python object, dropped when the request is answered.
     #[getter]
     fn local(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.state
+        self.state()
             .local
             .lock()
             .ok()?
@@ -418,17 +418,18 @@ impl Frame {
 
     #[setter]
     fn set_local(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
-        if self.state.phase() == Phase::Answered {
-            return Err(answered_error(&FOPS[self.state.fop].name));
+        let st = self.state();
+        let mut local = st
+            .local
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("poisoned"))?;
+        // Checked under the lock finish_unwind takes to clear it: a value
+        // set now is never left behind by an answer on another thread.
+        if st.phase() == Phase::Answered {
+            return Err(self.refused(Refusal::Answered));
         }
-        let old = std::mem::replace(
-            &mut *self
-                .state
-                .local
-                .lock()
-                .map_err(|_| PyRuntimeError::new_err("poisoned"))?,
-            value,
-        );
+        let old = std::mem::replace(&mut *local, value);
+        drop(local);
         drop(old);
         Ok(())
     }
@@ -436,13 +437,13 @@ impl Frame {
     /// The fop this frame carries ("lookup", ...).
     #[getter]
     fn fop(&self) -> &'static str {
-        FOPS[self.state.fop].name.as_str()
+        FOPS[self.state().fop].name.as_str()
     }
 
     /// "pending", "wound" or "answered".
-    #[getter]
-    fn state(&self) -> &'static str {
-        match self.state.phase() {
+    #[getter(state)]
+    fn state_name(&self) -> &'static str {
+        match self.state().phase() {
             Phase::Pending => "pending",
             Phase::Wound => "wound",
             Phase::Answered => "answered",
@@ -451,7 +452,7 @@ impl Frame {
 
     #[getter]
     fn answered(&self) -> bool {
-        self.state.phase() == Phase::Answered
+        self.state().phase() == Phase::Answered
     }
 
     /// The request's unique number (call_stack_t.unique) and the caller's
@@ -459,32 +460,32 @@ impl Frame {
     /// readable after it is answered).
     #[getter]
     fn unique(&self) -> u64 {
-        self.state.caller.unique
+        self.state().caller.unique
     }
 
     #[getter]
     fn pid(&self) -> i64 {
-        self.state.caller.pid as i64
+        self.state().caller.pid as i64
     }
 
     #[getter]
     fn uid(&self) -> u64 {
-        self.state.caller.uid as u64
+        self.state().caller.uid as u64
     }
 
     #[getter]
     fn gid(&self) -> u64 {
-        self.state.caller.gid as u64
+        self.state().caller.gid as u64
     }
 
     /// An id unique among live requests (the frame's address).
     #[getter]
     fn id(&self) -> usize {
-        self.state.raw() as usize
+        self.state().raw() as usize
     }
 
     fn __repr__(&self) -> String {
-        format!("<glupy.Frame {} {}>", self.fop(), self.state())
+        format!("<glupy.Frame {} {}>", self.fop(), self.state_name())
     }
 }
 
@@ -496,7 +497,7 @@ impl Frame {
         args: &Bound<'_, PyTuple>,
         child: Option<&str>,
     ) -> PyResult<Py<PyAny>> {
-        let st = &self.state;
+        let st = self.state();
         let spec = &FOPS[fop];
         let target = st.inst.child(child)?;
         let values: Vec<_> = args.iter().collect();
@@ -515,7 +516,8 @@ impl Frame {
         } else {
             None
         };
-        st.begin_wind(&FOPS[st.fop].name)?;
+        st.begin_wind(self.held.ticket())
+            .map_err(|why| self.refused(why))?;
         let awaitable = future.as_ref().map(|f| f.clone_ref(py));
         let cookie = SendPtr(
             WindCtx {
@@ -527,9 +529,10 @@ impl Frame {
         let (raw, child_ptr) = (SendPtr(st.raw()), SendPtr(target));
         let wind = move |out: Outgoing| {
             let (raw, child_ptr, cookie) = (raw, child_ptr, cookie);
-            // SAFETY: begin_wind registered this wind on our frame; `out`
-            // keeps every argument alive across the call; the cookie is
-            // taken back by the callback entry.
+            // SAFETY: the machine registered this wind, so the frame stays
+            // unanswered until its reply is back; `out` keeps every argument
+            // alive across the call; the cookie is taken back by the
+            // callback entry.
             unsafe { ffi::glupy_wind(fop as i32, raw.0, child_ptr.0, cookie.0, out.as_ptr()) };
             out
         };
@@ -537,7 +540,10 @@ impl Frame {
             // A coroutine: the event loop must not run GlusterFS's code
             // (a child may block on disk), so a Python thread winds.
             Some(awaitable) => {
-                pool::submit(Box::new(move || drop(wind(out))));
+                let job: pool::Job = Box::new(move || drop(wind(out)));
+                if let Err(job) = pool::submit_or_return(job) {
+                    py.detach(job);
+                }
                 Ok(awaitable)
             }
             // GlusterFS runs without the GIL; a reply that comes back on
@@ -554,29 +560,13 @@ impl Frame {
         }
     }
 
-    fn answer(&self, py: Python<'_>, op_ret: i32, op_errno: i32, out: Outgoing) -> PyResult<()> {
-        let st = &self.state;
-        if !st.advance(Phase::Pending, Phase::Answered) {
-            return Err(match st.phase() {
-                Phase::Wound => PyRuntimeError::new_err(format!(
-                    "this {} frame is wound: it is answered from its callback",
-                    FOPS[st.fop].name
-                )),
-                _ => answered_error(&FOPS[st.fop].name),
-            });
-        }
-        // Drop per-request state while we hold the GIL.
-        let local = st.local.lock().ok().and_then(|mut l| l.take());
-        drop(local);
-        let state = Arc::clone(st);
-        let out = py.detach(move || {
-            let out = out;
-            // SAFETY: we won Pending->Answered; `out` matches the callback's
-            // arguments and lives across the call.
-            unsafe { state.finish_unwind(op_ret, op_errno, out.as_ptr()) };
-            out
-        });
-        drop(out);
+    /// Asks the machine to answer with this frame's ticket; the unwind runs
+    /// without the GIL, the values are dropped with it.
+    fn answer(&self, py: Python<'_>, answer: Answer<Reply>) -> Result<(), Refusal> {
+        let state = Arc::clone(self.state());
+        let ticket = self.held.ticket();
+        let used = py.detach(move || state.answer(ticket, answer))?;
+        drop(used);
         Ok(())
     }
 }

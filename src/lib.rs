@@ -10,6 +10,7 @@
 mod ffi;
 pub mod fop_spec;
 
+mod answer;
 pub mod api;
 #[cfg(test)]
 mod compat_layout;

@@ -76,13 +76,19 @@ fn block_signals() {
 /// Queues `job` for a Python thread. Returns false if the pool is not
 /// started (only before the first init), in which case the job is dropped.
 pub fn submit(job: Job) -> bool {
+    submit_or_return(job).is_ok()
+}
+
+/// Queues `job` for a Python thread, or gives it back if there is no pool
+/// (before the first init) for the caller to run some other way.
+pub fn submit_or_return(job: Job) -> Result<(), Job> {
     match POOL.get() {
         Some(pool) => pool
             .tx
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .send(job)
-            .is_ok(),
-        None => false,
+            .map_err(|back| back.0),
+        None => Err(job),
     }
 }

@@ -10,7 +10,8 @@ use crate::values::dirent::Dirent;
 use crate::values::iatt::Iatt;
 use crate::values::inode::{Fd, Inode};
 use crate::values::loc::Loc;
-use crate::values::plain::{Flock, Lease, Opaque, Statvfs};
+use crate::values::locks::ActiveLock;
+use crate::values::plain::{Flock, Lease, Statvfs};
 use pyo3::prelude::*;
 
 /// Writes one line to this process's GlusterFS log.
@@ -69,7 +70,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<Flock>()?;
     m.add_class::<Statvfs>()?;
     m.add_class::<Lease>()?;
-    m.add_class::<Opaque>()?;
+    m.add_class::<ActiveLock>()?;
     m.add_class::<Xlator>()?;
     m.add_function(wrap_pyfunction!(log, &m)?)?;
     m.add_function(wrap_pyfunction!(fop_table, &m)?)?;

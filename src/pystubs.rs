@@ -26,7 +26,7 @@ fn py_type(ty: Ty) -> &'static str {
         Ty::Dirents => "list[Dirent] | None",
         Ty::Lease => "Lease | None",
         Ty::Checksum => "bytes | None",
-        Ty::LockList => "Opaque | None",
+        Ty::LockList => "list[ActiveLock] | None",
     }
 }
 

@@ -15,6 +15,7 @@ from ._aio import Reply, loop
 
 try:  # the host (glupy.so, inside a GlusterFS process) provides these
     from ._glupy import (  # noqa: F401
+        ActiveLock,
         Dict,
         Dirent,
         Fd,
@@ -25,7 +26,6 @@ try:  # the host (glupy.so, inside a GlusterFS process) provides these
         Iobref,
         Lease,
         Loc,
-        Opaque,
         Statvfs,
         Vector,
         Xlator,
@@ -43,6 +43,7 @@ __all__ = [
     "FOPS",
     "GLUPY_V1_FOPS",
     "HOSTED",
+    "ActiveLock",
     "Dict",
     "Dirent",
     "Fd",
@@ -53,7 +54,6 @@ __all__ = [
     "Iobref",
     "Lease",
     "Loc",
-    "Opaque",
     "Statvfs",
     "Vector",
     "Xlator",

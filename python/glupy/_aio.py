@@ -111,8 +111,9 @@ def _timeout(translator):
 
 
 def _give_up(frame, code):
-    # Now, or when the winds still in flight return: answered exactly once.
-    frame._answer_error_when_idle(code)
+    # Now, or when the winds still in flight return: the host's answering
+    # machine (src/answer.rs) decides, exactly once.
+    frame._give_up(code)
 
 
 async def _run(coro, frame, translator):

@@ -50,9 +50,13 @@ void glupy_fill_fops(struct xlator_fops *table, const uint8_t *intercept);
 void glupy_wind(int fop, call_frame_t *frame, xlator_t *child, void *cookie,
                 const glupy_slot_t *args);
 
-/* Answers frame; clears frame->local first (FRAME_DESTROY would mem_put it). */
+/* Answers frame. Puts back first what frame->local held when the frame
+ * reached glupy (NULL, or a tail-winding parent's local, which
+ * FRAME_DESTROY then frees as that parent expects): glupy's own state
+ * must not be mem_put. */
 void glupy_unwind(int fop, call_frame_t *frame, int32_t op_ret,
-                  int32_t op_errno, const glupy_slot_t *args);
+                  int32_t op_errno, const glupy_slot_t *args,
+                  void *parent_local);
 
 int glupy_fop_count(void);
 
@@ -62,6 +66,12 @@ xlator_t **glupy_this_location(void);
 void glupy_dirents_init(gf_dirent_t *head);
 void glupy_dirents_append(gf_dirent_t *head, gf_dirent_t *entry);
 gf_dirent_t *glupy_dirents_next(gf_dirent_t *head, gf_dirent_t *cur);
+/* The lock list of getactivelk/setactivelk (a list head of entries). */
+void glupy_locklist_init(lock_migration_info_t *head);
+void glupy_locklist_append(lock_migration_info_t *head,
+                           lock_migration_info_t *entry);
+lock_migration_info_t *glupy_locklist_next(lock_migration_info_t *head,
+                                           lock_migration_info_t *cur);
 void glupy_log(const char *domain, const char *file, const char *function,
                int line, int level, const char *message);
 struct iobuf_pool *glupy_iobuf_pool(xlator_t *this);

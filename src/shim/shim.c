@@ -62,6 +62,26 @@ glupy_log(const char *domain, const char *file, const char *function,
             message);
 }
 
+void
+glupy_locklist_init(lock_migration_info_t *head)
+{
+    INIT_LIST_HEAD(&head->list);
+}
+
+void
+glupy_locklist_append(lock_migration_info_t *head, lock_migration_info_t *entry)
+{
+    list_add_tail(&entry->list, &head->list);
+}
+
+lock_migration_info_t *
+glupy_locklist_next(lock_migration_info_t *head, lock_migration_info_t *cur)
+{
+    struct list_head *next = cur ? cur->list.next : head->list.next;
+    return next == &head->list ? NULL
+                               : list_entry(next, lock_migration_info_t, list);
+}
+
 struct iobuf_pool *
 glupy_iobuf_pool(xlator_t *this)
 {

@@ -26,11 +26,20 @@ unsafe impl Send for Vector {}
 unsafe impl Sync for Vector {}
 
 impl Vector {
+    /// The data of a fop or callback argument, kept valid after the call:
+    /// the iobref that owns the buffers is referenced; without one (the
+    /// caller owns the memory only for the call) the data is copied into
+    /// a buffer of our own.
+    ///
     /// # Safety
-    /// `iov[..count]` must be valid and its buffers owned by `iobref`
-    /// (referenced here), or by the caller for the call's duration if
-    /// `iobref` is NULL and the Vector does not outlive the call.
-    pub unsafe fn from_c(iov: *const libc::iovec, count: i32, iobref: *mut ffi::iobref) -> Self {
+    /// `iov[..count]` must be valid for the call's duration, its buffers
+    /// owned by `iobref` if that is not NULL; `this` is our live xlator.
+    pub unsafe fn from_c(
+        iov: *const libc::iovec,
+        count: i32,
+        iobref: *mut ffi::iobref,
+        this: *mut ffi::xlator_t,
+    ) -> PyResult<Self> {
         let iov = if iov.is_null() || count <= 0 {
             Vec::new()
         } else {
@@ -38,9 +47,16 @@ impl Vector {
             unsafe { std::slice::from_raw_parts(iov, count as usize) }.to_vec()
         };
         // SAFETY: NULL or a live iobref by contract.
-        Vector {
-            iov,
-            iobref: unsafe { IobrefRef::take(iobref) },
+        match unsafe { IobrefRef::take(iobref) } {
+            Some(iobref) => Ok(Vector {
+                iov,
+                iobref: Some(iobref),
+            }),
+            None => {
+                let lent = Vector { iov, iobref: None };
+                // Read now, while the call lends the memory.
+                Vector::from_bytes(this, &lent.to_vec())
+            }
         }
     }
 

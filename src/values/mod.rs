@@ -7,6 +7,7 @@ pub mod dirent;
 pub mod iatt;
 pub mod inode;
 pub mod loc;
+pub mod locks;
 pub mod plain;
 pub mod refs;
 

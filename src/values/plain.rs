@@ -1,11 +1,8 @@
-//! Small fixed structs copied both ways: flock, statvfs, lease; and the
-//! opaque handle for the lock-migration list, valid only during the call.
+//! Small fixed structs copied both ways: flock, statvfs, lease.
 
 use crate::ffi;
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 #[pyclass(
     skip_from_py_object,
@@ -205,40 +202,5 @@ impl Lease {
             lease_id,
             lease_flags,
         }
-    }
-}
-
-/// A value GlusterFS lends only for the duration of one call (the lock
-/// migration list of getactivelk/setactivelk). It can be passed on while
-/// the call runs; used later it raises instead of touching freed memory.
-#[pyclass(frozen, module = "glupy", name = "Opaque")]
-pub struct Opaque {
-    ptr: usize,
-    live: Arc<AtomicBool>,
-}
-
-impl Opaque {
-    pub fn new(ptr: *mut libc::c_void, live: Arc<AtomicBool>) -> Self {
-        Opaque {
-            ptr: ptr as usize,
-            live,
-        }
-    }
-
-    pub fn pointer(&self) -> PyResult<*mut libc::c_void> {
-        if self.live.load(Ordering::Acquire) {
-            Ok(self.ptr as *mut libc::c_void)
-        } else {
-            Err(PyRuntimeError::new_err(
-                "this value was only valid during the call that passed it",
-            ))
-        }
-    }
-}
-
-#[pymethods]
-impl Opaque {
-    fn __repr__(&self) -> String {
-        format!("<glupy.Opaque live={}>", self.live.load(Ordering::Acquire))
     }
 }
