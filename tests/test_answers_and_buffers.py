@@ -7,6 +7,9 @@ import fcntl
 import json
 import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -90,34 +93,56 @@ def test_replaced_write_data_survives_io_threads_in_a_brick(gluster, assert_log_
     assert_log_clean(brick.log_text())
 
 
-def test_replaced_read_replies_survive_the_socket_layer_under_concurrent_readers(gluster, assert_log_clean):
-    # The brick answers every readv with new bytes; protocol/server's socket
-    # keeps the iovec until the write to the client completes.
+def test_replaced_read_replies_survive_the_socket_layer_under_concurrent_readers(gluster, assert_log_clean, workdir):
+    # The brick answers every readv with new bytes. A reader process is
+    # stopped and continued again and again, so the brick's replies to it
+    # wait in protocol/server's socket queue (which holds the iovec, not a
+    # copy) while another client's reads make the brick reuse buffers.
     brick = gluster.brick([glupy("xor_data", "xor", xor_reads="on")])
     writer = gluster.gfapi(brick)
-    files = contents(7)
-    for name, data in files.items():
-        writer.write_file("/" + name, data)
-    reader = gluster.gfapi(brick)
-    failures = []
-
-    def read_all(seed):
-        order = list(files)
-        random.Random(seed).shuffle(order)
-        for _ in range(3):
-            for name in order:
-                got = reader.read_file("/" + name)
-                if got != files[name].translate(XOR):
-                    failures.append((seed, name, len(got)))
-
-    threads = [threading.Thread(target=read_all, args=(seed,)) for seed in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(CALL_TIMEOUT)
-    assert not any(t.is_alive() for t in threads), "a read hung"
-    assert failures == []
+    rng = random.Random(3)
+    expected_dir = workdir / "expected"
+    expected_dir.mkdir()
+    for i in range(6):
+        data = rng.randbytes(4 * 1048576 + rng.randrange(1, 65536))
+        writer.write_file(f"/big{i}.bin", data)
+        (expected_dir / f"big{i}.bin").write_bytes(data.translate(XOR))
+    churn_files = {f"/churn{i}.bin": rng.randbytes(1048576 + i) for i in range(4)}
+    for name, data in churn_files.items():
+        writer.write_file(name, data)
+    volfile = gluster.client_volfile(brick)
+    reader = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "slow_reader.py"), str(volfile),
+         str(workdir / "slow-reader.log"), str(expected_dir), "8", "6"],
+        stdout=subprocess.PIPE, text=True)
+    churn_failures = []
+    try:
+        stop_at = time.monotonic() + 6
+        toggled = threading.Thread(target=stop_and_continue, args=(reader, stop_at))
+        toggled.start()
+        while time.monotonic() < stop_at:
+            for name, data in churn_files.items():
+                if writer.read_file(name) != data.translate(XOR):
+                    churn_failures.append(name)
+        toggled.join()
+        out, _ = reader.communicate(timeout=CALL_TIMEOUT)
+    finally:
+        if reader.poll() is None:
+            os.kill(reader.pid, signal.SIGCONT)
+            reader.kill()
+            reader.wait()
+    result = json.loads(out)
+    assert result["reads"] > 50, result
+    assert result["mismatches"] == [] and churn_failures == []
     assert_log_clean(brick.log_text())
+
+
+def stop_and_continue(process, until):
+    while time.monotonic() < until and process.poll() is None:
+        os.kill(process.pid, signal.SIGSTOP)
+        time.sleep(0.08)
+        os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.02)
 
 
 def test_a_read_reply_without_a_vector_is_sent_with_count_0(gluster, assert_log_clean):
