@@ -147,6 +147,8 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
 pub struct Outgoing {
     pub slots: Vec<glupy_slot_t>,
     keep: Vec<Box<dyn Any + Send>>,
+    /// Bytes in the vector argument, if there is one.
+    data_len: Option<usize>,
 }
 
 // SAFETY: the slots point into `keep` or into objects `keep` references;
@@ -159,6 +161,7 @@ impl Outgoing {
         Outgoing {
             slots: vec![glupy_slot_t { i: 0 }; n.max(1)],
             keep: Vec::new(),
+            data_len: None,
         }
     }
 
@@ -302,6 +305,7 @@ pub fn from_python(
                 let inner = vec.get();
                 out.slots[i].p = inner.iov.as_ptr() as *mut libc::c_void;
                 vector_count = Some((i + 1, inner.iov.len() as i64));
+                out.data_len = Some(inner.total_len());
                 vector_iobref = inner
                     .iobref
                     .as_ref()
@@ -424,6 +428,14 @@ pub fn check_success_reply(fop: &str, specs: &[Arg], out: &Outgoing, op_ret: i32
         .filter(|(i, _)| unsafe { out.slots[*i].p.is_null() })
         .map(|(_, a)| a.name.as_str())
         .collect();
+    if let Some(len) = out.data_len.filter(|len| *len < op_ret as usize) {
+        // Clients copy op_ret bytes out of the vector: more than it holds
+        // would hand them whatever memory follows.
+        return Err(PyValueError::new_err(format!(
+            "a successful {fop} reply's op_ret ({op_ret}) is more than its data ({len} bytes): \
+             answer op_ret = len(data)"
+        )));
+    }
     if missing.is_empty() {
         return Ok(());
     }

@@ -3,6 +3,7 @@ hold buffers after a call returns; lent C values are copied; and every
 request is answered once, by the rule src/answer.rs states (issue 11,
 items 1, 2 and 4). Judged by what clients read back and receive."""
 
+import errno
 import fcntl
 import json
 import os
@@ -156,6 +157,22 @@ def test_a_read_reply_without_a_vector_is_sent_with_count_0(gluster, assert_log_
     assert (mount.mountpoint / "f").read_bytes() == b""
     assert brick.alive() and mount.alive()
     assert_log_clean(brick.log_text())
+
+
+def test_a_read_reply_claiming_more_than_its_data_is_refused(gluster, assert_log_clean):
+    # Clients copy op_ret bytes out of the vector: half the data with the
+    # old op_ret would hand them memory beyond it.
+    brick = gluster.brick([glupy("xor_data", "xor", short_reads="on")])
+    client = gluster.gfapi(brick)
+    client.write_file("/f", b"0123456789" * 1000)
+    with client.open("/f") as f:
+        with pytest.raises(OSError) as failure:
+            f.pread(10000, 0)
+    assert failure.value.errno == errno.EIO
+    log = brick.log_text()
+    assert "op_ret (10000) is more than its data (5000 bytes)" in log
+    assert_log_clean(log, allowed=(r"raised; the request is answered EIO", r"server4_readv_cbk",
+                                   r"Traceback", r"^\s", r"ValueError"))
 
 
 def test_the_active_lock_list_is_copied_when_the_reply_arrives(gluster, assert_log_clean):

@@ -4,7 +4,7 @@
 - create_fop, for names starting "race-", winds, then raises
   (RuntimeError, or FopError(EPERM) for names starting "race-eperm-") after 0-20 ms; no create_cbk, so the reply
   passes straight up;
-- mkdir_fop winds, then tries to answer EPERM itself after 0-20 ms (the
+- mkdir_fop winds, then tries to answer EPERM itself 30 ms later (the
   host must refuse: the reply belongs to mkdir_cbk); mkdir_cbk passes the
   reply up;
 - async lookup_fop, for names starting "sib-", awaits its lookup, starts a sibling statfs (answered after
@@ -45,7 +45,7 @@ class xlator(glupy.Translator):
 
     def mkdir_fop(self, frame, this, loc, mode, umask, xdata):
         frame.wind(loc, mode, umask, xdata)
-        time.sleep(random.uniform(0, 0.02))
+        time.sleep(0.03)
         try:
             frame.error(errno.EPERM)
         except RuntimeError as e:

@@ -1,6 +1,6 @@
 """A child that answers from another thread: every create and mkdir
-is wound from a timer thread after a random delay (0-20 ms; a statfs after
-600 ms), so the reply reaches the layer above
+is wound from a timer thread after a delay (create: random, 0-20 ms; mkdir:
+0 or 80 ms by the name's last digit; statfs: 600 ms), so the reply reaches the layer above
 on that thread, at a time the layer above does not choose."""
 import random
 import threading
@@ -17,7 +17,10 @@ class xlator(glupy.Translator):
         self.later(frame, (loc, flags, mode, umask, fd, xdata))
 
     def mkdir_fop(self, frame, this, loc, mode, umask, xdata):
-        self.later(frame, (loc, mode, umask, xdata))
+        # Names ending in an even digit are answered at once, odd ones after
+        # 80 ms: answer_race.py tries to answer in between.
+        odd = (loc.name or "0")[-1] in "13579"
+        self.later(frame, (loc, mode, umask, xdata), 0.08 if odd else 0)
 
     def statfs_fop(self, frame, this, loc, xdata):
         self.later(frame, (loc, xdata), 0.6)

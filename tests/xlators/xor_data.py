@@ -4,7 +4,8 @@ or unwound with the request's own count and iobref. Tests read the files
 back through a client without it and compare byte for byte.
 
 options: xor-writes on|off, xor-reads on|off, eof-as-none on|off (a readv
-reply of 0 bytes answered with vector None and count 1).
+reply of 0 bytes answered with vector None and count 1), short-reads on|off
+(half the data, op_ret unchanged: the host must refuse it).
 """
 import glupy
 
@@ -23,6 +24,8 @@ class xlator(glupy.Translator):
     def readv_cbk(self, frame, cookie, this, op_ret, op_errno, vector, count, stbuf, iobref, xdata):
         if op_ret > 0 and self.on("xor-reads"):
             vector = bytes(vector).translate(TABLE)
+        elif op_ret > 1 and self.on("short-reads"):
+            vector = bytes(vector)[: op_ret // 2]
         elif op_ret >= 0 and self.on("eof-as-none"):
             op_ret, vector = 0, None  # count stays what it was (1): the host must send 0
         frame.unwind(op_ret, op_errno, vector, count, stbuf, iobref, xdata)
