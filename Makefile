@@ -125,11 +125,14 @@ ASAN_RUNTIME := $(ASAN_DIR)/libasan-rt.so
 ASAN_REPORTS := $(ASAN_DIR)/reports
 ASAN_SYMBOLIZER := /usr/lib/llvm-14/bin/llvm-symbolizer
 # No leak checking: GlusterFS 10.3 frees little at exit. The first error
-# ends the process (exit 1) after its report.
-ASAN_RUN_OPTIONS := detect_leaks=0:halt_on_error=1:log_path=$(ASAN_REPORTS)/asan
+# ends the process (exit 1) after its report. GlusterFS's libraries have no
+# frame pointers: the slow unwinder gives whole stacks for the free and the
+# allocation of a block.
+ASAN_RUN_OPTIONS := detect_leaks=0:halt_on_error=1:fast_unwind_on_malloc=0:log_path=$(ASAN_REPORTS)/asan
 .PHONY: test-asan
 test-asan: deps
-	@[ -x $(ASAN_SYMBOLIZER) ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-14
+	@[ -x $(ASAN_SYMBOLIZER) ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-14) || \
+		echo "test-asan: no $(ASAN_SYMBOLIZER): reports will show addresses, not lines"
 	@status=0; tools/asan-runtime $(ASAN_RUNTIME) || status=$$?; \
 	if [ $$status = 3 ]; then echo "test-asan: SKIPPED: this Rust toolchain ships no ASan runtime"; exit 0; fi; \
 	[ $$status = 0 ] || exit $$status
