@@ -133,15 +133,15 @@ ASAN_RUN_OPTIONS := detect_leaks=0:halt_on_error=1:fast_unwind_on_malloc=0:log_p
 test-asan: deps
 	@[ -x $(ASAN_SYMBOLIZER) ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-14) || \
 		echo "test-asan: no $(ASAN_SYMBOLIZER): reports will show addresses, not lines"
-	@status=0; tools/asan-runtime $(ASAN_RUNTIME) || status=$$?; \
+	@set -e; status=0; ASAN_TARGET=$(ASAN_TARGET) tools/asan-runtime $(ASAN_RUNTIME) || status=$$?; \
 	if [ $$status = 3 ]; then echo "test-asan: SKIPPED: this Rust toolchain ships no ASan runtime"; exit 0; fi; \
-	[ $$status = 0 ] || exit $$status
+	[ $$status = 0 ] || exit $$status; \
 	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" GLUPY_SANITIZE=address \
-		$(CARGO) build --release --lib --target $(ASAN_TARGET) --target-dir $(ASAN_DIR)
-	rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
-	@status=0; GLUPY_SO=$(ASAN_SO) GLUPY_ASAN_REPORTS=$(ASAN_REPORTS) tools/with-tree \
+		$(CARGO) build --release --lib --target $(ASAN_TARGET) --target-dir $(ASAN_DIR); \
+	rm -rf $(ASAN_REPORTS); mkdir -p $(ASAN_REPORTS); \
+	status=0; GLUPY_SO=$(ASAN_SO) GLUPY_ASAN_REPORTS=$(ASAN_REPORTS) tools/with-tree \
 		env LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=$(ASAN_RUN_OPTIONS) \
-		ASAN_SYMBOLIZER_PATH=$(ASAN_SYMBOLIZER) \
+		$$([ -x $(ASAN_SYMBOLIZER) ] && echo ASAN_SYMBOLIZER_PATH=$(ASAN_SYMBOLIZER)) \
 		$(PYTHON) -m pytest -q $(ASAN_TESTS) || status=$$?; \
 	if grep -l "ERROR: AddressSanitizer" $(ASAN_REPORTS)/* 2>/dev/null; then \
 		head -n 60 $$(grep -l "ERROR: AddressSanitizer" $(ASAN_REPORTS)/*); \
