@@ -4,6 +4,8 @@
 #   make install   install glupy.so into GlusterFS's translator directory
 #                  and the glupy Python package where Debian's python3 finds it
 #   make test      all of the above, then the whole test suite
+#   make test-asan after make install: the fault and value tests against an
+#                  AddressSanitizer build of glupy.so (RELIABILITY.md)
 #   make demo      a brick and a FUSE client with examples/helloworld.py
 
 PYTHON      := /usr/bin/python3
@@ -102,3 +104,46 @@ fuzz: deps install
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && ASAN_OPTIONS=detect_leaks=0 $(CARGO) $(FUZZ_TOOLCHAIN) fuzz run --fuzz-dir . -O reply_values -- \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=30
+
+# AddressSanitizer (RELIABILITY.md, "AddressSanitizer"). glupy.so (Rust, with
+# the stable toolchain's -Zsanitizer=address, allowed by RUSTC_BOOTSTRAP) and
+# its C shim (GLUPY_SANITIZE) are built into target/asan; tools/asan-runtime
+# makes the runtime from the same toolchain. pytest runs under tools/with-tree
+# (the ASan glupy.so mounted over the installed one) with the runtime in
+# LD_PRELOAD: it and every brick, FUSE client and gfapi process it starts have
+# it first. Reports go to ASAN_REPORTS; tests/conftest.py fails the test
+# during which one appeared, and the run fails if any is left.
+# Needs a prior `make install` (make test does it); does not install.
+# ASAN_TESTS: the fault and value tests (add more here; a test that starts a
+# process with a fresh environment drops LD_PRELOAD and cannot load the
+# ASan glupy.so).
+ASAN_TESTS   ?= tests/test_faults.py tests/test_host.py
+ASAN_TARGET  := x86_64-unknown-linux-gnu
+ASAN_DIR     := $(CURDIR)/target/asan
+ASAN_SO      := $(ASAN_DIR)/$(ASAN_TARGET)/release/libglupy.so
+ASAN_RUNTIME := $(ASAN_DIR)/libasan-rt.so
+ASAN_REPORTS := $(ASAN_DIR)/reports
+ASAN_SYMBOLIZER := /usr/lib/llvm-14/bin/llvm-symbolizer
+# No leak checking: GlusterFS 10.3 frees little at exit. The first error
+# ends the process (exit 1) after its report. GlusterFS's libraries have no
+# frame pointers: the slow unwinder gives whole stacks for the free and the
+# allocation of a block.
+ASAN_RUN_OPTIONS := detect_leaks=0:halt_on_error=1:fast_unwind_on_malloc=0:log_path=$(ASAN_REPORTS)/asan
+.PHONY: test-asan
+test-asan: deps
+	@[ -x $(ASAN_SYMBOLIZER) ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-14) || \
+		echo "test-asan: no $(ASAN_SYMBOLIZER): reports will show addresses, not lines"
+	@set -e; status=0; ASAN_TARGET=$(ASAN_TARGET) tools/asan-runtime $(ASAN_RUNTIME) || status=$$?; \
+	if [ $$status = 3 ]; then echo "test-asan: SKIPPED: this Rust toolchain ships no ASan runtime"; exit 0; fi; \
+	[ $$status = 0 ] || exit $$status; \
+	RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" GLUPY_SANITIZE=address \
+		$(CARGO) build --release --lib --target $(ASAN_TARGET) --target-dir $(ASAN_DIR); \
+	rm -rf $(ASAN_REPORTS); mkdir -p $(ASAN_REPORTS); \
+	status=0; GLUPY_SO=$(ASAN_SO) GLUPY_ASAN_REPORTS=$(ASAN_REPORTS) tools/with-tree \
+		env LD_PRELOAD=$(ASAN_RUNTIME) ASAN_OPTIONS=$(ASAN_RUN_OPTIONS) \
+		$$([ -x $(ASAN_SYMBOLIZER) ] && echo ASAN_SYMBOLIZER_PATH=$(ASAN_SYMBOLIZER)) \
+		$(PYTHON) -m pytest -q $(ASAN_TESTS) || status=$$?; \
+	if grep -l "ERROR: AddressSanitizer" $(ASAN_REPORTS)/* 2>/dev/null; then \
+		head -n 60 $$(grep -l "ERROR: AddressSanitizer" $(ASAN_REPORTS)/*); \
+		echo "test-asan: FAILED: AddressSanitizer reports in $(ASAN_REPORTS)"; exit 1; fi; \
+	exit $$status

@@ -27,6 +27,20 @@ def gluster_environment():
     glusterlib.finish_closing()
 
 
+@pytest.fixture(autouse=True)
+def no_asan_report():
+    """Under `make test-asan`: a test fails if a process wrote an AddressSanitizer
+    report while it ran. Autouse, so set up before and torn down after the
+    test's processes (which write their report as they die)."""
+    before = set(glusterlib.asan_reports())
+    yield
+    new = {path: text for path, text in glusterlib.asan_reports().items() if path not in before}
+    if new:
+        pytest.fail("AddressSanitizer report(s):\n" + "\n".join(
+            f"--- {path}\n{glusterlib.tail(text, 60)}" for path, text in new.items()),
+            pytrace=False)
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """A fresh directory for this test's bricks, volfiles, logs and mounts."""

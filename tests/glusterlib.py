@@ -168,6 +168,28 @@ def terminate(process, timeout=STOP_TIMEOUT):
     process.wait(timeout)
 
 
+# --------------------------------------------------------- AddressSanitizer
+
+# Under `make test-asan` (Makefile): the directory where every process the
+# tests start writes its AddressSanitizer report (ASAN_OPTIONS log_path, one
+# file per pid); None otherwise.
+ASAN_REPORTS = os.environ.get("GLUPY_ASAN_REPORTS")
+# A report, as opposed to a warning the runtime may also write there.
+ASAN_ERROR = re.compile(r"^==\d+==ERROR: AddressSanitizer", re.M)
+
+
+def asan_reports():
+    """{path: text} of the AddressSanitizer reports in ASAN_REPORTS."""
+    if not ASAN_REPORTS:
+        return {}
+    found = {}
+    for path in sorted(Path(ASAN_REPORTS).glob("*")):
+        text = read_text(path)
+        if ASAN_ERROR.search(text):
+            found[path] = text
+    return found
+
+
 # ------------------------------------------------------------------ logging
 
 # A line of a gluster log: "[date] E [MSGID: n] [file.c:12:func] 0-domain: text".

@@ -166,6 +166,37 @@ def test_fixture_cleans_up_after_a_failing_test(pytester, monkeypatch):
     assert glusterlib.mounts_under(pytester.path) == []
 
 
+def test_a_test_during_which_a_process_wrote_an_asan_report_fails(pytester, monkeypatch):
+    # make test-asan: every process logs to GLUPY_ASAN_REPORTS/asan.<pid>;
+    # a report fails the test it appeared in (not later ones), a warning does not.
+    tests_dir = Path(__file__).parent
+    reports = pytester.path / "reports"
+    reports.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(tests_dir))
+    monkeypatch.setenv("GLUPY_ASAN_REPORTS", str(reports))
+    pytester.makeconftest((tests_dir / "conftest.py").read_text())
+    pytester.makepyfile(textwrap.dedent(f"""
+        from pathlib import Path
+        REPORTS = Path({str(reports)!r})
+
+        def test_a_warning():
+            (REPORTS / "asan.100").write_text(
+                "==100==WARNING: ASan doesn't fully support makecontext/swapcontext\\n")
+
+        def test_a_report():
+            (REPORTS / "asan.101").write_text(
+                "=====\\n==101==ERROR: AddressSanitizer: heap-use-after-free on address 0x1\\n")
+
+        def test_after_the_report():
+            pass
+    """))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_a_report*",
+                                 "*AddressSanitizer report(s):*",
+                                 "*heap-use-after-free on address 0x1*"])
+
+
 def test_severe_log_lines_finds_errors_and_crashes_but_honours_allowed():
     log = textwrap.dedent("""\
         [2026-01-01 00:00:00.000000 +0000] I [MSGID: 1] [a.c:1:f] 0-x: fine
