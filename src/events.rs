@@ -28,9 +28,7 @@ fn event_name(event: i32) -> Option<&'static str> {
 /// Runs `body` with the GIL on a pool thread, for this instance.
 fn later(inst: Arc<Instance>, body: impl FnOnce(Python<'_>, &Instance) + Send + 'static) {
     pool::submit(Box::new(move || {
-        logging::with_domain(&Arc::clone(&inst.name), || {
-            Python::attach(|py| body(py, &inst))
-        })
+        logging::with_domain(&inst.name, || Python::attach(|py| body(py, &inst)))
     }));
 }
 

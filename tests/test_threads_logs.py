@@ -1,0 +1,96 @@
+"""Where Python runs and where its lines go (issue 11, items 6 and 8): log
+lines reach the log of the graph a translator belongs to, on every thread;
+faults on the host's threads reach GlusterFS's crash report; events reach a
+translator in order."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import glusterlib
+
+HERE = Path(__file__).parent
+XLATORS = HERE / "xlators"
+
+
+def glupy(module, name=None, **options):
+    opts = {"module-name": module, "module-path": str(XLATORS)}
+    opts.update({k.replace("_", "-"): str(v) for k, v in options.items()})
+    return ("features/glupy", opts, name) if name else ("features/glupy", opts)
+
+
+def build_c(workdir, source):
+    """Compiles tests/<source>.c against libgfapi into workdir."""
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the gfapi test program")
+    binary = Path(workdir) / source
+    subprocess.run(["gcc", "-Wall", "-O1", "-o", str(binary), str(HERE / f"{source}.c"), "-lgfapi"],
+                   check=True, capture_output=True, timeout=120)
+    return binary
+
+
+def run_gfapi_logs(binary, instances, paths, settle=1.0, timeout=60):
+    """Runs the gfapi program with [(volfile, log)] instances; returns its
+    {(instance, path): result} lines."""
+    args = [str(binary), "--settle", str(settle)]
+    for volfile, log in instances:
+        args += [str(volfile), str(log)]
+    done = subprocess.run(args + ["--", *paths], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"gfapi_logs failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    results = {}
+    for line in done.stdout.splitlines():
+        _, n, path, result = line.split()
+        results[(int(n), path)] = result
+    return results
+
+
+def traceback_of(log, message):
+    """The traceback lines written for the exception `message`: 'Traceback',
+    at least one 'File ..., line N, in ...', and the exception line."""
+    lines = log.splitlines()
+    ends = [i for i, line in enumerate(lines) if line.strip() == f"RuntimeError: {message}"]
+    assert ends, f"no 'RuntimeError: {message}' line in the log:\n{glusterlib.tail(log)}"
+    end = ends[0]
+    start = max(i for i in range(end + 1) if "Traceback (most recent call last):" in lines[i])
+    frames = [line for line in lines[start:end] if re.match(r'\s+File ".*", line \d+, in ', line)]
+    assert frames, f"no File lines in the traceback:\n{chr(10).join(lines[start:end + 1])}"
+    return lines[start:end + 1]
+
+
+# Where the translator logs its own lines: init (GlusterFS's thread), notify
+# (a host job), a fop, a coroutine (the asyncio thread), a thread it starts.
+OWN_LINES = ("at init", "at notify", "in lookup", "in a coroutine", "on a Python thread")
+
+
+@pytest.mark.parametrize("policy", ["pool", "auto"])
+def test_each_glfs_instance_gets_its_own_translators_lines(gluster, workdir, policy):
+    """Two glfs instances in one gfapi process, each with its own log file and
+    a glupy layer of the same name: every line of a translator (its own lines
+    from every thread the host runs Python on, the load line, the traceback of
+    an exception) reaches the log of its own instance, and only that."""
+    binary = build_c(workdir, "gfapi_logs")
+    instances = []
+    for tag in ("alpha", "beta"):
+        brick = gluster.brick(name=f"brick-{tag}")
+        layer = glupy("logs_tagged", name="tagged", tag=tag, python_thread=policy)
+        volfile = brick.client_volfile(workdir / f"{tag}.vol", [layer], f"client-{tag}")
+        instances.append((volfile, workdir / f"{tag}.log"))
+    results = run_gfapi_logs(binary, instances, ["/boom", "/async-boom", "/thread-log"])
+    for n in (0, 1):
+        assert results[(n, "/boom")] == "EIO"
+        assert results[(n, "/async-boom")] == "EIO"
+        assert results[(n, "/thread-log")] == "ENOENT"
+    for (_, log_path), tag, other in ((instances[0], "alpha", "beta"), (instances[1], "beta", "alpha")):
+        log = log_path.read_text(errors="replace")
+        wanted = ["loaded Python module logs_tagged", "lookup_fop raised; the request is answered EIO",
+                  "lookup_fop raised; the request is answered EIO.\nTraceback"]
+        wanted += [f"own line {where} from {tag}" for where in OWN_LINES]
+        wanted += [f"RuntimeError: boom from {tag}", f"RuntimeError: async boom from {tag}"]
+        missing = [line for line in wanted if line not in log]
+        assert not missing, f"missing from {log_path.name}: {missing}\n{glusterlib.tail(log)}"
+        traceback_of(log, f"boom from {tag}")
+        traceback_of(log, f"async boom from {tag}")
+        assert f"from {other}" not in log, f"{other}'s lines reached {tag}'s log"
