@@ -94,3 +94,23 @@ def test_each_glfs_instance_gets_its_own_translators_lines(gluster, workdir, pol
         traceback_of(log, f"boom from {tag}")
         traceback_of(log, f"async boom from {tag}")
         assert f"from {other}" not in log, f"{other}'s lines reached {tag}'s log"
+
+
+@pytest.mark.parametrize("where", ["here", "coroutine", "thread"])
+def test_a_fault_in_python_gets_glusterfs_crash_report(gluster, where):
+    """A translator that crashes the brick on one of the host's Python
+    threads (python-thread pool), on the asyncio thread, or on a thread it
+    started: the brick dies with GlusterFS's crash report in its log
+    (gf_print_trace), not silently."""
+    brick = gluster.brick([glupy("fault_signal", python_thread="pool")])
+    client = gluster.gfapi(brick)
+    with pytest.raises(OSError):
+        client.stat(f"/segv-{where}")
+    assert glusterlib.wait_until(lambda: not brick.alive(), 10), "the brick did not crash"
+    log = brick.log_text()
+    assert "signal received: 11" in log, glusterlib.tail(log)
+    assert "time of crash:" in log
+    # gf_print_trace's backtrace (backtrace_symbols_fd lines) follows, then its end mark.
+    after = log[log.index("signal received: 11"):]
+    assert re.search(r"^/\S+\(\+0x[0-9a-f]+\)\[0x[0-9a-f]+\]$", after, re.M), after[-3000:]
+    assert "---------" in after
