@@ -3,6 +3,7 @@ lines reach the log of the graph a translator belongs to, on every thread;
 faults on the host's threads reach GlusterFS's crash report; events reach a
 translator in order."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -114,3 +115,33 @@ def test_a_fault_in_python_gets_glusterfs_crash_report(gluster, where):
     after = log[log.index("signal received: 11"):]
     assert re.search(r"^/\S+\(\+0x[0-9a-f]+\)\[0x[0-9a-f]+\]$", after, re.M), after[-3000:]
     assert "---------" in after
+
+
+@pytest.mark.parametrize("lang", [None, "C.UTF-8"])
+def test_python_starts_in_utf8_mode_without_touching_the_locale_or_environment(gluster, monkeypatch, lang):
+    """Starting Python changes neither the process's environment nor its
+    locale (no PEP 538 coercion: setenv/setlocale from a GlusterFS thread race
+    every other thread), and Python does not depend on the locale: UTF-8
+    mode, UTF-8 file names, whatever LANG the brick was started with."""
+    for name in ("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    if lang:
+        monkeypatch.setenv("LANG", lang)
+    brick = gluster.brick([glupy("interp_probe")])
+    seen = json.loads(gluster.gfapi(brick).getxattr("/", "user.glupy.interp"))
+    assert seen["utf8_mode"] == 1
+    assert seen["filesystem_encoding"] == "utf-8"
+    assert seen["LC_CTYPE"] is None, "Python set LC_CTYPE in the brick's environment"
+    assert seen["LC_ALL"] is None
+    assert seen["process_ctype_locale"] == glusterfs_locale(lang), "Python changed the process's locale"
+
+
+def glusterfs_locale(lang):
+    """The LC_CTYPE GlusterFS itself sets at start (gf_log_globals_init:
+    en_US.UTF-8 if installed, else the environment's)."""
+    probe = ("import locale\n"
+             "try:\n    print(locale.setlocale(locale.LC_ALL, 'en_US.UTF-8'))\n"
+             "except locale.Error:\n    print(locale.setlocale(locale.LC_ALL, ''))\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONCOERCECLOCALE": "0", **({"LANG": lang} if lang else {})}
+    return subprocess.run(["/usr/bin/python3", "-c", probe], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
