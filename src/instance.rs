@@ -54,6 +54,8 @@ pub struct Instance {
     pub reload_token: String,
     /// Where this translator's Python calls run (option python-thread).
     pub thread_policy: crate::threads::Policy,
+    /// notify, forget, release and releasedir, run in arrival order.
+    pub events: crate::events::EventQueue,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -218,6 +220,7 @@ impl Instance {
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
             reload_token: options.get("reload").cloned().unwrap_or_default(),
             thread_policy,
+            events: Default::default(),
         })
     }
 

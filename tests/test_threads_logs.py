@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,26 @@ def glusterfs_locale(lang):
     env = {"PATH": "/usr/bin:/bin", "PYTHONCOERCECLOCALE": "0", **({"LANG": lang} if lang else {})}
     return subprocess.run(["/usr/bin/python3", "-c", probe], env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
+
+
+def test_forgets_reach_python_in_the_order_glusterfs_sends_them(gluster):
+    """The brick keeps one unused inode (inode-lru-limit 1), so each mkdir
+    makes it forget the directory made before: forgets come in the order
+    the directories were made. The translator's first forget is slow; the
+    others must wait for it, not overtake it on another thread."""
+    brick = gluster.brick([glupy("events_order")], server_options={"inode-lru-limit": 1})
+    client = gluster.gfapi(brick)
+    names = [f"d{n:03}" for n in range(24)]
+    for name in names:
+        client.mkdir(f"/{name}")
+        # The brick drops its last reference to a directory just after
+        # answering; the pause keeps the brick's own forget order that of the
+        # mkdirs (all but the first forget still come while it sleeps).
+        time.sleep(0.03)
+
+    def forgotten():
+        return json.loads(client.getxattr("/", "user.glupy.forgotten"))
+
+    # Every directory but the last one is forgotten (it is the one kept).
+    assert glusterlib.wait_until(lambda: len(forgotten()) >= len(names) - 1, 20), forgotten()
+    assert forgotten()[:len(names) - 1] == names[:-1]
