@@ -169,3 +169,20 @@ def test_forgets_reach_python_in_the_order_glusterfs_sends_them(gluster):
     # Every directory but the last one is forgotten (it is the one kept).
     assert glusterlib.wait_until(lambda: len(forgotten()) >= len(names) - 1, 20), forgotten()
     assert forgotten()[:len(names) - 1] == names[:-1]
+
+
+def test_python_called_on_a_small_fibre_stack_gets_a_stack_of_its_own(gluster, workdir):
+    """An application calls gfapi from a ucontext fibre with a 64 KiB stack;
+    the client-side translator recurses deeply in Python. Python must run
+    on a stack of its own: RecursionError, answered EIO, and the process
+    lives (on the fibre's stack it would crash)."""
+    binary = build_c(workdir, "gfapi_fiber")
+    brick = gluster.brick()
+    volfile = brick.client_volfile(workdir / "fiber.vol", [glupy("behaviour")], "fiber")
+    log = workdir / "fiber.log"
+    done = subprocess.run([str(binary), str(volfile), str(log), "/", "user.glupy.deep"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (f"the application died ({done.returncode}):\n{done.stderr}\n"
+                                  f"{glusterlib.tail(log.read_text(errors='replace'))}")
+    assert done.stdout.split() == ["getxattr", "-1", "EIO"], done.stdout
+    assert "RecursionError" in log.read_text(errors="replace")
