@@ -118,7 +118,7 @@ fn name_of(this: *mut ffi::xlator_t) -> String {
 unsafe extern "C" fn init(this: *mut ffi::xlator_t) -> i32 {
     guarded("init", -1, || {
         logging::install();
-        let name: Arc<str> = Arc::from(name_of(this));
+        let name = logging::Domain::register(this, &name_of(this));
         logging::with_domain(&name, || match start(this) {
             Ok(()) => 0,
             Err(msg) => {
@@ -127,6 +127,7 @@ unsafe extern "C" fn init(this: *mut ffi::xlator_t) -> i32 {
                     logging::GF_LOG_ERROR,
                     &format!("cannot start glupy translator {name}: {msg}"),
                 );
+                logging::forget_xlator(this);
                 -1
             }
         })
@@ -220,6 +221,7 @@ unsafe extern "C" fn fini(this: *mut ffi::xlator_t) {
         let raw = unsafe { std::mem::replace(&mut (*this).private, std::ptr::null_mut()) }
             as *const Instance;
         if raw.is_null() {
+            logging::forget_xlator(this);
             return;
         }
         // SAFETY: taking back the reference start() leaked.
@@ -233,6 +235,7 @@ unsafe extern "C" fn fini(this: *mut ffi::xlator_t) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(xl, _)| *xl != this as usize);
+        logging::forget_xlator(this);
     })
 }
 

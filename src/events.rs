@@ -1,15 +1,62 @@
 //! What reaches a translator besides fops: graph events (notify), and
 //! the end of inodes and fds, which frees the Python objects a translator
 //! kept in their context. None of these ever waits for the GIL on the
-//! calling thread: GlusterFS may hold its own locks there.
+//! calling thread: GlusterFS may hold its own locks there. They reach
+//! Python one at a time, in the order GlusterFS sent them (per
+//! translator): a `child_down` never overtakes the `child_up` before it.
 
 use crate::ffi;
 use crate::instance::Instance;
+use crate::logging;
+use crate::pool::{self, Job};
 use crate::values::inode::ctx_from_raw;
-use crate::{logging, pool};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// A translator's events not yet run, and whether a pool job is running
+/// them: at most one is, so they run in order.
+#[derive(Default)]
+pub struct EventQueue {
+    state: Mutex<QueueState>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: VecDeque<Job>,
+    draining: bool,
+}
+
+impl EventQueue {
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job`; true if no job runs the queue now (the caller starts one).
+    fn push(&self, job: Job) -> bool {
+        let mut state = self.state();
+        state.waiting.push_back(job);
+        !std::mem::replace(&mut state.draining, true)
+    }
+
+    /// The next event, or None (and nobody drains any more) when empty.
+    fn next(&self) -> Option<Job> {
+        let mut state = self.state();
+        let job = state.waiting.pop_front();
+        if job.is_none() {
+            state.draining = false;
+        }
+        job
+    }
+
+    /// Runs the events queued so far and those queued meanwhile, in order.
+    fn drain(&self) {
+        while let Some(job) = self.next() {
+            crate::guard::guarded("a glupy event", (), job);
+        }
+    }
+}
 
 /// Events passed to Python's optional `notify(event, info)`.
 fn event_name(event: i32) -> Option<&'static str> {
@@ -25,13 +72,21 @@ fn event_name(event: i32) -> Option<&'static str> {
     })
 }
 
-/// Runs `body` with the GIL on a pool thread, for this instance.
+/// Runs `body` with the GIL on a pool thread, for this instance, after the
+/// instance's events queued before it. Only takes a short lock here.
 fn later(inst: Arc<Instance>, body: impl FnOnce(Python<'_>, &Instance) + Send + 'static) {
-    pool::submit(Box::new(move || {
-        logging::with_domain(&Arc::clone(&inst.name), || {
-            Python::attach(|py| body(py, &inst))
-        })
-    }));
+    let job_inst = Arc::clone(&inst);
+    let job: Job = Box::new(move || {
+        logging::with_domain(&job_inst.name, || Python::attach(|py| body(py, &job_inst)))
+    });
+    if !inst.events.push(job) {
+        return; // the job draining this queue will run it
+    }
+    let drainer = Arc::clone(&inst);
+    if !pool::submit(Box::new(move || drainer.events.drain())) {
+        // Only before the pool exists, when no instance does either.
+        while inst.events.next().is_some() {}
+    }
 }
 
 pub unsafe extern "C" fn on_notify(this: *mut ffi::xlator_t, event: i32, data: *mut libc::c_void) {

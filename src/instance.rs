@@ -40,7 +40,8 @@ pub struct Hooks {
 
 pub struct Instance {
     pub xl: *mut ffi::xlator_t,
-    pub name: Arc<str>,
+    /// The translator's name, and whose GlusterFS log its lines go to.
+    pub name: crate::logging::Domain,
     pub module: String,
     pub translator: Py<PyAny>,
     pub this_obj: Py<Xlator>,
@@ -53,6 +54,8 @@ pub struct Instance {
     pub reload_token: String,
     /// Where this translator's Python calls run (option python-thread).
     pub thread_policy: crate::threads::Policy,
+    /// notify, forget, release and releasedir, run in arrival order.
+    pub events: crate::events::EventQueue,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -73,6 +76,10 @@ pub struct Xlator {
     children: Vec<String>,
     #[pyo3(get)]
     pub(crate) options: Py<PyDict>,
+    /// Which translator a line of `Translator.log` belongs to (see
+    /// `logging::Domain`): two translators can share a name.
+    #[pyo3(get)]
+    log_id: u64,
 }
 
 #[pymethods]
@@ -135,6 +142,7 @@ impl Xlator {
         // SAFETY: xl is the live xlator being initialised.
         let (name, type_) = unsafe { (cstr((*xl).name), cstr((*xl).type_)) };
         Ok(Xlator {
+            log_id: crate::logging::Domain::register(xl, &name).id(),
             name,
             type_,
             children: children(xl).into_iter().map(|(n, _)| n).collect(),
@@ -194,7 +202,7 @@ impl Instance {
         };
         Ok(Instance {
             xl,
-            name: Arc::from(this_obj.get().name.as_str()),
+            name: crate::logging::Domain::register(xl, &this_obj.get().name),
             module,
             translator,
             this_obj,
@@ -212,6 +220,7 @@ impl Instance {
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
             reload_token: options.get("reload").cloned().unwrap_or_default(),
             thread_policy,
+            events: Default::default(),
         })
     }
 

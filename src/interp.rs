@@ -57,7 +57,12 @@ fn promote_libpython() -> Result<(), String> {
 
 /// Initialises CPython like Debian's /usr/bin/python3, whoever started the
 /// process: no PYTHON* variables from glusterd's or a shell's environment,
-/// no signal handlers (GlusterFS owns the signals). Releases the GIL after.
+/// no signal handlers (GlusterFS owns the signals), and hands off the
+/// process's locale, environment and C stdio: CPython would otherwise
+/// coerce the locale (PEP 538: setenv LC_CTYPE, setlocale) from whichever
+/// GlusterFS thread starts it, racing every other thread's getenv and
+/// locale use. UTF-8 mode makes Python independent of the locale instead.
+/// Releases the GIL after.
 ///
 /// # Safety
 /// Must be called once, before any other use of Python in the process.
@@ -68,10 +73,28 @@ unsafe fn initialize() -> Result<(), String> {
         if ffi::Py_IsInitialized() != 0 {
             return Ok(());
         }
+        let mut pre = std::mem::MaybeUninit::<ffi::PyPreConfig>::zeroed();
+        ffi::PyPreConfig_InitIsolatedConfig(pre.as_mut_ptr());
+        let mut pre = pre.assume_init();
+        pre.isolated = 0;
+        pre.configure_locale = 0;
+        pre.coerce_c_locale = 0;
+        pre.coerce_c_locale_warn = 0;
+        pre.utf8_mode = 1;
+        pre.use_environment = 0;
+        pre.parse_argv = 0;
+        let status = ffi::Py_PreInitialize(&pre);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err(format!(
+                "Python failed to start: {}",
+                status_message(&status)
+            ));
+        }
         let mut config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
         ffi::PyConfig_InitPythonConfig(config.as_mut_ptr());
         let mut config = config.assume_init();
         config.install_signal_handlers = 0;
+        config.configure_c_stdio = 0;
         config.use_environment = 0;
         config.parse_argv = 0;
         config.user_site_directory = 0;
@@ -87,20 +110,27 @@ unsafe fn initialize() -> Result<(), String> {
         let status = ffi::Py_InitializeFromConfig(&config);
         ffi::PyConfig_Clear(&mut config);
         if ffi::PyStatus_Exception(status) != 0 {
-            let msg = if status.err_msg.is_null() {
-                "unknown error".into()
-            } else {
-                CStr::from_ptr(status.err_msg)
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            return Err(format!("Python failed to start: {msg}"));
+            return Err(format!(
+                "Python failed to start: {}",
+                status_message(&status)
+            ));
         }
         // The initialising thread holds the GIL; hand it back so any thread
         // can take it.
         ffi::PyEval_SaveThread();
     }
     Ok(())
+}
+
+fn status_message(status: &pyo3::ffi::PyStatus) -> String {
+    if status.err_msg.is_null() {
+        "unknown error".into()
+    } else {
+        // SAFETY: a failed PyStatus points at a static NUL-terminated message.
+        unsafe { CStr::from_ptr(status.err_msg) }
+            .to_string_lossy()
+            .into_owned()
+    }
 }
 
 /// The exception with its full traceback, as Python prints it.

@@ -61,15 +61,34 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
     }
 }
 
-/// GlusterFS handles its signals on one thread of its own; ours must never
-/// take SIGUSR1/SIGTERM/SIGHUP from it.
+/// Signals that report a fault of the thread that gets them: GlusterFS's
+/// handler (gf_print_trace) writes the crash report for them, so they must
+/// never be blocked (a blocked fault kills the process with no report).
+const FAULT_SIGNALS: [libc::c_int; 7] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+];
+
+/// GlusterFS takes its asynchronous signals (SIGTERM, SIGHUP, SIGUSR1, ...)
+/// on one thread of its own (glusterfsd's sigwaiter); ours must never take
+/// them. Blocks what GlusterFS's own threads block (gf_thread_create), and
+/// never a fault signal, whatever the thread that started the pool had
+/// blocked. Threads Python starts from here inherit this mask.
 fn block_signals() {
-    // SAFETY: sigfillset/pthread_sigmask only touch this thread's mask and
-    // a local set.
+    // SAFETY: sigfillset/sigdelset/pthread_sigmask only touch this thread's
+    // mask and a local set.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        for signal in FAULT_SIGNALS.into_iter().chain([libc::SIGCONT]) {
+            libc::sigdelset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
 

@@ -14,18 +14,29 @@ use crate::values::locks::ActiveLock;
 use crate::values::plain::{Flock, Lease, Statvfs};
 use pyo3::prelude::*;
 
-/// Writes one line to this process's GlusterFS log.
+/// Writes one line to the GlusterFS log of the translator `log_id` (a
+/// translator's logger carries it), else of the translator this thread
+/// works for, else of the process.
 #[pyfunction]
-#[pyo3(signature = (level, message, domain=None, file="python", function="-", line=0))]
-fn log(level: i32, message: &str, domain: Option<String>, file: &str, function: &str, line: u32) {
-    let domain = domain.unwrap_or_else(crate::logging::current_domain);
+#[pyo3(signature = (level, message, domain=None, file="python", function="-", line=0, log_id=None))]
+fn log(
+    level: i32,
+    message: &str,
+    domain: Option<String>,
+    file: &str,
+    function: &str,
+    line: u32,
+    log_id: Option<u64>,
+) {
+    let (current, current_id) = crate::logging::current();
     let place = crate::logging::Place {
         file,
         function,
         line,
     };
     crate::logging::write_at(
-        &domain,
+        domain.as_deref().unwrap_or(&current),
+        log_id.or(current_id),
         place,
         crate::logging::from_python_level(level),
         message,

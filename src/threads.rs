@@ -176,12 +176,57 @@ pub fn keep_thread_state() {
     })
 }
 
+thread_local! {
+    /// This thread's own stack, [low, high), as pthread reports it (cached:
+    /// it never moves).
+    static THREAD_STACK: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+fn thread_stack() -> Option<(usize, usize)> {
+    if let Some(bounds) = THREAD_STACK.with(Cell::get) {
+        return Some(bounds);
+    }
+    // SAFETY: pthread_getattr_np fills an attr we own and destroy after;
+    // getstack only reads it.
+    let bounds = unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let (mut addr, mut size) = (std::ptr::null_mut(), 0usize);
+        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            return None;
+        }
+        (addr as usize, addr as usize + size)
+    };
+    THREAD_STACK.with(|c| c.set(Some(bounds)));
+    Some(bounds)
+}
+
+/// Stack left below the stack pointer, if it is on this thread's own
+/// stack. None on any other stack — a ucontext fibre or coroutine
+/// (GlusterFS synctasks, Samba's and QEMU's coroutines), whose size nothing
+/// tells — or if the thread's stack is unknown.
+fn thread_stack_left() -> Option<usize> {
+    let sp = psm::stack_pointer() as usize;
+    let (low, high) = thread_stack()?;
+    (low..high).contains(&sp).then(|| sp - low)
+}
+
+/// Whether a Python call may run right here, without switching stacks.
+fn has_python_stack() -> bool {
+    ON_SEGMENT.with(Cell::get) || thread_stack_left().is_some_and(|left| left >= PYTHON_STACK_MIN)
+}
+
 /// Runs `job` on the calling thread with at least PYTHON_STACK_MIN of
-/// stack. `job` must not panic (dispatch's jobs are guarded).
+/// stack: on the thread's own stack if that has enough left, else (or on
+/// a stack that is not the thread's) on the thread's segment. `job` must
+/// not panic (dispatch's jobs are guarded).
 pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
     keep_thread_state();
-    let enough = stacker::remaining_stack().is_some_and(|left| left >= PYTHON_STACK_MIN);
-    if enough || ON_SEGMENT.with(|on| on.get()) {
+    if has_python_stack() {
         return job();
     }
     let base = SEGMENT.with(|s| {
@@ -193,7 +238,7 @@ pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
     });
     let Some(base) = base else {
         // No memory for a segment: stacker maps one for this call.
-        return stacker::maybe_grow(PYTHON_STACK_MIN, PYTHON_STACK_SEGMENT, job);
+        return stacker::grow(PYTHON_STACK_SEGMENT, job);
     };
     let guard = page_size();
     ON_SEGMENT.with(|on| on.set(true));
@@ -273,7 +318,84 @@ pub fn dispatch(policy: Policy, job: Job) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{defer_while_winding, deferred_mark, inline_by_name, run_deferred_since, winding};
+    use super::{has_python_stack, on_python_stack, thread_stack_left, ON_SEGMENT};
     use std::sync::{Arc, Mutex};
+
+    /// A 256 KiB mapping to run code on, as a ucontext fibre's stack.
+    struct FibreStack(usize);
+
+    const FIBRE_STACK: usize = 256 << 10;
+
+    impl FibreStack {
+        fn map() -> FibreStack {
+            // SAFETY: a fresh anonymous mapping, ours alone.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    FIBRE_STACK,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(base, libc::MAP_FAILED);
+            FibreStack(base as usize)
+        }
+
+        fn run<T>(&self, body: impl FnOnce() -> T) -> T {
+            // SAFETY: the mapping is ours, used by nobody else, and lives
+            // until drop.
+            unsafe { psm::on_stack(self.0 as *mut u8, FIBRE_STACK, body) }
+        }
+    }
+
+    impl Drop for FibreStack {
+        fn drop(&mut self) {
+            // SAFETY: our mapping, no longer in use.
+            unsafe { libc::munmap(self.0 as *mut libc::c_void, FIBRE_STACK) };
+        }
+    }
+
+    /// Uses about `kib` KiB of stack.
+    #[inline(never)]
+    fn use_stack(kib: usize) -> usize {
+        let page = std::hint::black_box([1u8; 1024]);
+        if kib == 0 {
+            0
+        } else {
+            page[kib % 1024] as usize + use_stack(kib - 1)
+        }
+    }
+
+    #[test]
+    fn a_fibre_stack_is_never_taken_for_a_python_stack() {
+        // Mapped before the thread's stack, so it lies above it, as it can
+        // in any program: "stack pointer minus the thread stack's lowest
+        // address" then looks like plenty.
+        let fibre = FibreStack::map();
+        std::thread::Builder::new()
+            .stack_size(32 << 20)
+            .spawn(move || {
+                // The thread's own large stack: enough, and no switch.
+                assert!(thread_stack_left().is_some_and(|left| left > 16 << 20));
+                assert!(has_python_stack());
+                assert!(!on_python_stack(|| ON_SEGMENT.with(|on| on.get())));
+                // The same thread on a small fibre stack: not its stack, so
+                // Python gets the segment, and deep calls work there.
+                fibre.run(|| {
+                    assert_eq!(thread_stack_left(), None);
+                    assert!(!has_python_stack());
+                    let (on_segment, used) =
+                        on_python_stack(|| (ON_SEGMENT.with(|on| on.get()), use_stack(4096)));
+                    assert!(on_segment, "a Python call on a fibre ran on the fibre");
+                    assert_eq!(used, 4096);
+                });
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn replies_during_a_wind_run_in_order_when_it_returns_and_only_then() {

@@ -72,6 +72,36 @@ class FopError(OSError):
         super().__init__(errno, message or _os.strerror(errno))
 
 
+class _InstanceLogger(_logging.Logger):
+    """A translator's own logger: named like the shared ``glupy.<name>``
+    logger, whose level and handlers it follows, but marking its records
+    with the translator's identity, so each line reaches the GlusterFS log
+    of the translator's own graph (two glfs instances in one process can
+    hold translators of the same name)."""
+
+    def __init__(self, name, log_id):
+        super().__init__(name)
+        self.parent = _logging.getLogger(name)
+        self.glupy_log_id = log_id
+
+    def isEnabledFor(self, level):
+        # Not cached: logging clears the caches of registered loggers only.
+        if self.disabled or self.manager.disable >= level:
+            return False
+        return level >= self.getEffectiveLevel()
+
+    def makeRecord(self, *args, **kwargs):
+        record = super().makeRecord(*args, **kwargs)
+        record.glupy_log_id = self.glupy_log_id
+        return record
+
+
+def _instance_logger(name, log_id):
+    if log_id is None:  # outside the host: glupy check, tests
+        return _logging.getLogger(name)
+    return _InstanceLogger(name, log_id)
+
+
 class Translator:
     """Base class of ``xlator`` in a glupy module.
 
@@ -92,7 +122,7 @@ class Translator:
         self.name = getattr(xl, "name", "glupy")
         self.options = getattr(xl, "options", {})
         self.children = list(getattr(xl, "children", []))
-        self.log = _logging.getLogger("glupy." + self.name)
+        self.log = _instance_logger("glupy." + self.name, getattr(xl, "log_id", None))
 
     # Conveniences mirroring Frame's methods, for Glupy-style code.
     def wind(self, frame, *args, child=None):

@@ -8,6 +8,7 @@ the loop never runs GlusterFS code that may block.
 """
 
 import asyncio
+import contextvars
 import errno
 import logging
 import threading
@@ -16,6 +17,9 @@ import traceback
 from . import FOPS
 
 _loop = None
+# The translator a coroutine works for: lines of loggers other than its own
+# (a module's logger, print) logged there go to that translator's log.
+current_log_id = contextvars.ContextVar("glupy_log_id", default=None)
 _loop_lock = threading.Lock()
 LOOP_STACK_BYTES = 64 << 20
 
@@ -118,6 +122,7 @@ def _give_up(frame, code):
 
 async def _run(coro, frame, translator):
     log = translator.log
+    current_log_id.set(getattr(log, "glupy_log_id", None))  # in this task's own context
     fop = frame.fop
     timeout = _timeout(translator)
     try:

@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from . import FOPS, Translator
+from ._aio import current_log_id
 
 # Where Glupy 1 looked for modules, then ours; module-path comes first.
 DEFAULT_DIRS = ("/etc/glusterfs/glupy",)
@@ -190,16 +191,20 @@ def load(name, module_path, xl):
 
 
 class GlusterLogHandler(logging.Handler):
-    """Python logging into the GlusterFS log of the process."""
+    """Python logging into a GlusterFS log: the log of the translator's own
+    graph for a translator's logger (``self.log``), else of the translator
+    the thread or coroutine works for, else of the process."""
 
     def emit(self, record):
         try:
             from . import _glupy
 
             domain = record.name[6:] if record.name.startswith("glupy.") else None
+            log_id = getattr(record, "glupy_log_id", None) or current_log_id.get()
             _glupy.log(
                 record.levelno, self.format(record), domain,
                 os.path.basename(record.pathname or "python"), record.funcName or "-", record.lineno or 0,
+                log_id,
             )
         except Exception:  # never let logging break a fop
             pass
