@@ -62,7 +62,7 @@ static mut OPTIONS: [ffi::volume_option_t; 6] = [
         [c"module-path".as_ptr(), NONE, NONE, NONE],
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
         NONE,
-        c"A directory searched first for the module (and put on sys.path).".as_ptr(),
+        c"A directory searched first for the module and its helpers (refused unless only root can change it).".as_ptr(),
     ),
     option(
         [c"python-threads".as_ptr(), NONE, NONE, NONE],

@@ -493,7 +493,8 @@ def test_random_faults_in_coroutines_answer_every_request(gluster, workdir):
 
 # ------------------------------------------------------- bad configuration
 # (missing module, import errors, a missing or world-writable module-path and
-# python-threads=lots are in test_host.py)
+# python-threads=lots are in test_host.py; unsafe module locations in
+# test_module_safety.py)
 
 @pytest.mark.parametrize("threads", ["0", "257", "-3"])
 def test_python_threads_out_of_range_fails_init(workdir, threads):

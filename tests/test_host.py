@@ -337,7 +337,8 @@ def test_world_writable_module_path_is_refused(workdir):
     os.chmod(mods, 0o777)
     (mods / "m.py").write_text("import glupy\nclass xlator(glupy.Translator):\n    pass\n")
     brick = glusterlib.Brick(workdir / "b", [glupy("m", path=mods)], name="b")
-    assert "is writable by other users" in brick.start_expect_failure()
+    assert f"{mods} is writable by its group and other users (mode 0777): run 'chmod g-w,o-w {mods}'" \
+        in brick.start_expect_failure()
 
 
 CLIENT = textwrap.dedent(

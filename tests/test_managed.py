@@ -272,7 +272,7 @@ def test_check_refuses_a_directory_others_can_write(tmp_path):
     path = write_module(tmp_path / "open", "fine", "import glupy\nclass xlator(glupy.Translator):\n    pass\n")
     path.parent.chmod(0o777)
     done = run_glupy("check", path, check=False)
-    assert done.returncode == 1 and "writable by other users" in done.stdout
+    assert done.returncode == 1 and f"run 'chmod g-w,o-w {path.parent}'" in done.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -684,6 +684,35 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     assert getxattr(mount.mountpoint, "user.glupy.option") == errno.ENODATA
     [proc] = [p for p in status_processes(glusterd, volume) if p["kind"] == "brick"]
     assert proc["glupy"] == []
+
+
+HELPER_USER = """\
+    import glupy
+    import helper
+
+
+    class xlator(glupy.Translator):
+        def getxattr_fop(self, frame, this, loc, name, xdata):
+            if name != "user.glupy.helper":
+                frame.wind(loc, name, xdata)
+                return
+            value = helper.VERSION.encode()
+            frame.unwind(len(value), 0, glupy.Dict({name: value}), None)
+"""
+
+
+def test_reload_picks_up_a_changed_helper_module(glusterd, tmp_path):
+    volume = unique("helper")
+    glusterd.create_volume(volume)
+    modules = tmp_path / "modules"
+    write_module(modules, "uses_helper", HELPER_USER)
+    write_module(modules, "helper", "VERSION = 'one'\n")
+    glusterd.glupy("enable", volume, "uses_helper", "--module-path", modules, "--restart")
+    mount = glusterd.mount(volume, "m1")
+    wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.helper") == b"one", what="the helper")
+    write_module(modules, "helper", "VERSION = 'two'\n")
+    glusterd.glupy("reload", volume)
+    wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.helper") == b"two", what="the changed helper")
 
 
 def test_replica_3_bricks_each_run_glupy(glusterd, tmp_path):

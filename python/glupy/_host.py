@@ -4,18 +4,18 @@ Shared with ``glupy check``, so the command reports exactly what init would.
 """
 
 import difflib
+import importlib.machinery
 import importlib.util
 import inspect
 import logging
 import os
-import stat
 import sys
 import traceback
 
-from . import FOPS, Translator
+from . import FOPS, Translator, _loader, _trust
 from ._aio import current_log_id
 
-# Where Glupy 1 looked for modules, then ours; module-path comes first.
+# Where Glupy 1 looked for modules; module-path comes first.
 DEFAULT_DIRS = ("/etc/glusterfs/glupy",)
 
 HOOKS = ("reconfigure", "notify", "dump", "fini", "forget", "release", "releasedir")
@@ -25,65 +25,76 @@ class LoadError(Exception):
     """The module cannot be used; the message says what to fix."""
 
 
-def _check_module_path(path):
-    if not path:
-        return
+def _checked_dir(path, what, trusted):
     try:
-        st = os.stat(path)
+        return _trust.check_dir(os.path.abspath(path), trusted)
+    except NotADirectoryError:
+        raise LoadError(f"{what} is not a directory") from None
+    except _trust.Untrusted as e:
+        raise LoadError(f"{what} cannot be used, as translators run as root: {e}") from None
     except OSError as e:
-        raise LoadError(f"option module-path {path!r} cannot be used: {e.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise LoadError(f"option module-path {path!r} is not a directory")
-    if st.st_mode & stat.S_IWOTH:
-        raise LoadError(
-            f"option module-path {path!r} is writable by other users, and translators run as root: "
-            f"run 'chmod o-w {path}' or choose another directory"
-        )
+        raise LoadError(f"{what} cannot be used: {e.strerror}") from None
 
 
-def _search_path(module_path):
-    dirs = [module_path] if module_path else []
-    dirs += [d for d in DEFAULT_DIRS if os.path.isdir(d)]
-    for d in reversed(dirs):  # helper modules next to the translator import too
-        if d not in sys.path:
-            sys.path.insert(0, d)
-    return dirs + [p for p in sys.path if p not in dirs]
+def module_dirs(module_path, trusted):
+    """The directories a translator's modules come from, each checked."""
+    dirs = [_checked_dir(module_path, f"option module-path {module_path!r}", trusted)] if module_path else []
+    for default in DEFAULT_DIRS:
+        if os.path.lexists(default):
+            dirs.append(_checked_dir(default, f"{default} (searched after module-path)", trusted))
+    return dirs
 
 
-def import_fresh(name, module_path=None):
-    """Executes the module in a namespace of its own, so two translators
-    loading the same module share no state by accident."""
-    _check_module_path(module_path)
-    where = _search_path(module_path)
-    top = name.partition(".")[0]
+def import_fresh(name, module_path=None, trusted=None):
+    """Executes the module in a namespace of its own (see _loader), so two
+    translators loading the same module share no state by accident."""
+    trusted = _trust.trusted_uids() if trusted is None else trusted
+    dirs = module_dirs(module_path, trusted)
+    namespace = _loader.Namespace(dirs, trusted)
+    if namespace.owns(name.partition(".")[0]):
+        return _run_import(name, lambda: namespace.load(name))
+    where = dirs + sys.path
     if "." in name:
-        spec = importlib.util.find_spec(name)
+        spec = _run_import(name, lambda: importlib.util.find_spec(name))
     else:
-        spec = importlib.machinery.PathFinder.find_spec(top, where)
+        spec = importlib.machinery.PathFinder.find_spec(name, sys.path)
     if spec is None or spec.loader is None:
         shown = ", ".join(where[:4]) + (", ..." if len(where) > 4 else "")
         raise LoadError(
             f"Python module {name!r} not found (searched {shown}): check option module-name, "
             f"or set option module-path to the directory holding {name}.py"
         )
+    return _run_import(name, lambda: _execute_installed(name, spec))
+
+
+def _execute_installed(name, spec):
+    """A module of the Python installation (sys.path), run fresh; what it
+    imports is shared through sys.modules."""
     module = importlib.util.module_from_spec(spec)
     previous = sys.modules.get(name)
     sys.modules[name] = module  # dataclasses, pickle and friends look here
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise LoadError(
-            f"syntax error in {e.filename} line {e.lineno}: {e.msg}\n"
-            + "".join(traceback.format_exception_only(type(e), e))
-        ) from None
-    except BaseException:
-        raise LoadError(f"importing {name} ({spec.origin}) failed:\n{traceback.format_exc()}") from None
     finally:
         if previous is None:
             sys.modules.pop(name, None)
         else:
             sys.modules[name] = previous
     return module
+
+
+def _run_import(name, run):
+    try:
+        return run()
+    except SyntaxError as e:
+        raise LoadError(
+            f"syntax error in {e.filename} line {e.lineno}: {e.msg}\n"
+            + "".join(traceback.format_exception_only(type(e), e))
+        ) from None
+    except _trust.Untrusted as e:
+        raise LoadError(f"module {name} cannot be used, as translators run as root: {e}") from None
+    except BaseException:
+        raise LoadError(f"importing {name} failed:\n{traceback.format_exc()}") from None
 
 
 def _arity_problem(cls, attr, expected):

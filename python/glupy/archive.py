@@ -28,8 +28,8 @@ bytes and keeps its mtime, so it stays cold.
 
 import argparse
 import asyncio
+import builtins
 import errno
-import importlib
 import os
 import shutil
 import stat
@@ -315,6 +315,17 @@ SCHEMES = {"dir": LocalDirectoryStore}
 ASYNC_SCHEMES = {"dir": AsyncLocalDirectoryStore}
 
 
+def _import_as_caller(name):
+    """Module name as the translator calling would import it: through the
+    nearest `__import__` on the stack that is not Python's own (a glupy
+    translator's also finds the modules of its module-path)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_builtins.get("__import__") is builtins.__import__:
+        frame = frame.f_back
+    importer = frame.f_builtins["__import__"] if frame is not None else builtins.__import__
+    return importer(name, fromlist=("__name__",))
+
+
 def load_class(dotted):
     """The class named "package.module.Class" (or "package.module:Class"):
     a Store or an AsyncStore."""
@@ -322,7 +333,7 @@ def load_class(dotted):
     if not module_name or not attribute:
         raise ValueError(f"store class {dotted!r} is not a dotted name like mypackage.mymodule.MyStore")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_as_caller(module_name)
     except ImportError as error:
         raise ValueError(f"store class {dotted!r}: cannot import {module_name}: {error}") from None
     cls = getattr(module, attribute, None)

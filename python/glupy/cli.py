@@ -211,13 +211,17 @@ def module_options(module_path, options):
 
 # --------------------------------------------------------------- checking
 
+# glupy check judges files as a brick, running as root, would: only root's are trusted.
+BRICK_TRUSTED_UIDS = frozenset({0})
+
+
 def check_report(module, module_path):
     """(lines, problems): what init would say about the module."""
     from . import FOPS, Translator, _host  # imports the translator API: only here
 
     lines, problems = [], []
     try:
-        loaded = _host.import_fresh(module, module_path)
+        loaded = _host.import_fresh(module, module_path, trusted=BRICK_TRUSTED_UIDS)
         cls = _host.find_class(loaded)
     except _host.LoadError as e:
         return lines, [str(e)]
@@ -276,8 +280,9 @@ def module_location(target, module_path=None):
     if target.endswith(".py"):
         if not path.is_file():
             raise CliError(f"{target}: no such file")
-        return path.stem, str(path.resolve().parent)
-    return target, module_path
+        # Not resolved: the check walks the symlinks on the way too.
+        return path.stem, os.path.dirname(os.path.abspath(target))
+    return target, module_path and os.path.abspath(module_path)
 
 
 def precheck(module, module_path):
