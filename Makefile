@@ -4,6 +4,8 @@
 #   make install   install glupy.so into GlusterFS's translator directory
 #                  and the glupy Python package where Debian's python3 finds it
 #   make test      all of the above, then the whole test suite
+#   make test-debian13  the whole suite again in a Debian 13 root
+#                  (GlusterFS 11.1, Python 3.13; tools/debian13)
 #   make demo      a brick and a FUSE client with examples/helloworld.py
 
 PYTHON      := /usr/bin/python3
@@ -11,11 +13,13 @@ export PYO3_PYTHON := $(PYTHON)
 CARGO       ?= cargo
 XLATORDIR    = $(shell glusterfs --print-xlatordir)
 PY_SITE      = $(shell $(PYTHON) -c 'import site; print(site.getsitepackages()[0])')
-SO          := target/release/libglupy.so
+SO          := $(or $(CARGO_TARGET_DIR),target)/release/libglupy.so
+# libssl-dev and uuid-dev: GlusterFS 11's glusterfs.h includes their headers,
+# and libglusterfs-dev does not depend on them.
 DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
-               libclang-dev python3-dev python3-pytest mypy fuse3 attr
+               libssl-dev uuid-dev libclang-dev python3-dev python3-pytest mypy fuse3 attr
 
-.PHONY: all deps build install test test-rust test-python lint generate demo clean
+.PHONY: all deps print-debs build install test test-rust test-python lint generate demo clean
 
 all: build
 
@@ -23,6 +27,9 @@ deps:
 	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS); \
 	fi
+
+print-debs:
+	@echo $(DEBS)
 
 build:
 	$(CARGO) build --release
@@ -59,6 +66,12 @@ test-python:
 	$(PYTHON) -m pytest -q tests
 
 test: deps install lint test-rust test-python
+
+# The same `make test` in a Debian 13 root made by debootstrap and cached in
+# /var/cache/glupy-ci (GLUPY_CI_CACHE); builds into target/debian13.
+.PHONY: test-debian13
+test-debian13:
+	tools/debian13 make test
 
 generate:
 	GLUPY_REGENERATE=1 $(CARGO) test --release pystubs

@@ -108,7 +108,7 @@ impl Dict {
                     return Err(PyMemoryError::new_err("GF_CALLOC failed"));
                 }
                 std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, bytes.len());
-                ffi::dict_set_bin(d, kp, buf, bytes.len())
+                ffi::glupy_dict_set_bin(d, kp, buf, bytes.len())
             } else if let Ok(s) = value.cast::<PyString>() {
                 let s = CString::new(s.to_str()?)
                     .map_err(|_| PyValueError::new_err("a dict string value cannot contain NUL"))?;
@@ -187,7 +187,7 @@ impl Dict {
     fn __delitem__(&self, key: &str) -> PyResult<()> {
         let k = key_cstring(key)?;
         // SAFETY: live dict and key.
-        if unsafe { ffi::dict_del(self.dict.as_ptr(), k.as_ptr() as *mut _) } {
+        if unsafe { ffi::glupy_dict_del(self.dict.as_ptr(), k.as_ptr() as *mut _) } {
             Ok(())
         } else {
             Err(PyKeyError::new_err(key.to_string()))
