@@ -200,8 +200,8 @@ impl Dict {
 
     fn __len__(&self) -> usize {
         // SAFETY: live dict; count is read under no lock, as dict_foreach
-        // callers in GlusterFS do.
-        unsafe { (*self.dict.as_ptr()).count.max(0) as usize }
+        // callers in GlusterFS do. (int32_t in GlusterFS 10, unsigned in 11.)
+        usize::try_from(unsafe { (*self.dict.as_ptr()).count }).unwrap_or(0)
     }
 
     fn keys(&self) -> Vec<String> {
