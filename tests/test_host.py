@@ -4,6 +4,7 @@ import errno
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import threading
 import time
@@ -456,7 +457,7 @@ def test_loading_the_library_starts_no_python(workdir):
         int main(void) {{
             void *h = dlopen("{so}", RTLD_NOW | RTLD_LOCAL);
             if (!h) {{ puts(dlerror()); return 2; }}
-            void *py = dlopen("libpython3.11.so.1.0", RTLD_NOW | RTLD_NOLOAD);
+            void *py = dlopen("{sysconfig.get_config_var('INSTSONAME')}", RTLD_NOW | RTLD_NOLOAD);
             int (*initialized)(void) = py ? (int (*)(void))dlsym(py, "Py_IsInitialized") : 0;
             if (!initialized) {{ puts("no libpython"); return 3; }}
             printf("%d\\n", initialized());

@@ -62,7 +62,7 @@ def libpython_environment(so, workdir):
         return {}
     if minor > sys.version_info.minor:
         pytest.skip(f"{so} needs Python 3.{minor}: the loader refuses it here before "
-                    "anything of it runs (no libpython3.{minor})")
+                    f"anything of it runs (no libpython3.{minor})")
     local = Path(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME"))
     aliases = workdir / "libpython-alias"
     aliases.mkdir()
