@@ -6,6 +6,8 @@
 #   make test      all of the above, then the whole test suite
 #   make test-asan after make install: the fault and value tests against an
 #                  AddressSanitizer build of glupy.so (RELIABILITY.md)
+#   make test-debian13  the whole suite again in a Debian 13 root
+#                  (GlusterFS 11.1, Python 3.13; tools/debian13)
 #   make demo      a brick and a FUSE client with examples/helloworld.py
 
 PYTHON      := /usr/bin/python3
@@ -13,11 +15,13 @@ export PYO3_PYTHON := $(PYTHON)
 CARGO       ?= cargo
 XLATORDIR    = $(shell glusterfs --print-xlatordir)
 PY_SITE      = $(shell $(PYTHON) -c 'import site; print(site.getsitepackages()[0])')
-SO          := target/release/libglupy.so
+SO          := $(or $(CARGO_TARGET_DIR),target)/release/libglupy.so
+# libssl-dev and uuid-dev: GlusterFS 11's glusterfs.h includes their headers,
+# and libglusterfs-dev does not depend on them.
 DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
-               libclang-dev python3-dev python3-pytest mypy fuse3 attr
+               libssl-dev uuid-dev libclang-dev python3-dev python3-pytest mypy fuse3 attr
 
-.PHONY: all deps build install test test-rust test-python lint generate demo clean
+.PHONY: all deps print-debs build install test test-rust test-python lint generate demo clean
 
 all: build
 
@@ -25,6 +29,9 @@ deps:
 	@if ! dpkg -s $(DEBS) >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBS); \
 	fi
+
+print-debs:
+	@echo $(DEBS)
 
 build:
 	$(CARGO) build --release
@@ -61,6 +68,12 @@ test-python:
 	$(PYTHON) -m pytest -q tests
 
 test: deps install lint test-rust test-python
+
+# The same `make test` in a Debian 13 root made by debootstrap and cached in
+# /var/cache/glupy-ci (GLUPY_CI_CACHE); builds into target/debian13.
+.PHONY: test-debian13
+test-debian13:
+	tools/debian13 make test
 
 generate:
 	GLUPY_REGENERATE=1 $(CARGO) test --release pystubs

@@ -110,12 +110,86 @@ fn generate_shim(fops: &[FopSpec]) -> String {
     c
 }
 
+/// The GlusterFS version whose headers are installed: libglusterfs-dev's
+/// glusterfs-api.pc says "7.<package version>" (configure.ac: GFAPI_VERSION).
+/// GLUPY_GLUSTERFS_VERSION overrides it (a packaging build without pkg-config).
+fn headers_version() -> String {
+    println!("cargo:rerun-if-env-changed=GLUPY_GLUSTERFS_VERSION");
+    if let Ok(v) = env::var("GLUPY_GLUSTERFS_VERSION") {
+        return v;
+    }
+    let out = std::process::Command::new("pkg-config")
+        .args(["--modversion", "glusterfs-api"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .unwrap_or_else(|| {
+            panic!("glupy: cannot tell which GlusterFS this builds for: `pkg-config --modversion glusterfs-api` failed (apt-get install pkg-config libglusterfs-dev)")
+        });
+    let api = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    api.strip_prefix("7.")
+        .unwrap_or_else(|| {
+            panic!(
+                "glupy: unexpected glusterfs-api version {api:?} (expected 7.<GlusterFS version>)"
+            )
+        })
+        .to_string()
+}
+
+/// The version of the installed GlusterFS programs, from the translator
+/// directory they load from (`.../glusterfs/<version>/xlator`); None when
+/// no GlusterFS is installed (a packaging build).
+fn installed_version() -> Option<String> {
+    let out = std::process::Command::new("glusterfs")
+        .arg("--print-xlatordir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Some(dir.parent()?.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Checks the headers' GlusterFS version and makes it known to the build:
+/// `cfg(gluster11)` for 11.x, GLUPY_GLUSTERFS_VERSION for Rust and the C
+/// shim (whose constructor refuses any other GlusterFS at load).
+fn gluster_version() -> (String, u32) {
+    println!("cargo::rustc-check-cfg=cfg(gluster11)");
+    let version = headers_version();
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("glupy: unexpected GlusterFS version {version:?}"));
+    if !(10..=11).contains(&major) {
+        panic!(
+            "glupy: the installed GlusterFS headers are version {version}; glupy supports GlusterFS 10.x and 11.x \
+             (Debian 12: libglusterfs-dev 10.3, or 11.1 from bookworm-backports; Debian 13: 11.1)"
+        );
+    }
+    if let Some(installed) = installed_version() {
+        if installed != version {
+            panic!(
+                "glupy: libglusterfs-dev is version {version} but the installed GlusterFS is {installed}: \
+                 glupy.so must be built with the headers of the GlusterFS that loads it \
+                 (install libglusterfs-dev {installed}, e.g. apt-get install libglusterfs-dev={installed}*)"
+            );
+        }
+    }
+    if major >= 11 {
+        println!("cargo:rustc-cfg=gluster11");
+    }
+    println!("cargo:rustc-env=GLUPY_GLUSTERFS_VERSION={version}");
+    (version, major)
+}
+
 fn main() {
+    let (gluster_version, gluster_major) = gluster_version();
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let table_path = manifest.join("src/fops.table");
     for f in [
         "src/fops.table",
+        "src/shim/gluster_version.c",
         "src/fop_spec.rs",
         "src/shim/shim.c",
         "src/shim/glupy_shim.h",
@@ -129,6 +203,15 @@ fn main() {
 
     let mut cc = cc::Build::new();
     cc.file(manifest.join("src/shim/shim.c"))
+        .file(manifest.join("src/shim/gluster_version.c"))
+        .define(
+            "GLUPY_GLUSTERFS_VERSION",
+            Some(format!("\"{gluster_version}\"").as_str()),
+        )
+        .define(
+            "GLUPY_GLUSTERFS_MAJOR",
+            Some(gluster_major.to_string().as_str()),
+        )
         .include(manifest.join("src/shim"))
         .include(&out)
         .flag("-fvisibility=hidden")
@@ -151,6 +234,7 @@ fn main() {
     let mut bindings = bindgen::Builder::default()
         .header(manifest.join("src/shim/glupy_shim.h").to_string_lossy())
         .clang_arg(format!("-I{}", manifest.join("src/shim").display()))
+        .clang_arg(format!("-DGLUPY_GLUSTERFS_MAJOR={gluster_major}"))
         .allowlist_function("glupy_.*")
         .allowlist_function("(loc|inode|fd|dict|data|iobref|iobuf|gf_dirent)_.*")
         .allowlist_function("uuid_utoa|gf_uuid_.*")

@@ -5,7 +5,7 @@ use crate::ffi;
 use crate::fops::FOPS;
 use crate::guard::guarded;
 use crate::instance::{options_map, Instance};
-use crate::{dispatch, interp, logging};
+use crate::{dispatch, gluster_version, interp, logging};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
 use std::ffi::c_char;
@@ -91,7 +91,9 @@ static mut OPTIONS: [ffi::volume_option_t; 6] = [
 #[allow(non_upper_case_globals)]
 pub static mut xlator_api: ffi::xlator_api_t = ffi::xlator_api_t {
     op_version: [1, 0, 0, 0],
+    #[cfg(not(gluster11))]
     flags: 0,
+    #[cfg(not(gluster11))]
     xlator_id: 0,
     identifier: c"glupy".as_ptr() as *mut c_char,
     options: &raw mut OPTIONS as *mut ffi::volume_option_t,
@@ -135,6 +137,11 @@ unsafe extern "C" fn init(this: *mut ffi::xlator_t) -> i32 {
 }
 
 fn start(this: *mut ffi::xlator_t) -> Result<(), String> {
+    // Before any field of the xlator past its name is read: another
+    // GlusterFS version lays it out differently.
+    if let Some(why) = gluster_version::refusal() {
+        return Err(why);
+    }
     // SAFETY: init gets the live xlator being initialised.
     let (options, has_children) =
         unsafe { (options_map((*this).options), !(*this).children.is_null()) };

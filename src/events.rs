@@ -147,7 +147,7 @@ pub fn release_fd(this: *mut ffi::xlator_t, fd: *mut ffi::fd_t, dir: bool) {
     let mut raw = 0u64;
     // SAFETY: as for forget_inode, for an fd.
     unsafe {
-        if ffi::fd_ctx_del(fd, this, &mut raw) == 0 && raw != 0 {
+        if ffi::glupy_fd_ctx_del(fd, this, &mut raw) == 0 && raw != 0 {
             drop(ctx_from_raw(raw));
         }
     }

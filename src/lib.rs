@@ -19,6 +19,7 @@ mod dispatch;
 mod events;
 mod fops;
 mod frame;
+mod gluster_version;
 mod guard;
 mod instance;
 mod interp;

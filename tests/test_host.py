@@ -4,6 +4,7 @@ import errno
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import threading
 import time
@@ -242,6 +243,34 @@ def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster, where):
     assert client.read_file("/after") == b"ok"
 
 
+@pytest.mark.parametrize("where", ["auto", "pool", "caller"])
+def test_deep_recursion_on_brick_event_threads_is_a_recursion_error(gluster, where):
+    # Without io-threads the brick's fops arrive on its event threads.
+    brick = gluster.brick([glupy("behaviour", python_thread=where)])
+    client = gluster.gfapi(brick)
+    with pytest.raises(OSError) as e:
+        client.getxattr("/", "user.glupy.deep")
+    assert e.value.errno == errno.EIO
+    assert "RecursionError" in brick.log_text()
+    assert brick.alive()
+    client.write_file("/after", b"ok")
+    assert client.read_file("/after") == b"ok"
+
+
+@pytest.mark.parametrize("where", ["auto", "pool", "caller"])
+def test_deep_recursion_in_a_fuse_client_is_a_recursion_error(gluster, where):
+    # In a FUSE client fops arrive on the fuse reader thread.
+    brick = gluster.brick()
+    mount = gluster.mount(brick, layers=[glupy("behaviour", python_thread=where)])
+    with pytest.raises(OSError) as e:
+        os.getxattr(mount.mountpoint, "user.glupy.deep")
+    assert e.value.errno == errno.EIO
+    assert "RecursionError" in mount.log_text()
+    assert mount.alive()
+    (mount.mountpoint / "after").write_bytes(b"ok")
+    assert (mount.mountpoint / "after").read_bytes() == b"ok"
+
+
 def test_slow_python_does_not_stall_the_event_threads(gluster):
     # No io-threads: fops arrive on the event threads, and Python runs on
     # the host's threads, so a sleeping translator stalls nothing else.
@@ -429,7 +458,7 @@ def test_loading_the_library_starts_no_python(workdir):
         int main(void) {{
             void *h = dlopen("{so}", RTLD_NOW | RTLD_LOCAL);
             if (!h) {{ puts(dlerror()); return 2; }}
-            void *py = dlopen("libpython3.11.so.1.0", RTLD_NOW | RTLD_NOLOAD);
+            void *py = dlopen("{sysconfig.get_config_var('INSTSONAME')}", RTLD_NOW | RTLD_NOLOAD);
             int (*initialized)(void) = py ? (int (*)(void))dlsym(py, "Py_IsInitialized") : 0;
             if (!initialized) {{ puts("no libpython"); return 3; }}
             printf("%d\\n", initialized());

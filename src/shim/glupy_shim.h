@@ -91,4 +91,14 @@ int32_t glupy_frame_pid(call_frame_t *frame);
 uint32_t glupy_frame_uid(call_frame_t *frame);
 uint32_t glupy_frame_gid(call_frame_t *frame);
 
+/* src/shim/gluster_version.c: the GlusterFS version this build is for, the
+ * load-time verdict (NULL, or why this GlusterFS is refused), and the calls
+ * whose form differs between GlusterFS 10 and 11. */
+const char *glupy_gluster_version(void);
+const char *glupy_version_refusal(void);
+int glupy_dict_set_bin(dict_t *dict, char *key, void *ptr, size_t size);
+gf_boolean_t glupy_dict_del(dict_t *dict, char *key);
+int glupy_fd_ctx_get(fd_t *fd, xlator_t *xl, uint64_t *value);
+int glupy_fd_ctx_del(fd_t *fd, xlator_t *xl, uint64_t *value);
+
 #endif

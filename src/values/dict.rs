@@ -108,7 +108,7 @@ impl Dict {
                     return Err(PyMemoryError::new_err("GF_CALLOC failed"));
                 }
                 std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, bytes.len());
-                ffi::dict_set_bin(d, kp, buf, bytes.len())
+                ffi::glupy_dict_set_bin(d, kp, buf, bytes.len())
             } else if let Ok(s) = value.cast::<PyString>() {
                 let s = CString::new(s.to_str()?)
                     .map_err(|_| PyValueError::new_err("a dict string value cannot contain NUL"))?;
@@ -187,7 +187,7 @@ impl Dict {
     fn __delitem__(&self, key: &str) -> PyResult<()> {
         let k = key_cstring(key)?;
         // SAFETY: live dict and key.
-        if unsafe { ffi::dict_del(self.dict.as_ptr(), k.as_ptr() as *mut _) } {
+        if unsafe { ffi::glupy_dict_del(self.dict.as_ptr(), k.as_ptr() as *mut _) } {
             Ok(())
         } else {
             Err(PyKeyError::new_err(key.to_string()))
@@ -200,8 +200,8 @@ impl Dict {
 
     fn __len__(&self) -> usize {
         // SAFETY: live dict; count is read under no lock, as dict_foreach
-        // callers in GlusterFS do.
-        unsafe { (*self.dict.as_ptr()).count.max(0) as usize }
+        // callers in GlusterFS do. (int32_t in GlusterFS 10, unsigned in 11.)
+        usize::try_from(unsafe { (*self.dict.as_ptr()).count }).unwrap_or(0)
     }
 
     fn keys(&self) -> Vec<String> {

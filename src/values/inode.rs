@@ -220,7 +220,7 @@ impl Fd {
     fn ctx(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         let mut raw = 0u64;
         // SAFETY: live fd and owner.
-        let rc = unsafe { ffi::fd_ctx_get(self.fd.as_ptr(), self.owner.0, &mut raw) };
+        let rc = unsafe { ffi::glupy_fd_ctx_get(self.fd.as_ptr(), self.owner.0, &mut raw) };
         if rc != 0 || raw == 0 {
             return None;
         }
@@ -234,7 +234,7 @@ impl Fd {
         let mut old = 0u64;
         // SAFETY: live fd and owner; the GIL serialises Python setters.
         unsafe {
-            if ffi::fd_ctx_del(self.fd.as_ptr(), self.owner.0, &mut old) == 0 && old != 0 {
+            if ffi::glupy_fd_ctx_del(self.fd.as_ptr(), self.owner.0, &mut old) == 0 && old != 0 {
                 drop(ctx_from_raw(old));
             }
             if let Some(value) = value {

@@ -72,8 +72,25 @@ from glupy import GLUPY_V1_FOPS  # noqa: F401
 _FOPS = _glupy.FOPS
 
 # ---------------------------------------------------------------- structs
-# The layouts of GlusterFS 10.3 on x86_64; src/compat_layout.rs checks every
-# field against the host's bindings.
+# The layouts of GlusterFS 10.x and 11.x on x86_64; src/compat_layout.rs checks
+# every field against the host's bindings of the installed headers.
+
+
+def _gluster_major():
+    """The major version of the GlusterFS whose memory these structs show:
+    the one the host was built for, or outside a host the installed
+    libglusterfs (10.x exports dict_set_bin; 11.x made it an inline)."""
+    hosted = getattr(sys.modules.get("glupy._glupy"), "GLUSTERFS_VERSION", None)
+    if hosted:
+        return int(hosted.split(".")[0])
+    try:
+        lib = _ctypes.CDLL("libglusterfs.so.0")
+    except OSError:
+        return 10
+    return 10 if hasattr(lib, "dict_set_bin") else 11
+
+
+_GLUSTER_MAJOR = _gluster_major()
 
 uuid_t = c_ubyte * 16
 
@@ -143,7 +160,8 @@ class fd_t(Structure):
     _fields_ = [
         ("pid", c_uint64),
         ("flags", c_int32),
-        ("refcount", c_int64),  # gf_atomic_int64_t
+        # gf_atomic_int64_t in 10.x, gf_atomic_uint32_t in 11.x
+        ("refcount", c_int64 if _GLUSTER_MAJOR < 11 else c_uint32),
         ("inode_list", list_head),
         ("inode", POINTER(inode_t)),
     ]
