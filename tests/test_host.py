@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -227,16 +228,33 @@ def test_volfile_options_reach_python(gluster):
     assert client.getxattr("/", "user.glupy.option") == b"hello-there"
 
 
-@pytest.mark.parametrize("where", ["auto", "pool", "caller"])
-def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster, where):
+# Which thread runs Python, by option: for a fop that comes on an io-threads
+# worker (below io-threads) and one that comes on protocol/server's request
+# threads (glfs_rpcrqhnd, above io-threads), which must not wait for Python.
+THREAD_BY_POLICY = {
+    "auto": {"below": "glfs_iotwr", "above": "glupy-py"},
+    "pool": {"below": "glupy-py", "above": "glupy-py"},
+    "caller": {"below": "glfs_iotwr", "above": "glfs_rpcrqhnd"},
+}
+
+
+@pytest.mark.parametrize("where", sorted(THREAD_BY_POLICY))
+def test_python_thread_option_picks_the_thread_and_deep_recursion_is_an_error(gluster, where):
     # io-threads workers have 256 KiB stacks: Python runs on a large stack
     # segment there (auto, caller) or on the host's threads (pool).
-    brick = gluster.brick([glupy("behaviour", python_thread=where), ("performance/io-threads", {})])
+    brick = gluster.brick([glupy("behaviour", name="below", python_thread=where),
+                           ("performance/io-threads", {}),
+                           glupy("behaviour", name="above", python_thread=where)])
     client = gluster.gfapi(brick)
-    with pytest.raises(OSError) as e:
-        client.getxattr("/", "user.glupy.deep")
-    assert e.value.errno == errno.EIO
-    assert "RecursionError" in brick.log_text()
+    ran_on = {layer: client.getxattr("/", f"user.glupy.thread.{layer}").decode()
+              for layer in ("below", "above")}
+    assert {layer: re.sub(r"\d+$", "", name) for layer, name in ran_on.items()} == \
+        THREAD_BY_POLICY[where], ran_on
+    for layer in ("below", "above"):
+        with pytest.raises(OSError) as e:
+            client.getxattr("/", f"user.glupy.deep.{layer}")
+        assert e.value.errno == errno.EIO
+    assert brick.log_text().count("RecursionError: maximum recursion depth exceeded") >= 2
     assert brick.alive()
     client.write_file("/after", b"ok")
     assert client.read_file("/after") == b"ok"
@@ -251,7 +269,8 @@ def test_slow_python_does_not_stall_the_event_threads(gluster):
     answers = []
     sleeper = threading.Thread(target=lambda: answers.append(client.getxattr("/", "user.glupy.sleep")))
     sleeper.start()
-    time.sleep(0.3)
+    assert glusterlib.wait_until(lambda: client.getxattr("/", "user.glupy.sleeping") == b"1", 5), \
+        "the slow request never reached Python"
     started = time.monotonic()
     handle = client.open("/f")
     assert handle.pread(4, 0) == b"data"

@@ -16,6 +16,8 @@ class xlator(glupy.Translator):
     def __init__(self, xl):
         super().__init__(xl)
         self.reconfigured = 0
+        self.sleeping = 0  # requests inside the slow branch right now
+        self.lock = threading.Lock()
 
     def reconfigure(self, options):
         self.reconfigured += 1
@@ -53,11 +55,22 @@ class xlator(glupy.Translator):
             self._answer(frame, name, str(self.reconfigured).encode())
         elif name == "user.glupy.instance":
             self._answer(frame, name, this.name.encode())
-        elif name == "user.glupy.deep":
+        elif name == "user.glupy.thread." + this.name:
+            # The kernel's name of the thread running Python right now.
+            with open(f"/proc/self/task/{threading.get_native_id()}/comm", "rb") as comm:
+                self._answer(frame, name, comm.read().strip())
+        elif name in ("user.glupy.deep", "user.glupy.deep." + this.name):
             self._answer(frame, name, str(deep(0)).encode())
         elif name == "user.glupy.sleep":
+            with self.lock:
+                self.sleeping += 1
             time.sleep(2)  # a slow, blocking translator
+            with self.lock:
+                self.sleeping -= 1
             self._answer(frame, name, b"awake")
+        elif name == "user.glupy.sleeping":
+            with self.lock:
+                self._answer(frame, name, str(self.sleeping).encode())
         elif name == "user.glupy.late":
             threading.Timer(0.3, self._answer, (frame, name, b"answered from a thread")).start()
         elif name == "user.glupy.local":
