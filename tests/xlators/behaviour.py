@@ -46,7 +46,9 @@ class xlator(glupy.Translator):
         frame.unwind(op_ret, op_errno, inode, buf, xdata, postparent)
 
     def _answer(self, frame, name, value):
-        frame.unwind(len(value), 0, glupy.Dict({name: value}), None)
+        # op_ret 0, as posix answers one named xattr: gfapi returns a positive
+        # op_ret as the size without copying the value.
+        frame.unwind(0, 0, glupy.Dict({name: value}), None)
 
     def getxattr_fop(self, frame, this, loc, name, xdata):
         if name == "user.glupy.option":
