@@ -1149,6 +1149,11 @@ class GlfsDir:
         if fd:
             _check(self.lib.glfs_closedir(fd))
 
+    def fgetxattr(self, name):
+        """fgetxattr on the directory's fd."""
+        return _sized_read(lambda buf, size: self.lib.glfs_fgetxattr(
+            self.fd, name.encode(), buf, size), None)
+
     def entries(self, plus=False):
         """[(name, os.stat_result or None)] until the end of the directory."""
         found = []
