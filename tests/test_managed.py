@@ -670,9 +670,12 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
              what="the failed reload in the brick log")
     assert getxattr(mount.mountpoint, "user.glupy.option") == b"bonjour"
     # ... and a reload of a good one runs the new source.
+    assert "fini of behaviour" not in log.read_text()
     (modules / "behaviour.py").write_text(source + VERSION_2)
     glusterd.glupy("reload", volume)
     wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.version") == b"2", what="reloaded module")
+    # The replaced instance's fini ran (once: the failed reload kept it).
+    assert log.read_text().count(f"fini of behaviour in {volume}-glupy") == 1
 
     # A brick killed and started again by glusterd comes back with glupy.
     os.kill(pid, signal.SIGKILL)
@@ -828,9 +831,11 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     wait_for(lambda: "reload of behaviour failed; the running translator is kept" in early.log_text(),
              what="the failed reload in the client log")
     assert getxattr(early.mountpoint, "user.glupy.option") == b"bye"
+    assert "fini of behaviour" not in late.log_text()
     (modules / "behaviour.py").write_text(source + VERSION_2)
     glusterd.glupy("reload", volume, "--side", "client")
     wait_for(lambda: getxattr(late.mountpoint, "user.glupy.version") == b"2", what="reloaded module")
+    assert late.log_text().count(f"fini of behaviour in {volume}-glupy") == 1
 
     glusterd.glupy("disable", volume)
     assert glusterd.volfiles(volume) == before

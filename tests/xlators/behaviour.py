@@ -22,6 +22,9 @@ class xlator(glupy.Translator):
     def reconfigure(self, options):
         self.reconfigured += 1
 
+    def fini(self):
+        self.log.info("fini of behaviour in %s", self.name)
+
     def lookup_fop(self, frame, this, loc, xdata):
         name = loc.name or ""
         if name.startswith("missing-"):
