@@ -498,3 +498,68 @@ def test_names_that_are_not_utf8_survive_a_rebuilt_listing(gluster):
     assert name in os.listdir(root)
     with open(root + b"/" + name, "rb") as f:
         assert f.read() == b"latin-1"
+
+
+class TwoChildBrick(glusterlib.Brick):
+    """posix -> locks twice (brick/ and brick2/), both under one glupy layer."""
+
+    def volfile_text(self):
+        text, children = "", []
+        for suffix, directory in (("", self.directory), ("2", self.second_directory)):
+            posix, locks = f"{self.name}-posix{suffix}", f"{self.name}-locks{suffix}"
+            text += volume_text(posix, "storage/posix", {"directory": directory})
+            text += volume_text(locks, "features/locks", {}, [posix])
+            children.append(locks)
+        (xlator_type, options, name), = self.layers
+        text += volume_text(name, xlator_type, options, children)
+        return text + volume_text(f"{self.name}-server", "protocol/server",
+                                  self._server_options(name), [name])
+
+    @property
+    def second_directory(self):
+        return self.workdir / "brick2"
+
+    def start(self, timeout=glusterlib.START_TIMEOUT):
+        self.second_directory.mkdir(parents=True, exist_ok=True)
+        return super().start(timeout)
+
+
+def volume_text(name, xlator_type, options, subvolumes=()):
+    return glusterlib.volume_block(name, xlator_type, options, subvolumes) + "\n"
+
+
+def test_wind_to_a_named_child(gluster, workdir):
+    brick = TwoChildBrick(workdir / "b", [glupy("twochildren", name="split")], name="b")
+    gluster.bricks.append(brick)
+    brick.start()
+    client = gluster.gfapi(brick)
+    client.setxattr("/", "user.second.k", b"to the second")
+    client.setxattr("/", "user.first.k", b"to the first")
+    assert os.getxattr(brick.second_directory, "user.second.k") == b"to the second"
+    assert os.getxattr(brick.directory, "user.first.k") == b"to the first"
+    for directory, name in ((brick.directory, "user.second.k"), (brick.second_directory, "user.first.k")):
+        with pytest.raises(OSError) as e:
+            os.getxattr(directory, name)
+        assert e.value.errno == errno.ENODATA
+    assert client.getxattr("/", "user.second.k") == b"to the second"
+
+
+def fop_counters(brick, layer, fop):
+    section = glupy_section(brick.statedump(), layer)
+    return {k: float(v) for k, v in (pair.split("=") for pair in section[f"fop.{fop}"].split())}
+
+
+def test_statedump_counts_error_replies_and_time_in_python(gluster):
+    brick = gluster.brick([glupy("behaviour", name="counted")])
+    client = gluster.gfapi(brick)
+    for _ in range(5):
+        with pytest.raises(PermissionError):
+            client.stat("/eacces")  # a lookup answered EACCES
+    lookups = fop_counters(brick, "counted", "lookup")
+    assert lookups["errors"] == 5 and lookups["exceptions"] == 0, lookups
+    assert lookups["calls"] == lookups["answered"] >= 5
+    for _ in range(3):
+        assert client.getxattr("/", "user.glupy.nap") == b"rested"  # 0.2 s in Python, twice each
+    naps = fop_counters(brick, "counted", "getxattr")
+    assert naps["python_calls"] == 6 and naps["errors"] == 0, naps
+    assert 200_000 <= naps["python_avg_us"] < 1_000_000, naps

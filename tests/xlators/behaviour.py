@@ -73,6 +73,9 @@ class xlator(glupy.Translator):
             with self.lock:
                 self.sleeping -= 1
             self._answer(frame, name, b"awake")
+        elif name == "user.glupy.nap":
+            time.sleep(0.2)
+            self._answer(frame, name, b"rested")
         elif name == "user.glupy.sleeping":
             with self.lock:
                 self._answer(frame, name, str(self.sleeping).encode())
