@@ -345,6 +345,18 @@ def test_a_second_answer_raises_in_python_and_the_client_sees_one(gluster, workd
     assert_log_clean(client.log_text(), what="client log")  # no reply to an unknown request
 
 
+def test_an_answer_after_a_wind_is_refused_and_the_reply_answers(gluster, assert_log_clean):
+    # io-threads below: the wind returns before its reply, the frame is wound.
+    brick = gluster.brick([("performance/io-threads", {}), glupy("fault_chaos", name="fault")])
+    client = gluster.gfapi(brick)
+    for _ in range(10):
+        assert errno_of(command, client, "error-while-wound") == errno.ENODATA
+    faults = report(client)
+    assert faults["violations"] == []
+    assert faults["counts"].get("refused.wound"), faults["counts"]
+    assert_every_request_answered_once(brick, [client])
+
+
 def test_frames_finished_late_by_threads_are_all_answered(gluster):
     brick = fault_brick(gluster, python_threads=2)
     client = gluster.gfapi(brick)

@@ -436,6 +436,19 @@ class xlator(glupy.Translator):
         if len(won) != 1:
             self.violation(f"race: {len(won)} unwinds won")
 
+    def cmd_error_while_wound(self, frame, loc, argument):
+        """Winds (a name nobody has: ENODATA comes back), then answers an
+        error: refused, whether the reply is still out or already answered
+        by the callback. The client must see the callback's ENODATA."""
+        frame.wind(loc, "user.fault-absent", None)
+        try:
+            frame.error(errno.EIO)
+        except RuntimeError as error:
+            self.refused("error-while-wound", error)
+            self.count("refused.wound" if "is wound" in str(error) else "refused.answered")
+            return
+        self.violation(f"an error answer of a {frame.state} frame was accepted after a wind")
+
     def cmd_late(self, frame, loc, argument):
         delay = int(argument or "100") / 1000
         threading.Timer(delay, self.answer, (frame, f"late {argument}")).start()
