@@ -53,17 +53,18 @@ def test_sixteen_fops_wind_and_unwind_through_python(covered):
         "inodelk", "xattrop", "ipc", "lease", "getactivelk", "setactivelk", "icreate",
         "namelink")}
     answers["entrylk"] = path_fop(client, "entrylk", "/d")
-    with client.open("/f", 2) as handle:  # O_RDWR
+    with client.open("/f", os.O_RDWR) as handle:
         for fop in ("finodelk", "fxattrop", "rchecksum", "copy_file_range"):
             answers[fop] = json.loads(handle.fgetxattr(f"user.fop.{fop}"))
     client.write_file("/p", b"x" * 100)
     client.setxattr("/p", "user.put", b"old")  # put replaces it
-    with client.open("/p", 2) as handle:
+    with client.open("/p", os.O_RDWR) as handle:
         answers["put"] = json.loads(handle.fgetxattr("user.fop.put"))
     with client.opendir("/d") as directory:
         for fop in ("fentrylk", "fsyncdir"):
             answers[fop] = json.loads(directory.fgetxattr(f"user.fop.{fop}"))
 
+    assert len(answers) == 16
     # What the client got: the replies of locks and posix (and the terminal).
     for fop in ("inodelk", "finodelk", "entrylk", "fentrylk"):
         assert answers[fop] == [OK, OK], (fop, answers[fop])  # taken, released
