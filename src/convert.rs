@@ -23,6 +23,23 @@ use std::ffi::{CStr, CString, OsString};
 
 /// Length of rchecksum's strong checksum (SHA-256 in 10.3).
 const STRONG_CHECKSUM_LEN: usize = 32;
+/// rchecksum's strong checksum is MD5 unless the reply's xdata says
+/// fips-mode-rchecksum (then SHA-256), as posix writes it and afr reads it.
+const MD5_CHECKSUM_LEN: usize = 16;
+
+/// The length of the strong checksum a reply with this xdata carries.
+///
+/// # Safety
+/// `xdata` must be NULL or a live dict_t.
+unsafe fn checksum_len(xdata: *mut ffi::dict_t) -> usize {
+    let key = c"fips-mode-rchecksum".as_ptr() as *mut libc::c_char;
+    // SAFETY: a live dict (by contract) and a NUL-terminated key.
+    if !xdata.is_null() && unsafe { ffi::dict_get_str_boolean(xdata, key, 0) } > 0 {
+        STRONG_CHECKSUM_LEN
+    } else {
+        MD5_CHECKSUM_LEN
+    }
+}
 
 /// One argument, owned by the host, before Python sees it.
 pub enum Owned {
@@ -97,9 +114,11 @@ pub unsafe fn take_args(
                     Ty::Statvfs => Owned::Statvfs(Statvfs::from_c(&*(p as *const ffi::statvfs))),
                     Ty::Dirents => Owned::Dirents(read_list(p.cast())),
                     Ty::Lease => Owned::Lease(Lease::from_c(&*(p as *const ffi::gf_lease))),
-                    Ty::Checksum if op_ret >= 0 => Owned::Checksum(
-                        std::slice::from_raw_parts(p as *const u8, STRONG_CHECKSUM_LEN).to_vec(),
-                    ),
+                    Ty::Checksum if op_ret >= 0 => {
+                        let xdata = find(Ty::Dict).map_or(std::ptr::null_mut(), |j| s[j].p);
+                        let len = checksum_len(xdata.cast());
+                        Owned::Checksum(std::slice::from_raw_parts(p as *const u8, len).to_vec())
+                    }
                     Ty::Checksum => Owned::Null,
                     Ty::LockList => Owned::Locks(locks::copy_list(p.cast())),
                 }
@@ -339,12 +358,15 @@ pub fn from_python(
                 out.hold(list);
             }
             Ty::Checksum => {
-                let b: Vec<u8> = v.extract().map_err(|_| bad())?;
-                if b.len() != STRONG_CHECKSUM_LEN {
+                let mut b: Vec<u8> = v.extract().map_err(|_| bad())?;
+                if b.len() != MD5_CHECKSUM_LEN && b.len() != STRONG_CHECKSUM_LEN {
                     return Err(PyValueError::new_err(format!(
-                        "{what}: strong_checksum is {STRONG_CHECKSUM_LEN} bytes"
+                        "{what}: strong_checksum is {MD5_CHECKSUM_LEN} bytes (MD5) or \
+                         {STRONG_CHECKSUM_LEN} (SHA-256, with fips-mode-rchecksum in xdata)"
                     )));
                 }
+                // Readers take 16 or 32 bytes by the xdata flag: never less.
+                b.resize(STRONG_CHECKSUM_LEN, 0);
                 out.slots[i].p = b.as_ptr() as *mut libc::c_void;
                 out.hold(b);
             }

@@ -701,6 +701,7 @@ _U32 = ctypes.c_uint32
 GFAPI_SIGNATURES = {
     "glfs_new": (_P, [_S]),
     "glfs_set_volfile": (_INT, [_P, _S]),
+    "glfs_set_volfile_server": (_INT, [_P, _S, _S, _INT]),
     "glfs_set_logging": (_INT, [_P, _S, _INT]),
     "glfs_init": (_INT, [_P]),
     "glfs_fini": (_INT, [_P]),
@@ -1016,6 +1017,21 @@ class Gfapi:
                     if include_dots or name not in (".", "..")]
 
 
+
+class ServerGfapi(Gfapi):
+    """A gfapi client of a volume whose volfile comes from glusterd at
+    host:port (glfs_set_volfile_server), as applications get theirs."""
+
+    def __init__(self, volume, host, port, log_file, log_level="INFO"):
+        self.server = (host, int(port))
+        super().__init__(f"{host}:{port}/{volume}", log_file, log_level, volname=volume)
+
+    def _configure(self, log_level):
+        host, port = self.server
+        _check(self.lib.glfs_set_volfile_server(self.fs, b"tcp", host.encode(), port), host)
+        _check(self.lib.glfs_set_logging(self.fs, _fs_path(self.log_file),
+                                         LOG_LEVELS[log_level]), self.log_file)
+
 def _sized_read(call, path):
     """Ask a getxattr-like call for the size, then read into a buffer of it."""
     size = _check(call(None, 0), path)
@@ -1154,6 +1170,11 @@ class GlfsDir:
         fd, self.fd = self.fd, None
         if fd:
             _check(self.lib.glfs_closedir(fd))
+
+    def fgetxattr(self, name):
+        """fgetxattr on the directory's fd."""
+        return _sized_read(lambda buf, size: self.lib.glfs_fgetxattr(
+            self.fd, name.encode(), buf, size), None)
 
     def entries(self, plus=False):
         """[(name, os.stat_result or None)] until the end of the directory."""

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+import glusterlib
+
 from test_host import XLATORS, glupy, glupy_section
 
 
@@ -71,7 +73,10 @@ def test_many_pending_coroutines_leave_other_fops_responsive(gluster):
     threads = [threading.Thread(target=nap) for _ in range(300)]
     for t in threads:
         t.start()
-    time.sleep(0.5)  # the coroutines are now asleep on the loop
+    # Every coroutine is asleep on the loop (gfapi's getxattr asks for the
+    # size first: that is the first of its two requests).
+    assert glusterlib.wait_until(lambda: client.getxattr("/f", "user.glupy.napping") == b"300", 20), \
+        client.getxattr("/f", "user.glupy.napping")
     started = time.monotonic()
     handle = client.open("/f")
     assert handle.pread(1, 0) == b"x"  # readv: not in Python

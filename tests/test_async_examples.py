@@ -237,6 +237,10 @@ def test_a_sync_store_class_runs_on_the_download_threads(async_archive, gluster,
     assert [code for code, _ in outcomes] == [None] * 20
     assert client.read_file("/cold") == data
     assert (store / "gets.log").read_text().split() == [key_of(brick, "cold")]
+    # On one of the translator's download threads (archive.py names them), not
+    # on the event loop's thread nor on asyncio's default executor.
+    [thread] = (store / "threads.log").read_text().split()
+    assert thread.startswith("glupy-archive_"), thread
     stats = arch_stats(brick)
     assert stats["store"].startswith("SlowStore(")
     assert int(stats["downloads"]) == 1 and int(stats["waiters"]) >= 10

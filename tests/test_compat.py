@@ -8,6 +8,7 @@ import re
 import stat
 import subprocess
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -141,8 +142,28 @@ def test_hello_world_prints_to_the_log_and_passes_data_through(gluster, installe
     # The iatt read through ctypes is the file's; a miss is ENOENT.
     assert ("0", "0", str(len(data))) in {(r, e, s) for r, e, s, _ in again}
     assert ("-1", str(errno.ENOENT)) in {(r, e) for r, e, _, _ in again}
-    # get_id is the same in a request's fop and its callback.
-    assert {int(i) for _, i, _ in hellos} & {int(i) for *_, i in again}
+    # get_id is the same in a request's fop and its callback, and differs
+    # between requests in flight at once: the callbacks of four lookups
+    # held together each name the path of their own fop.
+    sizes = {f"/sized-{n}": 1000 + n for n in range(4)}
+    for path, size in sizes.items():
+        client.write_file(path, b"s" * size)
+    with pytest.raises(FileNotFoundError):
+        client.stat("/hold-next")
+    fresh = gluster.gfapi(brick)  # no cached inodes: every stat is a lookup
+    stats = {}
+    askers = [threading.Thread(target=lambda p=path: stats.update({p: fresh.stat(p).st_size}))
+              for path in sizes]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(20)
+    assert stats == sizes
+    paired = re.findall(r"Hello again! op_ret=0 op_errno=0 size=(\d+) id=\d+ path=(\S+)",
+                        brick.log_text())
+    held = [(path, int(size)) for size, path in paired if path in sizes]
+    assert {path for path, _ in held} == set(sizes), paired
+    assert all(size == sizes[path] for path, size in held), held
     assert len({int(u) for _, _, u in hellos}) > 1, "get_rootunique gave one number"
     section = glupy_section(brick.statedump(), brick.layer_names[0])
     assert sorted(section["registered"].split()) == [

@@ -425,9 +425,12 @@ def archive_brick(gluster, workdir, installed_archive_module):
 
 
 def backend_xattr(path, name):
+    """The xattr's value on the brick's disk, None if it has none."""
     try:
         return os.getxattr(path, name)
-    except OSError:
+    except OSError as error:
+        if error.errno != errno.ENODATA:
+            raise
         return None
 
 

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -228,16 +229,33 @@ def test_volfile_options_reach_python(gluster):
     assert client.getxattr("/", "user.glupy.option") == b"hello-there"
 
 
-@pytest.mark.parametrize("where", ["auto", "pool", "caller"])
-def test_deep_recursion_below_io_threads_is_a_recursion_error(gluster, where):
+# Which thread runs Python, by option: for a fop that comes on an io-threads
+# worker (below io-threads) and one that comes on protocol/server's request
+# threads (glfs_rpcrqhnd, above io-threads), which must not wait for Python.
+THREAD_BY_POLICY = {
+    "auto": {"below": "glfs_iotwr", "above": "glupy-py"},
+    "pool": {"below": "glupy-py", "above": "glupy-py"},
+    "caller": {"below": "glfs_iotwr", "above": "glfs_rpcrqhnd"},
+}
+
+
+@pytest.mark.parametrize("where", sorted(THREAD_BY_POLICY))
+def test_python_thread_option_picks_the_thread_and_deep_recursion_is_an_error(gluster, where):
     # io-threads workers have 256 KiB stacks: Python runs on a large stack
     # segment there (auto, caller) or on the host's threads (pool).
-    brick = gluster.brick([glupy("behaviour", python_thread=where), ("performance/io-threads", {})])
+    brick = gluster.brick([glupy("behaviour", name="below", python_thread=where),
+                           ("performance/io-threads", {}),
+                           glupy("behaviour", name="above", python_thread=where)])
     client = gluster.gfapi(brick)
-    with pytest.raises(OSError) as e:
-        client.getxattr("/", "user.glupy.deep")
-    assert e.value.errno == errno.EIO
-    assert "RecursionError" in brick.log_text()
+    ran_on = {layer: client.getxattr("/", f"user.glupy.thread.{layer}").decode()
+              for layer in ("below", "above")}
+    assert {layer: re.sub(r"\d+$", "", name) for layer, name in ran_on.items()} == \
+        THREAD_BY_POLICY[where], ran_on
+    for layer in ("below", "above"):
+        with pytest.raises(OSError) as e:
+            client.getxattr("/", f"user.glupy.deep.{layer}")
+        assert e.value.errno == errno.EIO
+    assert brick.log_text().count("RecursionError: maximum recursion depth exceeded") >= 2
     assert brick.alive()
     client.write_file("/after", b"ok")
     assert client.read_file("/after") == b"ok"
@@ -280,7 +298,8 @@ def test_slow_python_does_not_stall_the_event_threads(gluster):
     answers = []
     sleeper = threading.Thread(target=lambda: answers.append(client.getxattr("/", "user.glupy.sleep")))
     sleeper.start()
-    time.sleep(0.3)
+    assert glusterlib.wait_until(lambda: client.getxattr("/", "user.glupy.sleeping") == b"1", 5), \
+        "the slow request never reached Python"
     started = time.monotonic()
     handle = client.open("/f")
     assert handle.pread(4, 0) == b"data"
@@ -509,3 +528,68 @@ def test_names_that_are_not_utf8_survive_a_rebuilt_listing(gluster):
     assert name in os.listdir(root)
     with open(root + b"/" + name, "rb") as f:
         assert f.read() == b"latin-1"
+
+
+class TwoChildBrick(glusterlib.Brick):
+    """posix -> locks twice (brick/ and brick2/), both under one glupy layer."""
+
+    def volfile_text(self):
+        text, children = "", []
+        for suffix, directory in (("", self.directory), ("2", self.second_directory)):
+            posix, locks = f"{self.name}-posix{suffix}", f"{self.name}-locks{suffix}"
+            text += volume_text(posix, "storage/posix", {"directory": directory})
+            text += volume_text(locks, "features/locks", {}, [posix])
+            children.append(locks)
+        (xlator_type, options, name), = self.layers
+        text += volume_text(name, xlator_type, options, children)
+        return text + volume_text(f"{self.name}-server", "protocol/server",
+                                  self._server_options(name), [name])
+
+    @property
+    def second_directory(self):
+        return self.workdir / "brick2"
+
+    def start(self, timeout=glusterlib.START_TIMEOUT):
+        self.second_directory.mkdir(parents=True, exist_ok=True)
+        return super().start(timeout)
+
+
+def volume_text(name, xlator_type, options, subvolumes=()):
+    return glusterlib.volume_block(name, xlator_type, options, subvolumes) + "\n"
+
+
+def test_wind_to_a_named_child(gluster, workdir):
+    brick = TwoChildBrick(workdir / "b", [glupy("twochildren", name="split")], name="b")
+    gluster.bricks.append(brick)
+    brick.start()
+    client = gluster.gfapi(brick)
+    client.setxattr("/", "user.second.k", b"to the second")
+    client.setxattr("/", "user.first.k", b"to the first")
+    assert os.getxattr(brick.second_directory, "user.second.k") == b"to the second"
+    assert os.getxattr(brick.directory, "user.first.k") == b"to the first"
+    for directory, name in ((brick.directory, "user.second.k"), (brick.second_directory, "user.first.k")):
+        with pytest.raises(OSError) as e:
+            os.getxattr(directory, name)
+        assert e.value.errno == errno.ENODATA
+    assert client.getxattr("/", "user.second.k") == b"to the second"
+
+
+def fop_counters(brick, layer, fop):
+    section = glupy_section(brick.statedump(), layer)
+    return {k: float(v) for k, v in (pair.split("=") for pair in section[f"fop.{fop}"].split())}
+
+
+def test_statedump_counts_error_replies_and_time_in_python(gluster):
+    brick = gluster.brick([glupy("behaviour", name="counted")])
+    client = gluster.gfapi(brick)
+    for _ in range(5):
+        with pytest.raises(PermissionError):
+            client.stat("/eacces")  # a lookup answered EACCES
+    lookups = fop_counters(brick, "counted", "lookup")
+    assert lookups["errors"] == 5 and lookups["exceptions"] == 0, lookups
+    assert lookups["calls"] == lookups["answered"] >= 5
+    for _ in range(3):
+        assert client.getxattr("/", "user.glupy.nap") == b"rested"  # 0.2 s in Python, twice each
+    naps = fop_counters(brick, "counted", "getxattr")
+    assert naps["python_calls"] == 6 and naps["errors"] == 0, naps
+    assert 200_000 <= naps["python_avg_us"] < 1_000_000, naps

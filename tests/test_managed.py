@@ -43,15 +43,16 @@ SKIP_SLOW = os.environ.get("GLUPY_SKIP_SLOW") == "1"
 RUN_GLUSTER = Path("/var/run/gluster")  # glusterd's bricks put their -S sockets here
 # glfsheal (run by `gluster volume heal V granular-entry-heal enable`, which
 # glupy disable needs on replicated volumes) ignores --glusterd-sock and
-# always connects to this socket.
-DEFAULT_GLUSTERD_SOCK = Path("/var/run/glusterd.socket")
+# always connects to /var/run/glusterd.socket (/var/run is /run): the glupy
+# command runs in a mount namespace of its own where that is our glusterd's.
+DEFAULT_GLUSTERD_SOCK_DIR = Path("/run")
 
 sys.path.insert(0, str(REPO / "python"))
 from glupy import cli, volfilter  # noqa: E402  (the checkout's, not the installed copy)
 
 
-def run_glupy(*args, check=True):
-    done = subprocess.run([*GLUPY_CMD, *map(str, args)], capture_output=True, text=True,
+def run_glupy(*args, check=True, prefix=()):
+    done = subprocess.run([*prefix, *GLUPY_CMD, *map(str, args)], capture_output=True, text=True,
                           env=GLUPY_ENV, timeout=300)
     if check and done.returncode != 0:
         raise AssertionError(f"glupy {' '.join(map(str, args))} failed ({done.returncode}):\n"
@@ -350,7 +351,6 @@ class Glusterd:
         self.process = None
         self.mounts, self.volumes = [], []
         self.sockets_before = set()
-        self.linked_default_sock = False
 
     def start(self):
         self.sockets_before = set(RUN_GLUSTER.glob("*.socket"))
@@ -381,20 +381,19 @@ class Glusterd:
             self.root / "glusterd.out", cwd=self.root)
         if not glusterlib.wait_until(self._answers, glusterlib.START_TIMEOUT, interval=0.2):
             raise glusterlib.GlusterError(f"glusterd did not start\n{self.log_tail()}")
-        self.link_default_sock()
         return self
 
-    def link_default_sock(self):
-        """Point /var/run/glusterd.socket at this glusterd if no other uses it."""
-        if not DEFAULT_GLUSTERD_SOCK.exists() and not DEFAULT_GLUSTERD_SOCK.is_symlink():
-            DEFAULT_GLUSTERD_SOCK.symlink_to(self.sock)
-            self.linked_default_sock = True
-
-    def unlink_default_sock(self):
-        if self.linked_default_sock and DEFAULT_GLUSTERD_SOCK.is_symlink() \
-                and os.readlink(DEFAULT_GLUSTERD_SOCK) == str(self.sock):
-            DEFAULT_GLUSTERD_SOCK.unlink()
-        self.linked_default_sock = False
+    def own_default_sock(self):
+        """A command prefix: run in a private mount namespace whose /run holds
+        only glusterd.socket (this glusterd's) and an empty gluster/, whoever
+        owns the machine's /run/glusterd.socket."""
+        view = self.root / "run-view"
+        (view / "gluster").mkdir(parents=True, exist_ok=True)
+        if not (view / "glusterd.socket").is_symlink():
+            (view / "glusterd.socket").symlink_to(self.sock)
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" "$1" && shift && exec "$@"', str(view),
+                str(DEFAULT_GLUSTERD_SOCK_DIR)]
 
     def _answers(self):
         if self.process.poll() is not None:
@@ -414,7 +413,8 @@ class Glusterd:
         return done
 
     def glupy(self, *args, check=True):
-        return run_glupy(f"--glusterd-sock={self.sock}", *args, check=check)
+        return run_glupy(f"--glusterd-sock={self.sock}", *args, check=check,
+                         prefix=self.own_default_sock())
 
     # -- volumes
 
@@ -508,7 +508,6 @@ class Glusterd:
 
     def stop(self):
         errors = self.release_test_state()
-        self.unlink_default_sock()
         if self.process:
             glusterlib.terminate(self.process)
         for pid in self.our_processes():
@@ -558,10 +557,19 @@ def module_dir(root, *names):
 
 
 def getxattr(path, name):
+    """The value (bytes), or the errno (int) the getxattr failed with."""
     try:
         return os.getxattr(path, name)
     except OSError as e:
         return e.errno
+
+
+def reconfigured_count(path):
+    """How many times the translator's reconfigure ran (a value it answers,
+    never an errno)."""
+    value = getxattr(path, "user.glupy.reconfigured")
+    assert isinstance(value, bytes), f"getxattr user.glupy.reconfigured failed: {errno.errorcode[value]}"
+    return int(value)
 
 
 def wait_for(predicate, timeout=30, what="condition"):
@@ -650,9 +658,10 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     assert "RecursionError" in log.read_text() and glusterlib.pid_alive(pid)
 
     # An option set on the volume reaches the running translator's reconfigure.
+    reconfigured = reconfigured_count(mount.mountpoint)
     glusterd.gluster("volume", "set", volume, "user.xlator.glupy.greeting", "bonjour")
     wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.option") == b"bonjour", what="reconfigure")
-    assert int(getxattr(mount.mountpoint, "user.glupy.reconfigured")) >= 1
+    assert reconfigured_count(mount.mountpoint) > reconfigured
 
     # A reload of a broken module keeps the running translator ...
     (modules / "behaviour.py").write_text(BROKEN_SOURCE)
@@ -661,9 +670,12 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
              what="the failed reload in the brick log")
     assert getxattr(mount.mountpoint, "user.glupy.option") == b"bonjour"
     # ... and a reload of a good one runs the new source.
+    assert "fini of behaviour" not in log.read_text()
     (modules / "behaviour.py").write_text(source + VERSION_2)
     glusterd.glupy("reload", volume)
     wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.version") == b"2", what="reloaded module")
+    # The replaced instance's fini ran (once: the failed reload kept it).
+    assert log.read_text().count(f"fini of behaviour in {volume}-glupy") == 1
 
     # A brick killed and started again by glusterd comes back with glupy.
     os.kill(pid, signal.SIGKILL)
@@ -738,9 +750,6 @@ def test_replica_3_bricks_each_run_glupy(glusterd, tmp_path):
     bricks = [p for p in status_processes(glusterd, volume) if p["kind"] == "brick"]
     assert len(bricks) == 3 and all(p["glupy"][0]["module"] == "behaviour" for p in bricks)
 
-    if not glusterd.linked_default_sock:
-        pytest.skip(f"{DEFAULT_GLUSTERD_SOCK} belongs to another glusterd: glfsheal, which "
-                    f"restores cluster.granular-entry-heal, would talk to it")
     glusterd.glupy("disable", volume, "--restart")
     # The reset drops granular-entry-heal, which `volume heal V granular-entry-heal
     # enable` restores; glusterd then spells the value "enable" where create wrote "on".
@@ -748,6 +757,52 @@ def test_replica_3_bricks_each_run_glupy(glusterd, tmp_path):
                  for name, text in before.items()}
     assert glusterd.volfiles(volume) == respelled
     wait_for(lambda: readable(mount.mountpoint / "copy.bin", data), what="data after disable")
+
+
+# An application's gfapi client: a C program, as qemu or samba are (a Python
+# one would hold two CPythons once glupy loads: its own and glupy's).
+GFAPI_APP = r"""
+#include <glusterfs/api/glfs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void show(glfs_t *fs, const char *name) {
+    char value[256] = {0};
+    ssize_t n = glfs_getxattr(fs, "/", name, value, sizeof value - 1);
+    if (n < 0) { perror(name); exit(3); }
+    printf("%s=%s\n", name, value);
+}
+
+int main(int argc, char **argv) {
+    glfs_t *fs = glfs_new(argv[1]);
+    if (!fs || glfs_set_volfile_server(fs, "tcp", argv[2], atoi(argv[3])) ||
+        glfs_set_logging(fs, argv[4], 7) || glfs_init(fs)) { perror("glfs"); return 2; }
+    show(fs, "user.glupy.option");
+    show(fs, "user.glupy.instance");
+    glfs_fd_t *fd = glfs_open(fs, "/c.bin", 0);
+    unsigned char data[16];
+    if (!fd || glfs_read(fd, data, sizeof data, 0) != sizeof data) { perror("read"); return 4; }
+    printf("read=");
+    for (int i = 0; i < (int)sizeof data; i++) printf("%02x", data[i]);
+    printf("\n");
+    fflush(stdout);
+    _exit(0); /* glfs_fini waits ~10 s for a timer; nothing to flush */
+}
+"""
+
+
+def run_gfapi_app(glusterd, volume, workdir):
+    """Builds and runs GFAPI_APP against the volume; {key: value} it printed."""
+    source, program = workdir / "app.c", workdir / "app"
+    source.write_text(GFAPI_APP)
+    subprocess.run(["cc", "-D_FILE_OFFSET_BITS=64", "-o", str(program), str(source), "-lgfapi"],
+                   check=True, capture_output=True)
+    log = workdir / "app.log"
+    done = subprocess.run([str(program), volume, glusterd.address, str(GLUSTERD_PORT), str(log)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr + glusterlib.tail(glusterlib.read_text(log))
+    return dict(line.split("=", 1) for line in done.stdout.splitlines()), log
 
 
 def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
@@ -781,6 +836,11 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     assert (early.mountpoint / "c.bin").read_bytes() == data
     late = glusterd.mount(volume, "late")
     assert getxattr(late.mountpoint, "user.glupy.option") == b"hi"
+    # An application's gfapi client gets the same graph from glusterd.
+    app, app_log = run_gfapi_app(glusterd, volume, tmp_path)
+    assert app == {"user.glupy.option": "hi", "user.glupy.instance": f"{volume}-glupy",
+                   "read": data[:16].hex()}
+    assert "loaded Python module behaviour" in app_log.read_text()
     (late.mountpoint / "d.bin").write_bytes(data[::-1])
     assert (early.mountpoint / "d.bin").read_bytes() == data[::-1]
     clients = [p for p in status_processes(glusterd, volume) if p["kind"] == "client"]
@@ -788,10 +848,11 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     assert all(p["glupy"] == [{"name": f"{volume}-glupy", "module": "behaviour"}] for p in clients)
 
     # New options reach the running clients' reconfigure.
+    reconfigured = reconfigured_count(early.mountpoint)
     glusterd.glupy("enable", volume, "behaviour", "--side", "client", "--module-path", modules,
                    "-o", "greeting=bye")
     wait_for(lambda: getxattr(early.mountpoint, "user.glupy.option") == b"bye", what="reconfigure")
-    assert int(getxattr(early.mountpoint, "user.glupy.reconfigured")) >= 1
+    assert reconfigured_count(early.mountpoint) > reconfigured
 
     # A failed reload keeps the running translator; a good one loads the new source.
     (modules / "behaviour.py").write_text(BROKEN_SOURCE)
@@ -799,9 +860,11 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     wait_for(lambda: "reload of behaviour failed; the running translator is kept" in early.log_text(),
              what="the failed reload in the client log")
     assert getxattr(early.mountpoint, "user.glupy.option") == b"bye"
+    assert "fini of behaviour" not in late.log_text()
     (modules / "behaviour.py").write_text(source + VERSION_2)
     glusterd.glupy("reload", volume, "--side", "client")
     wait_for(lambda: getxattr(late.mountpoint, "user.glupy.version") == b"2", what="reloaded module")
+    assert late.log_text().count(f"fini of behaviour in {volume}-glupy") == 1
 
     glusterd.glupy("disable", volume)
     assert glusterd.volfiles(volume) == before

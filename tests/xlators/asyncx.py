@@ -9,6 +9,7 @@ class xlator(glupy.Translator):
     def __init__(self, xl):
         super().__init__(xl)
         self.missing = set()
+        self.napping = 0  # coroutines asleep in user.glupy.nap
 
     async def lookup_fop(self, frame, this, loc, xdata):
         name = loc.name or ""
@@ -32,8 +33,15 @@ class xlator(glupy.Translator):
             found = gx.dict["user.x"].decode() if gx.op_ret >= 0 else glupy.errno_name(gx.op_errno)
             value = f"size={st.buf.st_size} x={found}".encode()
             return glupy.Reply("getxattr", len(value), 0, (glupy.Dict({name: value}), None))
+        if name == "user.glupy.napping":
+            value = str(self.napping).encode()
+            return glupy.Reply("getxattr", len(value), 0, (glupy.Dict({name: value}), None))
         if name == "user.glupy.nap":
-            await asyncio.sleep(2)
+            self.napping += 1  # only the loop's thread runs coroutines: no lock
+            try:
+                await asyncio.sleep(2)
+            finally:
+                self.napping -= 1
             value = b"rested"
             return glupy.Reply("getxattr", len(value), 0, (glupy.Dict({name: value}), None))
         reply = await frame.wind(loc, name, xdata)

@@ -16,9 +16,14 @@ class xlator(glupy.Translator):
     def __init__(self, xl):
         super().__init__(xl)
         self.reconfigured = 0
+        self.sleeping = 0  # requests inside the slow branch right now
+        self.lock = threading.Lock()
 
     def reconfigure(self, options):
         self.reconfigured += 1
+
+    def fini(self):
+        self.log.info("fini of behaviour in %s", self.name)
 
     def lookup_fop(self, frame, this, loc, xdata):
         name = loc.name or ""
@@ -44,7 +49,9 @@ class xlator(glupy.Translator):
         frame.unwind(op_ret, op_errno, inode, buf, xdata, postparent)
 
     def _answer(self, frame, name, value):
-        frame.unwind(len(value), 0, glupy.Dict({name: value}), None)
+        # op_ret 0, as posix answers one named xattr: gfapi returns a positive
+        # op_ret as the size without copying the value.
+        frame.unwind(0, 0, glupy.Dict({name: value}), None)
 
     def getxattr_fop(self, frame, this, loc, name, xdata):
         if name == "user.glupy.option":
@@ -53,11 +60,25 @@ class xlator(glupy.Translator):
             self._answer(frame, name, str(self.reconfigured).encode())
         elif name == "user.glupy.instance":
             self._answer(frame, name, this.name.encode())
-        elif name == "user.glupy.deep":
+        elif name == "user.glupy.thread." + this.name:
+            # The kernel's name of the thread running Python right now.
+            with open(f"/proc/self/task/{threading.get_native_id()}/comm", "rb") as comm:
+                self._answer(frame, name, comm.read().strip())
+        elif name in ("user.glupy.deep", "user.glupy.deep." + this.name):
             self._answer(frame, name, str(deep(0)).encode())
         elif name == "user.glupy.sleep":
+            with self.lock:
+                self.sleeping += 1
             time.sleep(2)  # a slow, blocking translator
+            with self.lock:
+                self.sleeping -= 1
             self._answer(frame, name, b"awake")
+        elif name == "user.glupy.nap":
+            time.sleep(0.2)
+            self._answer(frame, name, b"rested")
+        elif name == "user.glupy.sleeping":
+            with self.lock:
+                self._answer(frame, name, str(self.sleeping).encode())
         elif name == "user.glupy.late":
             threading.Timer(0.3, self._answer, (frame, name, b"answered from a thread")).start()
         elif name == "user.glupy.local":

@@ -10,6 +10,7 @@ import time
 from glupy.archive import LocalDirectoryStore
 
 GETS_FILE = "gets.log"  # in the store's root, one key per download
+THREADS_FILE = "threads.log"  # the name of the thread that ran each get
 
 
 class SlowStore(LocalDirectoryStore):
@@ -19,4 +20,6 @@ class SlowStore(LocalDirectoryStore):
         time.sleep(float(self.options.get("delay", 0.5)))
         with self.lock, open(os.path.join(self.root, GETS_FILE), "a") as log:
             log.write(key + "\n")
+        with self.lock, open(os.path.join(self.root, THREADS_FILE), "a") as log:
+            log.write(threading.current_thread().name + "\n")
         super().get(key, target)

@@ -271,11 +271,13 @@ class xlator(glupy.Translator):
         try:
             frame.error(errno.EIO)
         except RuntimeError as error:
+            # Refused whether the reply is still out (the frame is wound) or
+            # already answered by the callback: an answer after a wind is
+            # never this method's to give.
             self.refused(f"{fop}_fop unwind after wind", error)
             return
-        # The reply may already have come back and been answered by the callback.
-        if not frame.answered:
-            self.violation(f"{fop}: unwind of a wound frame was accepted")
+        self.violation(f"{fop}: an unwind of a wound frame was accepted "
+                       f"(the frame now reads {frame.state})")
 
     # ---------------------------------------------------- chaos: callbacks
 
@@ -434,6 +436,19 @@ class xlator(glupy.Translator):
         if len(won) != 1:
             self.violation(f"race: {len(won)} unwinds won")
 
+    def cmd_error_while_wound(self, frame, loc, argument):
+        """Winds (a name nobody has: ENODATA comes back), then answers an
+        error: refused, whether the reply is still out or already answered
+        by the callback. The client must see the callback's ENODATA."""
+        frame.wind(loc, "user.fault-absent", None)
+        try:
+            frame.error(errno.EIO)
+        except RuntimeError as error:
+            self.refused("error-while-wound", error)
+            self.count("refused.wound" if "is wound" in str(error) else "refused.answered")
+            return
+        self.violation(f"an error answer of a {frame.state} frame was accepted after a wind")
+
     def cmd_late(self, frame, loc, argument):
         delay = int(argument or "100") / 1000
         threading.Timer(delay, self.answer, (frame, f"late {argument}")).start()
@@ -444,7 +459,15 @@ class xlator(glupy.Translator):
         threading.Timer(0.2, holder.clear).start()
 
     def cmd_sleep(self, frame, loc, argument):
-        time.sleep(int(argument or "100") / 1000)
+        """Blocks a Python thread; counts how many sleep at once."""
+        with self.lock:
+            self.counts["sleeping"] += 1
+            self.counts["most_sleeping"] = max(self.counts["most_sleeping"], self.counts["sleeping"])
+        try:
+            time.sleep(int(argument or "100") / 1000)
+        finally:
+            with self.lock:
+                self.counts["sleeping"] -= 1
         self.answer(frame, f"slept {argument}")
 
     def cmd_keep(self, frame, loc, argument):
