@@ -30,8 +30,8 @@ def summary(value):
         return {"lease": [value.cmd, value.lease_type]}
     if isinstance(value, glupy.Vector):
         return {"vector": bytes(value).hex()}
-    if isinstance(value, glupy.Opaque):
-        return "opaque"
+    if isinstance(value, list) and all(isinstance(v, glupy.ActiveLock) for v in value):
+        return {"locks": [[v.flock.l_type, v.flock.l_start, v.flock.l_len] for v in value]}
     if isinstance(value, bytes):
         return value.hex()
     if value is None or isinstance(value, (int, str)):
