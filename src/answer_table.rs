@@ -250,7 +250,14 @@ impl Table {
 
     /// Records an answer; false if refused (the scope changed since
     /// `token`, or the key is not one this table can hold).
-    pub fn add(&self, scope: [u8; 16], name: &[u8], errno: i32, ttl: Duration, token: Option<u64>) -> bool {
+    pub fn add(
+        &self,
+        scope: [u8; 16],
+        name: &[u8],
+        errno: i32,
+        ttl: Duration,
+        token: Option<u64>,
+    ) -> bool {
         let Some(key) = self.key(scope, name) else {
             return false;
         };
@@ -379,13 +386,18 @@ pub struct AnswerTables {
 
 impl AnswerTables {
     pub fn new(all: Vec<Arc<Table>>) -> AnswerTables {
-        let mut by_fop: Vec<Option<Arc<Table>>> = (0..crate::fops::FOPS.len()).map(|_| None).collect();
+        let mut by_fop: Vec<Option<Arc<Table>>> =
+            (0..crate::fops::FOPS.len()).map(|_| None).collect();
         for t in &all {
             by_fop[t.fop] = Some(Arc::clone(t));
         }
         AnswerTables {
             by_fop,
-            entry: all.iter().filter(|t| t.kind == KeyKind::Entry).cloned().collect(),
+            entry: all
+                .iter()
+                .filter(|t| t.kind == KeyKind::Entry)
+                .cloned()
+                .collect(),
             all,
         }
     }
@@ -402,19 +414,35 @@ impl AnswerTables {
     }
 
     /// In the fop entry of a fop that can make a name exist: its target
-    /// is no longer known missing (and lookups under way are fenced).
+    /// is no longer known missing, and lookups under way are fenced. The
+    /// target is returned, to be forgotten again when the reply comes back
+    /// (`made_name`): a lookup that started while the fop was on its way
+    /// down may have been answered ENOENT before the name existed.
     ///
     /// # Safety
     /// As for `decided`.
-    pub unsafe fn name_made(&self, fop: usize, args: *const ffi::glupy_slot_t) {
+    pub unsafe fn making_name(
+        &self,
+        fop: usize,
+        args: *const ffi::glupy_slot_t,
+    ) -> Option<MadeName> {
         if self.entry.is_empty() || !makes_names(fop) {
-            return;
+            return None;
         }
         // SAFETY: by contract.
-        if let Some((scope, name)) = unsafe { key_args(fop, args, KeyKind::Entry, ArgPick::Last) } {
-            for t in &self.entry {
-                t.invalidate(scope, Some(name));
-            }
+        let (scope, name) = unsafe { key_args(fop, args, KeyKind::Entry, ArgPick::Last) }?;
+        let made = MadeName {
+            scope,
+            name: name.into(),
+        };
+        self.made_name(&made);
+        Some(made)
+    }
+
+    /// Forgets a name a fop makes (on its way down, and with its reply).
+    pub fn made_name(&self, made: &MadeName) {
+        for t in &self.entry {
+            t.invalidate(made.scope, Some(&made.name));
         }
     }
 
@@ -426,6 +454,12 @@ impl AnswerTables {
             }
         }
     }
+}
+
+/// The target of a fop that can make a name exist.
+pub struct MadeName {
+    scope: [u8; 16],
+    name: Box<[u8]>,
 }
 
 /// Fops that can make a name exist in a directory.
@@ -447,13 +481,22 @@ enum ArgPick {
 ///
 /// # Safety
 /// `args` must hold the fop's arguments, live for the call.
-unsafe fn key_args(fop: usize, args: *const ffi::glupy_slot_t, kind: KeyKind, pick: ArgPick) -> Option<([u8; 16], &'static [u8])> {
+unsafe fn key_args(
+    fop: usize,
+    args: *const ffi::glupy_slot_t,
+    kind: KeyKind,
+    pick: ArgPick,
+) -> Option<([u8; 16], &'static [u8])> {
     use crate::fop_spec::Ty;
     let specs = &crate::fops::FOPS[fop].args;
-    let locs = specs.iter().enumerate().filter(|(_, a)| a.ty == Ty::Loc).map(|(i, _)| i);
+    let locs = specs
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.ty == Ty::Loc)
+        .map(|(i, _)| i);
     let loc_at = match pick {
         ArgPick::First => locs.clone().next(),
-        ArgPick::Last => locs.last(),
+        ArgPick::Last => locs.clone().next_back(),
     };
     let fd_at = specs.iter().position(|a| a.ty == Ty::Fd);
     // SAFETY: by contract; build.rs packs pointers in the p member.
@@ -470,7 +513,11 @@ unsafe fn key_args(fop: usize, args: *const ffi::glupy_slot_t, kind: KeyKind, pi
 ///
 /// # Safety
 /// `loc` and `fd` must be NULL or live for the call.
-unsafe fn scope_of(kind: KeyKind, loc: *const ffi::loc_t, fd: *const ffi::fd_t) -> Option<([u8; 16], &'static [u8])> {
+unsafe fn scope_of(
+    kind: KeyKind,
+    loc: *const ffi::loc_t,
+    fd: *const ffi::fd_t,
+) -> Option<([u8; 16], &'static [u8])> {
     // SAFETY: by contract; the returned name borrows the loc's string,
     // which lives for the call (the 'static is the caller's promise not
     // to keep it).
@@ -515,8 +562,12 @@ pub struct AnswerTable {
 }
 
 fn gfid_of(v: &[u8], what: &str) -> PyResult<[u8; 16]> {
-    v.try_into()
-        .map_err(|_| PyValueError::new_err(format!("{what} must be a 16-byte gfid, got {} bytes", v.len())))
+    v.try_into().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a 16-byte gfid, got {} bytes",
+            v.len()
+        ))
+    })
 }
 
 fn name_bytes(name: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
@@ -532,9 +583,14 @@ impl AnswerTable {
     fn parse_key(&self, key: &[Bound<'_, PyAny>], what: &str) -> PyResult<([u8; 16], Vec<u8>)> {
         let t = &self.table;
         match (t.kind, key) {
-            (KeyKind::Entry, [parent, name]) => Ok((gfid_of(&parent.extract::<Vec<u8>>()?, "parent")?, name_bytes(name)?)),
+            (KeyKind::Entry, [parent, name]) => Ok((
+                gfid_of(&parent.extract::<Vec<u8>>()?, "parent")?,
+                name_bytes(name)?,
+            )),
             (KeyKind::Name, [name]) => Ok((NULL_GFID, name_bytes(name)?)),
-            (KeyKind::Gfid, [gfid]) => Ok((gfid_of(&gfid.extract::<Vec<u8>>()?, "gfid")?, Vec::new())),
+            (KeyKind::Gfid, [gfid]) => {
+                Ok((gfid_of(&gfid.extract::<Vec<u8>>()?, "gfid")?, Vec::new()))
+            }
             (kind, _) => Err(PyValueError::new_err(format!(
                 "{what}: a {} table is keyed by {}",
                 kind.as_str(),
@@ -554,12 +610,22 @@ impl AnswerTable {
     /// seconds. With `token` (from `token()` when the fop started), refused
     /// if the key's directory (or gfid) changed since. True if added.
     #[pyo3(signature = (*key, errno, ttl, token=None))]
-    fn add(&self, key: Vec<Bound<'_, PyAny>>, errno: i32, ttl: f64, token: Option<u64>) -> PyResult<bool> {
+    fn add(
+        &self,
+        key: Vec<Bound<'_, PyAny>>,
+        errno: i32,
+        ttl: f64,
+        token: Option<u64>,
+    ) -> PyResult<bool> {
         if errno <= 0 {
-            return Err(PyValueError::new_err("an answer needs a positive errno, such as errno.ENOENT"));
+            return Err(PyValueError::new_err(
+                "an answer needs a positive errno, such as errno.ENOENT",
+            ));
         }
         if !(ttl.is_finite() && ttl >= 0.0) {
-            return Err(PyValueError::new_err("ttl is a number of seconds, 0 or more"));
+            return Err(PyValueError::new_err(
+                "ttl is a number of seconds, 0 or more",
+            ));
         }
         let (scope, name) = self.parse_key(&key, "add")?;
         Ok(self
@@ -677,7 +743,9 @@ impl Pending {
             ));
         };
         if tables.iter().any(|t| t.fop == idx) {
-            return Err(PyValueError::new_err(format!("{fop} has an answer table already")));
+            return Err(PyValueError::new_err(format!(
+                "{fop} has an answer table already"
+            )));
         }
         let table = Arc::new(Table::new(idx, kind, limit));
         tables.push(Arc::clone(&table));
@@ -728,11 +796,18 @@ mod tests {
         t.invalidate(D, Some(b"a"));
         assert_eq!(t.answer(D, b"a"), None);
         assert_eq!(t.answer(D, b"b"), Some(2), "other names stay");
-        assert!(!t.add(D, b"a", 2, TTL, Some(token)), "a token from before is refused");
+        assert!(
+            !t.add(D, b"a", 2, TTL, Some(token)),
+            "a token from before is refused"
+        );
         assert!(t.add(D, b"a", 2, TTL, Some(t.token(D))));
         assert_eq!(t.answer(D, b"a"), Some(2));
         t.invalidate(D, None);
-        assert_eq!((t.answer(D, b"a"), t.answer(D, b"b")), (None, None), "the whole directory");
+        assert_eq!(
+            (t.answer(D, b"a"), t.answer(D, b"b")),
+            (None, None),
+            "the whole directory"
+        );
         assert_eq!(t.answer(E, b"a"), Some(2), "other directories keep theirs");
     }
 
@@ -744,10 +819,19 @@ mod tests {
         }
         assert_eq!(t.len(), 5);
         for i in 15..20u32 {
-            assert_eq!(t.answer(D, format!("n{i}").as_bytes()), Some(2), "the newest stay");
+            assert_eq!(
+                t.answer(D, format!("n{i}").as_bytes()),
+                Some(2),
+                "the newest stay"
+            );
         }
         assert_eq!(t.answer(D, b"n14"), None);
-        let evicted = t.counters().iter().find(|(k, _)| *k == "evicted").unwrap().1;
+        let evicted = t
+            .counters()
+            .iter()
+            .find(|(k, _)| *k == "evicted")
+            .unwrap()
+            .1;
         assert_eq!(evicted, 15);
         t.add(D, b"n15", 2, TTL, None); // added again: now the newest
         t.add(D, b"x", 2, TTL, None);
@@ -793,7 +877,8 @@ mod tests {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let workers: Vec<_> = (0..6)
             .map(|i| {
-                let (t, stop, invalidated) = (Arc::clone(&t), Arc::clone(&stop), Arc::clone(&invalidated));
+                let (t, stop, invalidated) =
+                    (Arc::clone(&t), Arc::clone(&stop), Arc::clone(&invalidated));
                 std::thread::spawn(move || {
                     let mut stale_hits = 0;
                     while !stop.load(Ordering::Relaxed) {

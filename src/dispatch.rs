@@ -74,14 +74,19 @@ unsafe extern "C" fn on_fop(
             let none = [glupy_slot_t { i: 0 }; MOST_CBK_ARGS];
             // SAFETY: answering the frame we were given, once, with NULL
             // values as any error reply, leaving its local as it came.
-            unsafe { ffi::glupy_unwind(fop as i32, frame, -1, errno, none.as_ptr(), (*frame).local) };
+            unsafe {
+                ffi::glupy_unwind(fop as i32, frame, -1, errno, none.as_ptr(), (*frame).local)
+            };
             return;
         }
         // SAFETY: as above.
-        unsafe { inst.tables.name_made(fop, args) };
+        let made = unsafe { inst.tables.making_name(fop, args) };
         // SAFETY: a frame reaching our fop entry is ours. From here on the
         // ticket answers EIO if it is let go unused, even by a panic.
         let held = unsafe { FrameState::attach(frame, fop, Arc::clone(&inst)) };
+        if let Some(made) = made {
+            held.state.set_made_name(made);
+        }
         if inst.fop_methods[fop].is_none() {
             // Only the callback is in Python: wind on untouched, no Python.
             if held.state.begin_wind(held.ticket()).is_err() {
@@ -119,6 +124,9 @@ unsafe extern "C" fn on_cbk(
         let wind = unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
+        if fop == state.fop {
+            state.forget_made_name();
+        }
         if let Some(future) = wind.future {
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.

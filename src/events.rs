@@ -138,7 +138,8 @@ unsafe fn forget_decided_answers(inst: &Instance, upcall: *const ffi::gf_upcall)
     unsafe {
         let u = &*upcall;
         inst.tables.changed(u.gfid);
-        if u.event_type == ffi::gf_upcall_event_t_GF_UPCALL_CACHE_INVALIDATION && !u.data.is_null() {
+        if u.event_type == ffi::gf_upcall_event_t_GF_UPCALL_CACHE_INVALIDATION && !u.data.is_null()
+        {
             let ci = &*(u.data as *const ffi::gf_upcall_cache_invalidation);
             for parent in [ci.p_stat.ia_gfid, ci.oldp_stat.ia_gfid] {
                 if parent != [0; 16] {

@@ -91,7 +91,12 @@ impl Xlator {
     /// A table of answers the host gives for `fop` without Python (see
     /// `glupy.Translator.answer_table`). Only while the translator is made.
     #[pyo3(signature = (fop, key="entry", limit=65536))]
-    fn answer_table(&self, fop: &str, key: &str, limit: usize) -> PyResult<crate::answer_table::AnswerTable> {
+    fn answer_table(
+        &self,
+        fop: &str,
+        key: &str,
+        limit: usize,
+    ) -> PyResult<crate::answer_table::AnswerTable> {
         self.tables.create(fop, key, limit)
     }
 
