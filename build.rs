@@ -240,7 +240,7 @@ fn main() {
         .allowlist_function("uuid_utoa|gf_uuid_.*")
         .allowlist_type("xlator_api_t|xlator_t|call_frame_t|call_stack_t|loc_t|fd_t|inode_t")
         .allowlist_type("gf_dirent_t|xlator_fops|xlator_cbks|xlator_dumpops|volume_option_t")
-        .allowlist_type("iatt|gf_flock|gf_lease|statvfs|glusterfs_ctx_t|gf_upcall")
+        .allowlist_type("iatt|gf_flock|gf_lease|statvfs|glusterfs_ctx_t|gf_upcall|gf_upcall_cache_invalidation|gf_upcall_event_t")
         .allowlist_type("gf_option_type_t|glusterfs_event_t|gf_dict_data_type_t|gf_loglevel_t")
         .allowlist_var("GF_EVENT_.*|GF_LOG_.*|GF_OPTION_TYPE_.*|GF_DATA_TYPE_.*")
         .allowlist_var("IA_.*|GF_XLATOR_.*|GD_OP_VERSION_.*|GF_UPCALL.*")

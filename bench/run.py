@@ -561,6 +561,7 @@ class NegativeLookups(Experiment):
     name = "negative"
     title = "3. Negative lookups: no cache, C nl-cache, examples/negative.py (client side)"
     NAME_SETS = (200, 10_000)
+    THREADS = (1, 4, 16)
     BOUNDED_LIMIT = 4096
     # Long enough that no entry expires between a volume's two storms.
     TIMEOUT = "600"
@@ -597,39 +598,44 @@ class NegativeLookups(Experiment):
                        or names > self.BOUNDED_LIMIT]
             if names != min(self.NAME_SETS):  # the floor has no cache: one name set says it all
                 configs = [c for c in configs if not c.name.startswith("python-floor")]
-            # Two storms per configuration: the first finds the cache empty.
-            args = ["--op", "missing:1", "--count", str(self.mode.storm_lookups),
+            # Two storms per configuration and thread count (threads sharing
+            # one client): the first storm of 1 thread finds the cache empty.
+            ops = ",".join(f"missing:{t}" for t in self.THREADS)
+            args = ["--op", ops, "--count", str(self.mode.storm_lookups),
                     "--names", str(names), "--slices", "2"]
             jobs.append(Job(f"n{names}", configs, args,
-                            300 + 2 * len(configs) * self.mode.storm_lookups / 500))
+                            300 + 2 * len(self.THREADS) * len(configs)
+                            * self.mode.storm_lookups / 500))
         return jobs
 
     def report(self):
-        table = Table("config", "names", "1st storm lookups/s", "ratio to none",
-                      "ratio to nl-cache", "2nd storm lookups/s", "ratio to none",
-                      "ratio to nl-cache", "2nd storm client CPU µs/lookup",
+        table = Table("config", "names", "threads", "storm lookups/s", "ratio to none",
+                      "ratio to nl-cache", "client CPU µs/lookup",
                       "cache at the end (last round)")
         for names in self.NAME_SETS:
             job = f"n{names}"
             for config in self.configs():
                 if self.stat(config.name, "missing", 1, job=job) is None:
                     continue
-                cells = []
-                for index in (0, 1):
-                    cells += [
-                        fmt(self.stat(config.name, "missing", 1, job=job, slice_index=index)),
-                        fmt_ratio(self.ratio(config.name, "missing", 1, job=job,
-                                             slice_index=index)),
-                        fmt_ratio(self.ratio(config.name, "missing", 1, job=job,
-                                             baseline="nl-cache", slice_index=index))]
-                table.row(config.name, f"{names:,}", *cells,
-                          fmt(self.stat(config.name, "missing", 1, "client_cpu_us", job, 1), 1),
-                          self.cache_state(config.name, job))
-        return (f"Storms of {self.mode.storm_lookups:,} lookups of missing names from 1 thread "
-                "(glfs_stat of /gfbench/missing/not-here-N.py, N cycling over the names), "
-                "every configuration in the same driver process, one after another; each "
-                "configuration gets two storms, the first one finding its cache empty:\n\n"
-                + table.text())
+                rows = [(1, 0, "1 (1st storm: empty cache)")] + [
+                    (t, 1, str(t)) for t in self.THREADS]
+                for threads, index, label in rows:
+                    table.row(config.name, f"{names:,}", label,
+                              fmt(self.stat(config.name, "missing", threads, job=job,
+                                            slice_index=index)),
+                              fmt_ratio(self.ratio(config.name, "missing", threads, job=job,
+                                                   slice_index=index)),
+                              fmt_ratio(self.ratio(config.name, "missing", threads, job=job,
+                                                   baseline="nl-cache", slice_index=index)),
+                              fmt(self.stat(config.name, "missing", threads, "client_cpu_us",
+                                            job, index), 1),
+                              self.cache_state(config.name, job) if threads == 16 else "")
+        return (f"Storms of {self.mode.storm_lookups:,} lookups of missing names "
+                "(glfs_stat of /gfbench/missing/not-here-N.py, N cycling over the names) "
+                "from 1, 4 and 16 threads sharing one gfapi client, every configuration in "
+                "the same driver process, one after another; each configuration and thread "
+                "count gets two storms (the table shows the second: a warm cache), and the "
+                "first storm of 1 thread, which finds the cache empty:\n\n" + table.text())
 
     def cache_state(self, config, job):
         for result in reversed(self.rounds):

@@ -17,6 +17,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// More than any callback of the fop table has (checked by a test).
+const MOST_CBK_ARGS: usize = 12;
+
 pub fn install_hooks() {
     // SAFETY: sets two function pointers the shim reads; both functions
     // have the signatures the shim declares.
@@ -61,9 +64,29 @@ unsafe extern "C" fn on_fop(
             return;
         };
         inst.stats[fop].calls.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: args holds this fop's arguments, live during this call.
+        if let Some(errno) = unsafe { inst.tables.decided(fop, args) } {
+            // Decided by the translator beforehand: answered here, without
+            // Python, before the frame is ever ours (nothing to attach).
+            let stats = &inst.stats[fop];
+            stats.answered.fetch_add(1, Ordering::Relaxed);
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            let none = [glupy_slot_t { i: 0 }; MOST_CBK_ARGS];
+            // SAFETY: answering the frame we were given, once, with NULL
+            // values as any error reply, leaving its local as it came.
+            unsafe {
+                ffi::glupy_unwind(fop as i32, frame, -1, errno, none.as_ptr(), (*frame).local)
+            };
+            return;
+        }
+        // SAFETY: as above.
+        let made = unsafe { inst.tables.making_name(fop, args) };
         // SAFETY: a frame reaching our fop entry is ours. From here on the
         // ticket answers EIO if it is let go unused, even by a panic.
         let held = unsafe { FrameState::attach(frame, fop, Arc::clone(&inst)) };
+        if let Some(made) = made {
+            held.state.set_made_name(made);
+        }
         if inst.fop_methods[fop].is_none() {
             // Only the callback is in Python: wind on untouched, no Python.
             if held.state.begin_wind(held.ticket()).is_err() {
@@ -101,6 +124,9 @@ unsafe extern "C" fn on_cbk(
         let wind = unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
+        if fop == state.fop {
+            state.forget_made_name();
+        }
         if let Some(future) = wind.future {
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.
@@ -290,6 +316,12 @@ impl Drop for RestoreThis {
         // SAFETY: writing back the value this thread's THIS had.
         unsafe { *ffi::glupy_this_location() = self.0 };
     }
+}
+
+#[cfg(test)]
+#[test]
+fn no_callback_has_more_arguments_than_a_decided_answer_carries() {
+    assert!(FOPS.iter().all(|f| f.cbk_args.len() <= MOST_CBK_ARGS));
 }
 
 /// The name of the child a reply comes from: the callback's `cookie`.

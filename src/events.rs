@@ -98,6 +98,11 @@ pub unsafe extern "C" fn on_notify(this: *mut ffi::xlator_t, event: i32, data: *
         let Some(inst) = (unsafe { Instance::of(this) }) else {
             return;
         };
+        if event as u32 == ffi::glusterfs_event_t_GF_EVENT_UPCALL && !data.is_null() {
+            // SAFETY: for GF_EVENT_UPCALL, data is a struct gf_upcall, live
+            // during this call.
+            unsafe { forget_decided_answers(&inst, data as *const ffi::gf_upcall) };
+        }
         if inst.hooks.notify.is_none() {
             return;
         }
@@ -117,6 +122,32 @@ pub unsafe extern "C" fn on_notify(this: *mut ffi::xlator_t, event: i32, data: *
             inst.call_hook(py, &inst.hooks.notify, "notify", (name, info));
         });
     })
+}
+
+/// A cache-invalidation upcall: answer tables forget what they decided
+/// about the inode and about the directories it changed in, before the
+/// upcall returns (no later hit can be stale).
+///
+/// # Safety
+/// `upcall` must be live for the call.
+unsafe fn forget_decided_answers(inst: &Instance, upcall: *const ffi::gf_upcall) {
+    if inst.tables.all.is_empty() {
+        return;
+    }
+    // SAFETY: by contract; a cache invalidation carries its data struct.
+    unsafe {
+        let u = &*upcall;
+        inst.tables.changed(u.gfid);
+        if u.event_type == ffi::gf_upcall_event_t_GF_UPCALL_CACHE_INVALIDATION && !u.data.is_null()
+        {
+            let ci = &*(u.data as *const ffi::gf_upcall_cache_invalidation);
+            for parent in [ci.p_stat.ia_gfid, ci.oldp_stat.ia_gfid] {
+                if parent != [0; 16] {
+                    inst.tables.changed(parent);
+                }
+            }
+        }
+    }
 }
 
 /// GlusterFS forgets an inode: free what Python kept in its context.

@@ -30,6 +30,9 @@ pub struct FrameState {
     local: Mutex<Option<Py<PyAny>>>,
     /// Who sent the request, read once while the frame is surely live.
     caller: Caller,
+    /// The name this fop makes, for the answer tables to forget again when
+    /// its reply comes back.
+    made_name: Mutex<Option<crate::answer_table::MadeName>>,
 }
 
 struct Caller {
@@ -133,6 +136,7 @@ impl FrameState {
             control: Mutex::new(control),
             local: Mutex::new(None),
             caller,
+            made_name: Mutex::new(None),
         });
         // SAFETY: frame is live; the reference stored here is released by
         // `finish_unwind`, which puts parent_local back.
@@ -155,6 +159,22 @@ impl FrameState {
 
     fn control(&self) -> MutexGuard<'_, Control<Reply>> {
         self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_made_name(&self, made: crate::answer_table::MadeName) {
+        *self.made_name.lock().unwrap_or_else(|p| p.into_inner()) = Some(made);
+    }
+
+    /// A reply came back: the name the fop makes (if any) is forgotten again.
+    pub fn forget_made_name(&self) {
+        let made = self
+            .made_name
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(made) = made {
+            self.inst.tables.made_name(&made);
+        }
     }
 
     pub fn phase(&self) -> Phase {

@@ -56,6 +56,8 @@ pub struct Instance {
     pub thread_policy: crate::threads::Policy,
     /// notify, forget, release and releasedir, run in arrival order.
     pub events: crate::events::EventQueue,
+    /// Answers the host gives without Python.
+    pub tables: crate::answer_table::AnswerTables,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -80,10 +82,24 @@ pub struct Xlator {
     /// `logging::Domain`): two translators can share a name.
     #[pyo3(get)]
     log_id: u64,
+    /// Answer tables made while the translator is created.
+    tables: crate::answer_table::Pending,
 }
 
 #[pymethods]
 impl Xlator {
+    /// A table of answers the host gives for `fop` without Python (see
+    /// `glupy.Translator.answer_table`). Only while the translator is made.
+    #[pyo3(signature = (fop, key="entry", limit=65536))]
+    fn answer_table(
+        &self,
+        fop: &str,
+        key: &str,
+        limit: usize,
+    ) -> PyResult<crate::answer_table::AnswerTable> {
+        self.tables.create(fop, key, limit)
+    }
+
     fn __repr__(&self) -> String {
         format!("<glupy.Xlator {} ({})>", self.name, self.type_)
     }
@@ -147,6 +163,7 @@ impl Xlator {
             type_,
             children: children(xl).into_iter().map(|(n, _)| n).collect(),
             options: opts.unbind(),
+            tables: crate::answer_table::Pending::open(),
         })
     }
 }
@@ -200,6 +217,7 @@ impl Instance {
                 .filter(|h| !h.is_none())
                 .map(Bound::unbind)
         };
+        let this_obj_tables = this_obj.get().tables.close();
         Ok(Instance {
             xl,
             name: crate::logging::Domain::register(xl, &this_obj.get().name),
@@ -221,12 +239,16 @@ impl Instance {
             reload_token: options.get("reload").cloned().unwrap_or_default(),
             thread_policy,
             events: Default::default(),
+            tables: crate::answer_table::AnswerTables::new(this_obj_tables),
         })
     }
 
     /// Whether the fop goes through glupy at all.
     pub fn intercepts(&self, fop: usize) -> bool {
-        self.fop_methods[fop].is_some() || self.cbk_methods[fop].is_some()
+        self.fop_methods[fop].is_some()
+            || self.cbk_methods[fop].is_some()
+            || self.tables.by_fop[fop].is_some()
+            || (!self.tables.entry.is_empty() && crate::answer_table::makes_names(fop))
     }
 
     /// The child to wind to: the first, or the one named.

@@ -58,6 +58,17 @@ pub fn write(inst: &Instance) {
         );
     }
     put("registered", &registered.join(" "));
+    for table in &inst.tables.all {
+        let counters: Vec<String> = table
+            .counters()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        put(
+            &format!("answers.{}", FOPS[table.fop].name),
+            &format!("key={} {}", table.kind_name(), counters.join(" ")),
+        );
+    }
     if inst.hooks.dump.is_some() {
         Python::attach(|py| {
             let Some(result) = inst.call_hook(py, &inst.hooks.dump, "dump", ()) else {

@@ -16,6 +16,7 @@ from ._aio import Reply, loop
 try:  # the host (glupy.so, inside a GlusterFS process) provides these
     from ._glupy import (  # noqa: F401
         ActiveLock,
+        AnswerTable,
         Dict,
         Dirent,
         Fd,
@@ -44,6 +45,7 @@ __all__ = [
     "GLUPY_V1_FOPS",
     "HOSTED",
     "ActiveLock",
+    "AnswerTable",
     "Dict",
     "Dirent",
     "Fd",
@@ -123,6 +125,27 @@ class Translator:
         self.options = getattr(xl, "options", {})
         self.children = list(getattr(xl, "children", []))
         self.log = _instance_logger("glupy." + self.name, getattr(xl, "log_id", None))
+
+    def answer_table(self, fop, key="entry", limit=65536):
+        """A table of answers the host gives for ``fop`` without Python.
+
+        Call it in ``__init__``. ``key`` is "entry" ((parent gfid, name) of
+        the fop's loc), "name" (the name, in any directory) or "gfid" (the
+        loc's or fd's gfid). ``table.add(*key, errno=..., ttl=seconds,
+        token=None)`` makes the host answer that request op_ret -1 with the
+        errno, before Python and without the GIL, until it expires, is
+        dropped (``table.drop(*key)``, ``table.drop(parent)``,
+        ``table.clear()``), is pushed out by ``limit`` (oldest first), or a
+        create/mknod/mkdir/symlink/link/rename/put of that name (entry
+        tables) or an upcall passes through this translator. Pass
+        ``token=table.token(parent)``, taken when the fop started, to have
+        an ``add`` refused if the directory changed since. Counters:
+        ``table.stats()`` and the statedump (``answers.<fop>``).
+        """
+        xl = self.xl
+        if xl is None or not hasattr(xl, "answer_table"):
+            raise RuntimeError("answer tables exist only inside GlusterFS (glupy.so)")
+        return xl.answer_table(fop, key, limit)
 
     # Conveniences mirroring Frame's methods, for Glupy-style code.
     def wind(self, frame, *args, child=None):
