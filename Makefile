@@ -13,7 +13,9 @@ XLATORDIR    = $(shell glusterfs --print-xlatordir)
 PY_SITE      = $(shell $(PYTHON) -c 'import site; print(site.getsitepackages()[0])')
 SO          := target/release/libglupy.so
 DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
-               libclang-dev python3-dev python3-pytest mypy fuse3 attr
+               libclang-dev python3-dev python3-pytest mypy fuse3 attr \
+               python3-prometheus-client libjs-chart.js \
+               chromium chromium-driver python3-selenium
 
 .PHONY: all deps build install test test-rust test-python lint generate demo clean
 
