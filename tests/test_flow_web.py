@@ -168,7 +168,7 @@ def page_state(driver):
 
 def wait_for(predicate, timeout, what):
     found = glusterlib.wait_until(predicate, timeout, interval=0.2)
-    assert found, f"timed out waiting for {what}"
+    assert found, f"timed out waiting for {what() if callable(what) else what}"
     return found
 
 
@@ -208,8 +208,8 @@ def test_live_page_charts_the_fops_a_workload_makes_and_metrics_count_them(
     def charted():
         ops = chart_totals(browser, "ops") or {}
         return ops if all(round(ops.get(fop, 0)) == n for fop, n in expected.items()) else None
-    ops = wait_for(charted, 15, f"the ops chart to show {expected}; it shows "
-                                f"{chart_totals(browser, 'ops')}")
+    ops = wait_for(charted, 15, lambda: f"the ops chart to show {expected}; it shows "
+                                        f"{chart_totals(browser, 'ops')}")
     assert ops.get("readv", 0) >= 1 and ops.get("lookup", 0) >= MISSING
     assert chart_totals(browser, "errors")["lookup"] == ENOENT_LOOKUPS
     state = page_state(browser)
@@ -289,3 +289,40 @@ def test_glupy_status_prometheus_exports_the_hosts_counters(gluster, workdir):
     assert total(text, "glupy_translator_dump_value", key="sampled", **labels) >= lookups
     assert total(text, "glupy_statedump_ok", serves=str(brick.directory)) == 1
     assert brick.alive()
+
+
+def test_the_grafana_dashboard_queries_only_metrics_that_exist():
+    """Every metric the dashboard's queries name is one the collector's /metrics or
+    `glupy status --prometheus` exposes (names, labels; a renamed metric fails here)."""
+    import json
+    import re
+    from glupy import flowlive, flowmetrics, hostmetrics
+    live = flowlive.Live()
+    live.add_records([{"host": "h", "volume": "v", "source": "brick:/b", "fop": "lookup",
+                       "path": "/d/f", "op_ret": -1, "op_errno": errno.ENOENT, "latency_us": 80}])
+    dump = ("[xlator.features.glupy.v-glupy.priv]\nmodule=profiler\n"
+            "fop.lookup=calls=3 answered=3 errors=1 exceptions=0 dropped=0 python_calls=6 "
+            "python_avg_us=12.5\npython.sampled=3\n")
+    process = {"pid": 1, "kind": "brick", "volume": "v", "serves": "/b", "glupy": [{}]}
+    exposed = {}
+    for registry in (flowmetrics.make_registry(live),
+                     hostmetrics.registry_for([process], dump=lambda pid: dump)):
+        for family in text_string_to_metric_families(
+                flowmetrics.exposition(registry).decode()):
+            for sample in family.samples:
+                exposed.setdefault(sample.name, set()).update(sample.labels)
+    dashboard = json.loads((REPO / "docs" / "grafana" / "glupy-dashboard.json").read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    queries += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    assert len(queries) >= 12
+    for query in queries:
+        for name, selector in re.findall(r"(glupy_\w+)(?:\{([^}]*)\})?", query):
+            assert name in exposed, f"{name} (in {query!r}) is not exposed"
+            for label in re.findall(r"(\w+)\s*=~?", selector):
+                assert label in exposed[name], f"{name} has no label {label} ({query!r})"
+        for label in re.findall(r"by \(([^)]*)\)", query):
+            for name in re.findall(r"glupy_\w+", query):
+                assert set(map(str.strip, label.split(","))) <= exposed[name] | {"le"}, query
+    # The repeated latency panel and the variables it needs.
+    assert any(p.get("repeat") == "fop" for p in dashboard["panels"])
+    assert {v["name"] for v in dashboard["templating"]["list"]} >= {"datasource", "volume", "fop"}
