@@ -38,18 +38,19 @@ def profiler(sink, name="prof"):
 class Collector:
     """`python3 -m glupy.flow --listen udp:... --http ...`, stopped by pid."""
 
-    def __init__(self, workdir, udp_port=0, http_port=0):
+    def __init__(self, workdir, udp_port=0, http_port=0, file=None):
         env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
         self.stderr = open(workdir / f"collector-{time.monotonic_ns()}.err", "w+")
+        source = ["--file", str(file)] if file else ["--listen", f"udp:127.0.0.1:{udp_port}"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "glupy.flow", "--listen", f"udp:127.0.0.1:{udp_port}",
+            [sys.executable, "-m", "glupy.flow", *source,
              "--http", f"127.0.0.1:{http_port}", "--quiet"],
             stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
         lines = glusterlib.wait_until(self._announced, 15)
         if not lines:
             self.stop()
             raise AssertionError(f"collector did not start: {self._stderr_text()}")
-        self.udp_port = int(lines[0].rpartition(":")[2])
+        self.udp_port = None if file else int(lines[0].rpartition(":")[2])
         self.url = lines[1].split()[1]
         self.http_port = int(self.url.rstrip("/").rpartition(":")[2])
 
@@ -326,3 +327,26 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist():
     # The repeated latency panel and the variables it needs.
     assert any(p.get("repeat") == "fop" for p in dashboard["panels"])
     assert {v["name"] for v in dashboard["templating"]["list"]} >= {"datasource", "volume", "fop"}
+
+
+def test_with_a_file_sink_the_collector_follows_the_file_through_rotation(workdir, collector):
+    import json
+    sink = workdir / "flow.jsonl"
+
+    def append(path, fop, count):
+        with open(path, "a") as stream:
+            for _ in range(count):
+                stream.write(json.dumps({"host": "h", "fop": fop, "path": "/f", "op_ret": 0,
+                                         "latency_us": 5}) + "\n")
+    append(sink, "stat", 3)
+    flow = collector(file=sink)
+
+    def calls(fop):
+        return total(flow.get("metrics"), "glupy_flow_fop_calls_total", fop=fop)
+    wait_for(lambda: calls("stat") == 3, 10, "the file's records")
+    append(sink, "stat", 2)  # grows
+    wait_for(lambda: calls("stat") == 5, 10, "the records appended")
+    sink.rename(workdir / "flow.jsonl.1")  # rotated: a new file under the name
+    append(sink, "readv", 20)  # larger than the old one: not mistaken for a truncation
+    wait_for(lambda: calls("readv") == 20, 10, "the new file's records")
+    assert calls("stat") == 5

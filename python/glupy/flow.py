@@ -261,6 +261,11 @@ class Follower:
         self.stream = open(self.path, "rb")
         self.partial = b""
 
+    def _drain(self):
+        data = self.partial + self.stream.read()
+        if data.strip():
+            self.feed(data.decode(errors="replace"))
+
     def poll(self, timeout):
         data = self.stream.read(1 << 20)
         if data:
@@ -273,6 +278,8 @@ class Follower:
             truncated = os.stat(self.path).st_size < self.stream.tell()
         except OSError:
             replaced = truncated = False  # gone for now: keep waiting
+        if replaced:
+            self._drain()  # what was written to the old file since the last read
         if replaced or truncated:
             self._open()
         else:
@@ -392,10 +399,14 @@ def parse_args(argv):
 
 def main(argv=None, out=sys.stdout):
     args = parse_args(argv)
-    if args.file and not args.http:
-        read_file(args, out)
-    else:
-        listen(args, out)
+    try:
+        if args.file and not args.http:
+            read_file(args, out)
+        else:
+            listen(args, out)
+    except OSError as error:  # a port in use, a file missing: no traceback
+        print(f"glupy.flow: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
