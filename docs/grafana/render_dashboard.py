@@ -171,7 +171,7 @@ def serve(prometheus_url, dashboard, config):
     return server
 
 
-def screenshot(url, out, width=1600):
+def screenshot(url, out, width=1600, ready="return window.rendered"):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
@@ -189,7 +189,7 @@ def screenshot(url, out, width=1600):
         deadline = time.monotonic() + 60
         height = None
         while time.monotonic() < deadline and not height:
-            height = driver.execute_script("return window.rendered")
+            height = driver.execute_script(ready)
             time.sleep(0.3)
         if not height or height < 0:
             raise SystemExit("the dashboard did not render: " + driver.execute_script(
@@ -264,6 +264,9 @@ def demo(args):
             stdout=subprocess.DEVNULL, stderr=open(work / "prometheus.log", "w"))
         workload(clients, args.minutes * 60)
         time.sleep(6)
+        if args.page_out:  # the collector's own live page after the same workload
+            screenshot(flow_url, args.page_out, width=1400, ready="return window.flow.state.updates"
+                       " > 0 && document.body.scrollHeight + 20")
         render(f"http://127.0.0.1:{port}", args.out, args.minutes, args.dashboard)
     finally:
         if prometheus is not None:
@@ -313,6 +316,7 @@ def main():
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--dashboard", type=Path, default=HERE / "glupy-dashboard.json")
     parser.add_argument("--out", type=Path, default=HERE / "dashboard.png")
+    parser.add_argument("--page-out", type=Path, help="--demo: also a screenshot of the live page")
     args = parser.parse_args()
     if args.demo:
         demo(args)
