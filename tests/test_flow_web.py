@@ -344,3 +344,20 @@ def test_with_a_file_sink_the_collector_follows_the_file_through_rotation(workdi
     append(sink, "readv", 20)  # larger than the old one: not mistaken for a truncation
     wait_for(lambda: calls("readv") == 20, 10, "the new file's records")
     assert calls("stat") == 5
+
+
+def test_live_counts_malformed_records_as_unreadable_and_nowhere_else():
+    from glupy import flowlive
+    live = flowlive.Live(clock=lambda: 1000.0)
+    good = {"host": "h", "fop": "stat", "path": "/a/b", "op_ret": -1, "op_errno": errno.EACCES,
+            "latency_us": 70}
+    odd_path = {"host": "h", "fop": "stat", "path": ["/a"], "latency_us": 30}  # counted, no path
+    bad = [{"fop": "stat", "latency_us": "slow"}, {"fop": "stat", "op_ret": -1, "op_errno": "EACCES"},
+           {"latency_us": 1}]
+    assert live.add_records([good, odd_path, *bad], unreadable=2) == 2
+    [(_, _, _, fop, calls, sum_us, buckets, errors)] = live.series_snapshot()
+    assert (fop, calls, sum_us, sum(buckets), errors) == ("stat", 2, 100, 2, {"EACCES": 1})
+    snapshot = live.snapshot()
+    assert (snapshot["records"], snapshot["unreadable"]) == (2, 2 + len(bad))
+    assert snapshot["busiest_files"] == [{"path": "/a/b", "count": 1}]
+    assert snapshot["busiest_directories"] == [{"path": "/a", "count": 1}]

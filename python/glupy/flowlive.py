@@ -117,9 +117,12 @@ class Live:
         return used
 
     def _add(self, record, now):
+        # Everything that can fail on a malformed record is read before counting.
         fop = str(record["fop"])
         latency = int(record.get("latency_us", 0))
         op_ret = int(record.get("op_ret", 0))
+        op_errno = int(record.get("op_errno", 0)) if op_ret < 0 else 0
+        path = record.get("path")
         host, source, volume = str(record.get("host", "?")), source_of(record), \
             str(record.get("volume", ""))
         key = (volume, host, source, fop)
@@ -145,7 +148,7 @@ class Live:
         seen["last_seen"] = now
         seen["volumes"].add(volume)
         if op_ret < 0:
-            name = errno_name(int(record.get("op_errno", 0)))
+            name = errno_name(op_errno)
             series.errors[name] += 1
             step[1] += 1
             seen["errors"] += 1
@@ -154,8 +157,7 @@ class Live:
                 counted = self.errors[(fop, name)] = [0, now]
             counted[0] += 1
             counted[1] = now
-        path = record.get("path")
-        if path and path.startswith("/"):
+        if isinstance(path, str) and path.startswith("/"):
             self.files.add(path)
             self.directories.add(parent_of(path))
 
