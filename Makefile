@@ -19,7 +19,9 @@ SO          := $(or $(CARGO_TARGET_DIR),target)/release/libglupy.so
 # libssl-dev and uuid-dev: GlusterFS 11's glusterfs.h includes their headers,
 # and libglusterfs-dev does not depend on them.
 DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
-               libssl-dev uuid-dev libclang-dev python3-dev python3-pytest mypy fuse3 attr
+               libssl-dev uuid-dev libclang-dev python3-dev python3-pytest mypy fuse3 attr \
+               python3-prometheus-client libjs-chart.js \
+               chromium chromium-driver python3-selenium
 
 .PHONY: all deps print-debs build install test test-rust test-python lint generate demo clean
 

@@ -8,10 +8,12 @@ batches by a background thread.
 
 One JSON object per fop:
     {"host": "server1", "volume": "vol0", "translator": "vol0-profiler",
-     "fop": "writev", "path": "/dir/file", "gfid": "0b8a...", "op_ret": 4096,
+     "source": "brick:/data/b1", "fop": "writev", "path": "/dir/file", "gfid": "0b8a...", "op_ret": 4096,
      "op_errno": 0, "start": 1700000000.123456, "latency_us": 183,
      "pid": 4242, "uid": 0}
-rename and link add "path2" (the new name).
+rename and link add "path2" (the new name). "source" is the process the
+translator runs in: "brick:BRICK-PATH", "fuse:MOUNTPOINT", else
+"PROGRAM:" (a gfapi application, a daemon).
 
 Options:
     sink            where records go (required):
@@ -75,6 +77,23 @@ def _address(text, what):
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{what}: {text!r} is not HOST:PORT")
     return host, int(port)
+
+
+def _process_source():
+    """What this process is, from its command line: "brick:/data/b1" (glusterfsd
+    --brick-name), "fuse:/mnt/vol" (glusterfs ... MOUNTPOINT), else "PROGRAM:"."""
+    try:
+        with open("/proc/self/cmdline", "rb") as stream:
+            args = [a for a in stream.read().decode(errors="replace").split("\0") if a]
+    except OSError:
+        return "?:"
+    program = os.path.basename(args[0]) if args else "?"
+    if "--brick-name" in args[:-1]:
+        return "brick:" + args[args.index("--brick-name") + 1]
+    if program == "glusterfs" and "--process-name" not in args and len(args) > 1 \
+            and args[-1].startswith("/"):
+        return "fuse:" + args[-1]
+    return program + ":"
 
 
 # --------------------------------------------------------------------- sinks
@@ -309,6 +328,7 @@ class xlator(glupy.Translator):
     def __init__(self, xl):
         super().__init__(xl)
         self.host = socket.gethostname()
+        self.source = _process_source()
         self.paths_lock = threading.Lock()
         self.paths = OrderedDict()  # gfid bytes -> last path seen
         self.counts_lock = threading.Lock()
@@ -398,6 +418,7 @@ class xlator(glupy.Translator):
     def record(self, frame, fop, pending, op_ret, op_errno, latency_us):
         entry = {
             "host": self.host, "volume": self.volume, "translator": self.name,
+            "source": self.source,
             "fop": fop, "path": pending.path, "gfid": _gfid_text(pending.gfid),
             "op_ret": op_ret, "op_errno": op_errno, "start": round(pending.start, 6),
             "latency_us": latency_us, "pid": frame.pid, "uid": frame.uid,

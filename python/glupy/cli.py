@@ -4,7 +4,7 @@
                           [--module-path DIR] [--restart]
     glupy disable V [--side brick|client] [--restart]
     glupy reload V [--side brick|client]
-    glupy status [V ...] [--json]
+    glupy status [V ...] [--json | --prometheus [--textfile FILE] [--pid PID]]
     glupy check MODULE.py
 
 Brick side: `gluster volume set V user.xlator.glupy POSITION` and
@@ -751,6 +751,11 @@ def cmd_reload(ctx, args):
 
 
 def cmd_status(ctx, args):
+    if args.prometheus or args.textfile:
+        from . import hostmetrics  # needs prometheus_client
+        processes = [process_status(p) for p in process_table()
+                     if not args.pid or p["pid"] in args.pid]
+        return hostmetrics.run(processes, args.volumes, args.textfile)
     status = gather_status(ctx, args.volumes)
     if args.json:
         json.dump(status, sys.stdout, indent=2)
@@ -814,6 +819,14 @@ def build_parser():
     status = sub.add_parser("status", help="which volumes and processes run which translator")
     status.add_argument("volumes", nargs="*")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--prometheus", action="store_true",
+                        help="the glupy translators' counters of this machine's processes "
+                             "(from their statedumps) in the Prometheus text format")
+    status.add_argument("--textfile", metavar="FILE",
+                        help="with --prometheus: write them to FILE (atomically), for "
+                             "node_exporter's textfile collector")
+    status.add_argument("--pid", type=int, action="append",
+                        help="with --prometheus: only this process (repeatable)")
 
     check = sub.add_parser("check", help="check a module the way init will, outside GlusterFS")
     check.add_argument("module", help="MODULE.py, or a module name with --module-path")
