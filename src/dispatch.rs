@@ -7,7 +7,6 @@ use crate::fops::FOPS;
 use crate::frame::{Frame, FrameState, Phase, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
-use crate::values::inode::Owner;
 use crate::{logging, pool, threads};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -128,7 +127,7 @@ fn resolve_later(
     owned: Vec<Owned>,
     future: Py<PyAny>,
 ) {
-    let policy = state.inst.thread_policy;
+    let policy = state.inst.thread_policy();
     threads::dispatch(
         policy,
         Box::new(move || {
@@ -138,7 +137,7 @@ fn resolve_later(
                     let live = Arc::new(AtomicBool::new(true));
                     let values: PyResult<Vec<Py<PyAny>>> = owned
                         .into_iter()
-                        .map(|v| convert::to_python(py, v, Owner(inst.xl), &live))
+                        .map(|v| convert::to_python(py, v, inst.owner(), &live))
                         .collect();
                     let delivered = values.and_then(|values| {
                         let aio = py.import("glupy._aio")?;
@@ -164,7 +163,7 @@ fn resolve_later(
 /// Queues the Python call; the job owns one owner count of `state`.
 fn submit(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
     let job_state = Arc::clone(&state);
-    let policy = state.inst.thread_policy;
+    let policy = state.inst.thread_policy();
     let mut job: pool::Job = Box::new(move || run(job_state, side, owned));
     if matches!(side, Side::Cbk { .. }) {
         match threads::defer_while_winding(job) {
@@ -201,7 +200,7 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
                 }
             };
             let live = Arc::new(AtomicBool::new(true));
-            let owner = Owner(inst.xl);
+            let owner = inst.owner();
             let (method, what, mut call_args) = match side {
                 Side::Fop => (
                     inst.fop_methods[fop].as_ref(),
@@ -232,7 +231,7 @@ fn run(state: Arc<FrameState>, side: Side, owned: Vec<Owned>) {
             };
             let Some(method) = method else { return };
             for value in owned {
-                match convert::to_python(py, value, owner, &live) {
+                match convert::to_python(py, value, owner.clone(), &live) {
                     Ok(v) => call_args.push(v),
                     Err(e) => {
                         report(py, &state, &e, "converting arguments");

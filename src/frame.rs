@@ -120,6 +120,7 @@ impl FrameState {
             asynchronous: AtomicBool::new(false),
             deferred_errno: AtomicI32::new(0),
         });
+        state.inst.track_frame(&state);
         // SAFETY: frame is live; the reference stored here is released by
         // `finish_unwind`, right after GlusterFS clears local on unwind.
         unsafe { (*frame).local = Arc::into_raw(Arc::clone(&state)) as *mut libc::c_void };
@@ -280,6 +281,8 @@ impl FrameState {
         }
         let stats = &self.inst.stats[self.fop];
         stats.answered.fetch_add(1, Ordering::Relaxed);
+        // Before the unwind frees the frame (its address may be reused at once).
+        self.inst.untrack_frame(self.raw);
         // SAFETY: by contract; glupy_unwind clears local before unwinding.
         unsafe {
             let linked = (*self.raw).local as *const FrameState;

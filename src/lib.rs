@@ -21,6 +21,7 @@ mod frame;
 mod guard;
 mod instance;
 mod interp;
+mod lifecycle;
 mod logging;
 mod pool;
 mod pymodule;

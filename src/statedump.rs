@@ -58,6 +58,7 @@ pub fn write(inst: &Instance) {
         );
     }
     put("registered", &registered.join(" "));
+    put("fops-table", &crate::api::fops_in_table(inst).join(" "));
     if inst.hooks.dump.is_some() {
         Python::attach(|py| {
             let Some(result) = inst.call_hook(py, &inst.hooks.dump, "dump", ()) else {
