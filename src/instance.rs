@@ -63,6 +63,8 @@ pub struct Instance {
     frames: Mutex<HashMap<usize, Weak<FrameState>>>,
     /// Shared by the values handed to Python (see `Life`).
     pub life: Arc<Life>,
+    /// Set by the first of reload's retirement and fini to finish it.
+    pub finished: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -225,6 +227,7 @@ impl Instance {
             thread_policy: AtomicU8::new(thread_policy as u8),
             frames: Mutex::new(HashMap::new()),
             life,
+            finished: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

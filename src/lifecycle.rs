@@ -35,6 +35,9 @@ pub struct Slot {
     pub life: Arc<Life>,
     /// The fops tables installed for this translator, freed at fini.
     tables: Mutex<Vec<TablePtr>>,
+    /// Instances replaced by a reload whose retirement may not be over:
+    /// fini finishes them too, before the graph goes.
+    retiring: Mutex<Vec<Weak<Instance>>>,
 }
 
 struct TablePtr(*mut ffi::xlator_fops);
@@ -97,6 +100,7 @@ pub unsafe fn slot_or_new(this: *mut ffi::xlator_t) -> &'static Slot {
                 current: RwLock::new(None),
                 life: Arc::new(Life::new(&name)),
                 tables: Mutex::new(Vec::new()),
+                retiring: Mutex::new(Vec::new()),
             };
             lives().push((this as usize, Arc::downgrade(&slot.life)));
             (*this).private = Box::into_raw(Box::new(slot)).cast();
@@ -126,6 +130,10 @@ pub unsafe fn install(this: *mut ffi::xlator_t, inst: Instance) {
     // SAFETY: by contract.
     let slot = unsafe { slot_or_new(this) };
     if let Some(old) = slot.replace(Some(Arc::new(inst))) {
+        let mut retiring = slot.retiring.lock().unwrap_or_else(|p| p.into_inner());
+        retiring.retain(|w| w.strong_count() > 0);
+        retiring.push(Arc::downgrade(&old));
+        drop(retiring);
         retire(old);
     }
 }
@@ -169,6 +177,12 @@ fn wait_idle(inst: &Instance) -> bool {
 /// the requests still pending (the last step a request kept by Python past
 /// fini sees).
 fn finish(inst: &Instance, why: &str) {
+    if inst
+        .finished
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return; // the retirement and fini both finish a replaced instance
+    }
     logging::with_domain(&inst.name, || {
         crate::threads::on_python_stack(|| {
             crate::guard::guarded("fini", (), || {
@@ -271,7 +285,12 @@ pub unsafe fn fini(this: *mut ffi::xlator_t) {
     // The graph's inodes and fds are gone already (see the module's doc).
     Python::attach(|_py| slot.life.end());
     lives().retain(|(xl, _)| *xl != this as usize);
-    if let Some(inst) = slot.replace(None) {
+    let retiring = std::mem::take(&mut *slot.retiring.lock().unwrap_or_else(|p| p.into_inner()));
+    let instances = slot
+        .replace(None)
+        .into_iter()
+        .chain(retiring.iter().filter_map(Weak::upgrade));
+    for inst in instances {
         wait_idle(&inst);
         finish(&inst, "shut down");
         clear_translator(&inst);

@@ -21,7 +21,7 @@ DEPTH = 1200
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 3 * DEPTH))
 
 # Values kept past the end of the graph (module level: not cleared by fini).
-KEPT_VALUES = {}
+KEPT_VALUES: dict = {}
 
 
 def deep(n=0):
