@@ -221,7 +221,7 @@ pub fn fops_in_table(inst: &Instance) -> Vec<&'static str> {
     let entries = glupy_entries();
     // SAFETY: xlator_fops is a struct of function pointers, readable as
     // words; this->fops is the live table of our live xlator.
-    let table = unsafe { &*((*inst.xl).fops as *const [usize; WORDS]) };
+    let table = unsafe { &*(std::ptr::read_volatile(&(*inst.xl).fops) as *const [usize; WORDS]) };
     entries
         .iter()
         .enumerate()
