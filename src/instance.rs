@@ -63,8 +63,9 @@ pub struct Instance {
     frames: Mutex<HashMap<usize, Weak<FrameState>>>,
     /// Shared by the values handed to Python (see `Life`).
     pub life: Arc<Life>,
-    /// Set by the first of reload's retirement and fini to finish it.
-    pub finished: std::sync::atomic::AtomicBool,
+    /// Whether it was finished (`lifecycle::finish`), held while it is:
+    /// a reload's retirement and fini may both try, one after the other.
+    pub finished: Mutex<bool>,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -227,7 +228,7 @@ impl Instance {
             thread_policy: AtomicU8::new(thread_policy as u8),
             frames: Mutex::new(HashMap::new()),
             life,
-            finished: std::sync::atomic::AtomicBool::new(false),
+            finished: Mutex::new(false),
         })
     }
 

@@ -3,10 +3,12 @@
 //! replaced instance, and the end of the graph (PARENT_DOWN, then fini).
 //!
 //! Order, for a reload: the new instance takes the fops at once; the old
-//! one is retired on a thread of its own, which waits until nothing of it
-//! is in flight (requests, callbacks, hooks) or GRACE passes, then cancels
-//! its coroutines, calls its `fini()`, answers EIO every request Python
-//! still keeps, and clears the translator object (its caches go).
+//! one is retired on a thread of its own, which waits until none of its
+//! requests is pending (with Python, or wound and its callback to come) or
+//! GRACE passes, then cancels its coroutines, calls its `fini()` and
+//! answers EIO every request Python still keeps. It is freed with its last
+//! reference (requests, jobs); if Python still holds frames of it, the
+//! translator object is emptied to break that cycle (its caches go).
 //!
 //! At the end of the graph: GlusterFS destroys the graph's inode table
 //! (freeing inodes and fds whatever their references) before it calls
@@ -177,11 +179,10 @@ fn wait_idle(inst: &Instance) -> bool {
 /// the requests still pending (the last step a request kept by Python past
 /// fini sees).
 fn finish(inst: &Instance, why: &str) {
-    if inst
-        .finished
-        .swap(true, std::sync::atomic::Ordering::AcqRel)
-    {
-        return; // the retirement and fini both finish a replaced instance
+    // Held until finished: fini must not go on while a retirement is at it.
+    let mut finished = inst.finished.lock().unwrap_or_else(|p| p.into_inner());
+    if std::mem::replace(&mut *finished, true) {
+        return;
     }
     logging::with_domain(&inst.name, || {
         crate::threads::on_python_stack(|| {

@@ -4,6 +4,7 @@ Shared with ``glupy check``, so the command reports exactly what init would.
 """
 
 import difflib
+import importlib.machinery
 import importlib.util
 import inspect
 import logging
@@ -49,6 +50,16 @@ def _search_path(module_path):
     return dirs + [p for p in sys.path if p not in dirs]
 
 
+class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the module's source as it is now, never a cached .pyc: that
+    cache is checked by the source's size and mtime (whole seconds), so a
+    reload of an edit of the same size, within the same second or with its
+    mtime kept (rsync -t, configuration tools), would run the old code."""
+
+    def get_code(self, fullname):
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 def import_fresh(name, module_path=None):
     """Executes the module in a namespace of its own, so two translators
     loading the same module share no state by accident."""
@@ -65,6 +76,8 @@ def import_fresh(name, module_path=None):
             f"Python module {name!r} not found (searched {shown}): check option module-name, "
             f"or set option module-path to the directory holding {name}.py"
         )
+    if isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+        spec.loader = _SourceOnlyLoader(spec.name, spec.origin)
     module = importlib.util.module_from_spec(spec)
     previous = sys.modules.get(name)
     sys.modules[name] = module  # dataclasses, pickle and friends look here
