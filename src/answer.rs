@@ -24,6 +24,10 @@
 //! 5. When the last holder of the current turn lets go (a `Frame` dropped,
 //!    a job that ended or panicked) without winding or answering, the request
 //!    is answered EIO and logged; with winds still out, once they are back.
+//! 6. When the translator shuts down (its graph goes down, or a reload
+//!    retires it), a request Python still holds is answered with the
+//!    shutdown's errno (once its winds are back); one wound below is answered
+//!    by the child's reply, passed straight up without Python.
 //!
 //! `Control` is plain data with no GlusterFS in it, so the rules are unit
 //! tested here; `frame::FrameState` holds it under a mutex and performs what
@@ -124,6 +128,8 @@ pub struct Control<R> {
     /// Winds of a coroutine still out (a synchronous wind is `Stage::Wound`).
     winds: usize,
     asynchronous: bool,
+    /// The translator shut down: replies go straight up, not to Python.
+    shut: bool,
 }
 
 impl<R> Control<R> {
@@ -135,6 +141,7 @@ impl<R> Control<R> {
             holders: 1,
             winds: 0,
             asynchronous: false,
+            shut: false,
         };
         (control, Ticket { turn: 0 })
     }
@@ -185,8 +192,8 @@ impl<R> Control<R> {
     /// by the returned ticket (the callback's job). None if the frame was
     /// not wound synchronously (a host bug: logged by the caller).
     pub fn reply_for_callback(&mut self) -> Option<Ticket> {
-        if !matches!(self.stage, Stage::Wound) {
-            return None;
+        if !matches!(self.stage, Stage::Wound) || self.shut {
+            return None; // (shut down: the reply passes up instead)
         }
         self.stage = Stage::Pending;
         self.turn += 1;
@@ -246,6 +253,18 @@ impl<R> Control<R> {
             return Go::Nothing;
         }
         self.stage = Stage::Waiting(Answer::Dropped);
+        self.give_if_idle()
+    }
+
+    /// The translator shut down: a request Python holds is answered
+    /// `Error(errno)` now (or when its coroutine's winds are back); a wound
+    /// one is answered by its reply, which no longer goes to Python.
+    pub fn shut_down(&mut self, errno: i32) -> Go<R> {
+        self.shut = true;
+        if !matches!(self.stage, Stage::Pending) {
+            return Go::Nothing;
+        }
+        self.stage = Stage::Waiting(Answer::Error(errno));
         self.give_if_idle()
     }
 
@@ -387,6 +406,26 @@ mod tests {
             answered_with(c.answer(t, Answer::Error(110)).unwrap()),
             "error 110"
         );
+    }
+
+    #[test]
+    fn shutting_down_answers_what_python_holds_and_lets_wound_replies_pass_up() {
+        let (mut c, t) = C::new();
+        assert_eq!(answered_with(c.shut_down(5)), "error 5");
+        assert_eq!(c.answer(t, Answer::Error(1)).err(), Some(Refusal::Answered));
+        let (mut c, t) = C::new();
+        c.wind(t).unwrap();
+        assert!(c.shut_down(5).is_nothing());
+        assert!(
+            c.reply_for_callback().is_none(),
+            "no callback in Python after shutdown"
+        );
+        assert!(c.reply_passes_up());
+        let (mut c, t) = C::new();
+        c.set_asynchronous(t).unwrap();
+        c.wind(t).unwrap();
+        assert!(c.shut_down(5).is_nothing());
+        assert_eq!(answered_with(c.async_reply()), "error 5");
     }
 
     #[test]

@@ -5,11 +5,11 @@ use crate::ffi;
 use crate::fops::FOPS;
 use crate::guard::guarded;
 use crate::instance::{options_map, Instance};
-use crate::{dispatch, gluster_version, interp, logging};
+use crate::{dispatch, gluster_version, interp, lifecycle, logging, threads};
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
 use std::ffi::c_char;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The shared tables GlusterFS fills with defaults at load; each instance
 /// gets its own fops table in init (see `install_fops`).
@@ -121,17 +121,24 @@ unsafe extern "C" fn init(this: *mut ffi::xlator_t) -> i32 {
     guarded("init", -1, || {
         logging::install();
         let name = logging::Domain::register(this, &name_of(this));
-        logging::with_domain(&name, || match start(this) {
-            Ok(()) => 0,
-            Err(msg) => {
-                logging::write(
-                    &name,
-                    logging::GF_LOG_ERROR,
-                    &format!("cannot start glupy translator {name}: {msg}"),
-                );
-                logging::forget_xlator(this);
-                -1
-            }
+        // init runs on whichever thread loads the graph (a brick's main or
+        // event thread, an application's thread in glfs_init): the import
+        // runs Python on a large stack.
+        threads::on_python_stack(|| {
+            guarded("init", -1, || {
+                logging::with_domain(&name, || match start(this) {
+                    Ok(()) => 0,
+                    Err(msg) => {
+                        logging::write(
+                            &name,
+                            logging::GF_LOG_ERROR,
+                            &format!("cannot start glupy translator {name}: {msg}"),
+                        );
+                        logging::forget_xlator(this);
+                        -1
+                    }
+                })
+            })
         })
     })
 }
@@ -160,14 +167,15 @@ fn start(this: *mut ffi::xlator_t) -> Result<(), String> {
     };
     dispatch::install_hooks();
     interp::ensure_started(threads)?;
-    let inst = Python::attach(|py| Instance::load(py, this, &options))?;
+    // SAFETY: init of a live glupy xlator; fini cannot run meanwhile.
+    let life = Arc::clone(&unsafe { lifecycle::slot_or_new(this) }.life);
+    let inst = Python::attach(|py| Instance::load(py, this, &options, life))?;
     install(this, inst);
     Ok(())
 }
 
-/// Makes `inst` the translator's live instance: its fops table, then
-/// this->private. A replaced instance stays alive until fini (requests in
-/// flight hold it, and a fop entry may be reading the old pointer).
+/// Makes `inst` the translator's live instance: its fops table, then the
+/// slot (a replaced instance is retired: see `lifecycle`).
 fn install(this: *mut ffi::xlator_t, inst: Instance) {
     let registered: Vec<&str> = FOPS
         .iter()
@@ -189,59 +197,79 @@ fn install(this: *mut ffi::xlator_t, inst: Instance) {
         ),
     );
     install_fops(this, &inst);
-    let new = Arc::into_raw(Arc::new(inst)) as *mut libc::c_void;
-    // SAFETY: this is live; private holds one reference until fini.
-    let old = unsafe { std::mem::replace(&mut (*this).private, new) } as *const Instance;
-    if !old.is_null() {
-        // SAFETY: `old` is the reference the previous install stored.
-        RETIRED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((this as usize, unsafe { Arc::from_raw(old) }));
-    }
+    // SAFETY: init or reconfigure of a live glupy xlator.
+    unsafe { lifecycle::install(this, inst) };
 }
-
-/// Instances replaced by a reload, freed at their translator's fini.
-static RETIRED: Mutex<Vec<(usize, Arc<Instance>)>> = Mutex::new(Vec::new());
 
 /// Gives the instance its own fops table: glupy entries for the fops its
 /// module defines, GlusterFS's defaults for every other one, so an unused
-/// fop costs nothing. (The table GlusterFS loaded is shared by every glupy
-/// instance in the process.)
+/// fop costs nothing. The copy is made from the table GlusterFS loaded
+/// (shared by every glupy instance in the process, filled with GlusterFS's
+/// pass-through defaults), never from the previous instance's: a fop a
+/// reloaded module no longer defines goes straight to the child again.
 fn install_fops(this: *mut ffi::xlator_t, inst: &Instance) {
     let intercept: Vec<u8> = (0..FOPS.len()).map(|i| inst.intercepts(i) as u8).collect();
-    // SAFETY: this->fops is the shared table fill_defaults filled with
-    // GlusterFS's pass-through defaults; a copy keeps them for every fop the
-    // module leaves alone; the copy is leaked because
-    // GlusterFS may read it until the process ends (STACK_WIND writes its
-    // _cbk slots, so it must be writable).
+    // SAFETY: FOPS_TABLE is the shared table fill_defaults filled before
+    // the first init and that nobody writes afterwards but STACK_WIND's
+    // bookkeeping; the copy must be writable for the same reason. It stays
+    // allocated until fini (GlusterFS may read a replaced table a little
+    // longer: a parent may have loaded this->fops just before the swap).
     unsafe {
-        let table = Box::into_raw(Box::new(*(*this).fops));
+        let table = Box::into_raw(Box::new(std::ptr::read(&raw const FOPS_TABLE)));
         ffi::glupy_fill_fops(table, intercept.as_ptr());
         (*this).fops = table;
+        lifecycle::slot_or_new(this).keep_table(table);
     }
+}
+
+/// The fops whose slot in the translator's live fops table is a glupy
+/// entry (what the statedump shows as `fops-table`).
+pub fn fops_in_table(inst: &Instance) -> Vec<&'static str> {
+    const WORDS: usize = std::mem::size_of::<ffi::xlator_fops>() / std::mem::size_of::<usize>();
+    let entries = glupy_entries();
+    // SAFETY: xlator_fops is a struct of function pointers, readable as
+    // words; this->fops is the live table of our live xlator.
+    let table = unsafe { &*(std::ptr::read_volatile(&(*inst.xl).fops) as *const [usize; WORDS]) };
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.is_some_and(|(word, entry)| table[word] == entry))
+        .map(|(i, _)| FOPS[i].name.as_str())
+        .collect()
+}
+
+/// For each fop: where its slot is in xlator_fops and glupy's entry for it.
+fn glupy_entries() -> &'static [Option<(usize, usize)>] {
+    static ENTRIES: std::sync::OnceLock<Vec<Option<(usize, usize)>>> = std::sync::OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        const WORDS: usize = std::mem::size_of::<ffi::xlator_fops>() / std::mem::size_of::<usize>();
+        (0..FOPS.len())
+            .map(|i| {
+                let mut intercept = vec![0u8; FOPS.len()];
+                intercept[i] = 1;
+                // SAFETY: an all-NULL table is valid; glupy_fill_fops writes
+                // only the slot of fop i; it is then read as words.
+                unsafe {
+                    let mut table: ffi::xlator_fops = std::mem::zeroed();
+                    ffi::glupy_fill_fops(&mut table, intercept.as_ptr());
+                    let words = &*(&table as *const ffi::xlator_fops as *const [usize; WORDS]);
+                    words.iter().position(|w| *w != 0).map(|k| (k, words[k]))
+                }
+            })
+            .collect()
+    })
 }
 
 unsafe extern "C" fn fini(this: *mut ffi::xlator_t) {
     guarded("fini", (), || {
-        // SAFETY: private is NULL or the reference start() stored.
-        let raw = unsafe { std::mem::replace(&mut (*this).private, std::ptr::null_mut()) }
-            as *const Instance;
-        if raw.is_null() {
-            logging::forget_xlator(this);
-            return;
+        // SAFETY: GlusterFS calls fini once, after the graph stopped
+        // calling the translator; the table it loaded goes back in place
+        // before ours are freed.
+        unsafe {
+            (*this).fops = &raw mut FOPS_TABLE;
+            lifecycle::fini(this);
         }
-        // SAFETY: taking back the reference start() leaked.
-        let inst = unsafe { Arc::from_raw(raw) };
-        Python::attach(|py| {
-            inst.call_hook(py, &inst.hooks.fini, "fini", ());
-        });
-        // In-flight requests keep their own references; the last one frees.
-        drop(inst);
-        RETIRED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(xl, _)| *xl != this as usize);
+        // No line is written into this translator's log from now on.
         logging::forget_xlator(this);
     })
 }
@@ -253,38 +281,58 @@ unsafe extern "C" fn reconfigure(this: *mut ffi::xlator_t, options: *mut ffi::di
             return 0;
         };
         let options = options_map(options);
-        let new_token = options.get("reload").cloned().unwrap_or_default();
-        if new_token != inst.reload_token || options.get("module-name") != Some(&inst.module) {
-            return reload(this, &inst, &options);
-        }
-        Python::attach(|py| {
-            let opts = inst.this_obj.get().options.bind(py);
-            opts.clear();
-            for (k, v) in &options {
-                if opts.set_item(k, v).is_err() {
-                    return -1;
-                }
-            }
-            let _ = inst.translator.bind(py).setattr("options", opts);
-            if inst.hooks.reconfigure.is_some()
-                && inst
-                    .call_hook(py, &inst.hooks.reconfigure, "reconfigure", (opts.clone(),))
-                    .is_none()
-            {
-                return -1;
-            }
-            0
+        // Called on glusterd's volfile fetch (an event thread or a
+        // synctask): Python runs on a large stack.
+        threads::on_python_stack(|| {
+            guarded("reconfigure", -1, || {
+                logging::with_domain(&inst.name, || apply(this, &inst, &options))
+            })
         })
     })
 }
 
+/// Applies new options: a reload if asked, else python-thread at once and
+/// the rest to Python's `reconfigure(options)`.
+fn apply(this: *mut ffi::xlator_t, inst: &Instance, options: &BTreeMap<String, String>) -> i32 {
+    let new_token = options.get("reload").cloned().unwrap_or_default();
+    if new_token != inst.reload_token || options.get("module-name") != Some(&inst.module) {
+        return reload(this, inst, options);
+    }
+    match threads::Policy::parse(options.get("python-thread").map(String::as_str)) {
+        Ok(policy) => inst.set_thread_policy(policy),
+        Err(msg) => {
+            logging::write(&inst.name, logging::GF_LOG_ERROR, &msg);
+            return -1;
+        }
+    }
+    Python::attach(|py| {
+        let opts = inst.this_obj.get().options.bind(py);
+        opts.clear();
+        for (k, v) in options {
+            if opts.set_item(k, v).is_err() {
+                return -1;
+            }
+        }
+        let _ = inst.translator.bind(py).setattr("options", opts);
+        if inst.hooks.reconfigure.is_some()
+            && inst
+                .call_hook(py, &inst.hooks.reconfigure, "reconfigure", (opts.clone(),))
+                .is_none()
+        {
+            return -1;
+        }
+        0
+    })
+}
+
 /// Loads the module again (the `reload` option changed). If the new code
-/// fails to load, the running instance stays and the log says why.
+/// fails to load, the running instance stays and the log says why; else
+/// the old one is retired (its `fini()` runs once its work in flight is
+/// done: see `lifecycle`).
 fn reload(this: *mut ffi::xlator_t, old: &Instance, options: &BTreeMap<String, String>) -> i32 {
-    let loaded = Python::attach(|py| Instance::load(py, this, options));
+    let loaded = Python::attach(|py| Instance::load(py, this, options, Arc::clone(&old.life)));
     match loaded {
         Ok(inst) => {
-            Python::attach(|py| old.call_hook(py, &old.hooks.fini, "fini", ()));
             install(this, inst);
             0
         }
@@ -313,7 +361,10 @@ unsafe extern "C" fn priv_dump(this: *mut ffi::xlator_t) -> i32 {
     guarded("statedump", -1, || {
         // SAFETY: this is a live glupy xlator.
         if let Some(inst) = unsafe { Instance::of(this) } {
-            crate::statedump::write(&inst);
+            // The signal thread's stack is GlusterFS's: dump() runs on a large one.
+            threads::on_python_stack(|| {
+                guarded("statedump", (), || crate::statedump::write(&inst))
+            });
         }
         0
     })

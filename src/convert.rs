@@ -133,20 +133,26 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
         Owned::Null => py.None(),
         Owned::Loc(l) => Py::new(py, Loc::new(l, owner))?.into_any(),
         Owned::Fd(f) => Py::new(py, Fd::new(f, owner))?.into_any(),
-        Owned::Dict(d) => Py::new(py, Dict::new(d))?.into_any(),
+        Owned::Dict(d) => Py::new(py, Dict::new(d.bound(owner.life.as_ref())))?.into_any(),
         Owned::Inode(i) => Py::new(py, Inode::new(i, owner))?.into_any(),
         Owned::Iatt(raw) => Py::new(py, Iatt { raw: *raw })?.into_any(),
         Owned::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
         Owned::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
         Owned::Uint(u) => u.into_pyobject(py)?.into_any().unbind(),
-        Owned::Vector(v) => Py::new(py, v)?.into_any(),
-        Owned::Iobref(r) => Py::new(py, Iobref { iobref: r })?.into_any(),
+        Owned::Vector(v) => Py::new(py, v.bound(owner.life.as_ref()))?.into_any(),
+        Owned::Iobref(r) => Py::new(
+            py,
+            Iobref {
+                iobref: r.bound(owner.life.as_ref()),
+            },
+        )?
+        .into_any(),
         Owned::Flock(f) => Py::new(py, f)?.into_any(),
         Owned::Statvfs(s) => Py::new(py, s)?.into_any(),
         Owned::Dirents(list) => {
             let items = list
                 .into_iter()
-                .map(|d| Py::new(py, Dirent::from_data(py, d, owner)?))
+                .map(|d| Py::new(py, Dirent::from_data(py, d, owner.clone())?))
                 .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any().unbind()
         }
@@ -246,18 +252,19 @@ pub fn from_python(
             Ty::Uint => slot.i = v.extract::<u64>().map_err(|_| bad())? as i64,
             Ty::Loc => {
                 let l = v.cast::<Loc>().map_err(|_| bad())?;
+                l.get().owner.check()?;
                 let p = l.get().loc.as_ptr();
                 out.hold(l.clone().unbind());
                 out.slots[i].p = p.cast();
             }
             Ty::Fd => {
                 let f = v.cast::<Fd>().map_err(|_| bad())?;
-                out.slots[i].p = f.get().fd.as_ptr().cast();
+                out.slots[i].p = f.get().fd.get()?.cast();
                 out.hold(f.clone().unbind());
             }
             Ty::Inode => {
                 let n = v.cast::<Inode>().map_err(|_| bad())?;
-                out.slots[i].p = n.get().inode.as_ptr().cast();
+                out.slots[i].p = n.get().inode.get()?.cast();
                 out.hold(n.clone().unbind());
             }
             Ty::Dict => {
@@ -281,7 +288,7 @@ pub fn from_python(
                         })?
                         .cast_into::<Dict>()?,
                 };
-                out.slots[i].p = d.get().dict.as_ptr().cast();
+                out.slots[i].p = d.get().dict.get()?.cast();
                 out.hold(d.unbind());
             }
             Ty::Iatt => {
@@ -328,12 +335,12 @@ pub fn from_python(
                 vector_iobref = inner
                     .iobref
                     .as_ref()
-                    .map_or(std::ptr::null_mut(), |r| r.as_ptr());
+                    .map_or(Ok(std::ptr::null_mut()), |r| r.get())?;
                 out.hold(vec.unbind());
             }
             Ty::Iobref => {
                 let r = v.cast::<Iobref>().map_err(|_| bad())?;
-                out.slots[i].p = r.get().iobref.as_ptr().cast();
+                out.slots[i].p = r.get().iobref.get()?.cast();
                 out.hold(r.clone().unbind());
             }
             Ty::Flock => {

@@ -8,7 +8,6 @@ use crate::fops::FOPS;
 use crate::frame::{Frame, FrameState, Held, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
-use crate::values::inode::Owner;
 use crate::{logging, pool, threads};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -135,14 +134,14 @@ unsafe extern "C" fn on_cbk(
             state.async_reply();
             return;
         }
-        if state.inst.cbk_methods[fop].is_none() {
-            // No Python callback: pass the reply up as it is.
+        // With no Python callback (or the translator shut down), the
+        // reply goes up as it is.
+        let callback = state.inst.cbk_methods[fop]
+            .as_ref()
+            .and_then(|_| state.reply_for_callback());
+        let Some(held) = callback else {
             // SAFETY: args are the reply's own, live during this call.
             unsafe { state.pass_up(op_ret, op_errno, args) };
-            return;
-        }
-        let Some(held) = state.reply_for_callback() else {
-            tracing::error!("a reply came back for a frame that was not wound (please report this as a glupy bug)");
             return;
         };
         // SAFETY: args holds this callback's arguments, live during this call.
@@ -170,13 +169,13 @@ fn resolve_later(
 ) {
     let inst = Arc::clone(&state.inst);
     threads::dispatch(
-        inst.thread_policy,
+        inst.thread_policy(),
         Box::new(move || {
             logging::with_domain(&inst.name, || {
                 Python::attach(|py| {
                     let values: PyResult<Vec<Py<PyAny>>> = owned
                         .into_iter()
-                        .map(|v| convert::to_python(py, v, Owner(inst.xl)))
+                        .map(|v| convert::to_python(py, v, inst.owner()))
                         .collect();
                     let delivered = values.and_then(|values| {
                         let aio = py.import("glupy._aio")?;
@@ -202,7 +201,7 @@ fn resolve_later(
 /// Queues the Python call; the job holds the turn's ticket (let go of
 /// unused, it answers the request EIO).
 fn submit(held: Held, side: Side, owned: Vec<Owned>) {
-    let policy = held.state.inst.thread_policy;
+    let policy = held.state.inst.thread_policy();
     let mut job: pool::Job = Box::new(move || run(held, side, owned));
     if matches!(side, Side::Cbk { .. }) {
         match threads::defer_while_winding(job) {
@@ -237,7 +236,7 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
                     return;
                 }
             };
-            let owner = Owner(inst.xl);
+            let owner = inst.owner();
             let (method, what, mut call_args) = match side {
                 Side::Fop => (
                     inst.fop_methods[fop].as_ref(),
@@ -268,7 +267,7 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
             };
             let Some(method) = method else { return };
             for value in owned {
-                match convert::to_python(py, value, owner) {
+                match convert::to_python(py, value, owner.clone()) {
                     Ok(v) => call_args.push(v),
                     Err(e) => {
                         report(py, &state, ticket, &e, "converting arguments");

@@ -91,6 +91,10 @@ fn later(inst: Arc<Instance>, body: impl FnOnce(Python<'_>, &Instance) + Send + 
 
 pub unsafe extern "C" fn on_notify(this: *mut ffi::xlator_t, event: i32, data: *mut libc::c_void) {
     crate::guard::guarded("notify", (), || {
+        if event as u32 == ffi::glusterfs_event_t_GF_EVENT_PARENT_DOWN {
+            // The graph is going away: see lifecycle.
+            crate::lifecycle::graph_going_down(this);
+        }
         let Some(name) = event_name(event) else {
             return;
         };

@@ -138,6 +138,7 @@ impl FrameState {
             caller,
             made_name: Mutex::new(None),
         });
+        state.inst.track_frame(&state);
         // SAFETY: frame is live; the reference stored here is released by
         // `finish_unwind`, which puts parent_local back.
         unsafe { (*frame).local = Arc::into_raw(Arc::clone(&state)) as *mut libc::c_void };
@@ -217,6 +218,17 @@ impl FrameState {
         }
     }
 
+    /// The translator shut down (answer.rs, rule 6). True if this answered
+    /// the request or will when its winds are back.
+    pub fn shut_down(&self, errno: i32) -> bool {
+        let mut control = self.control();
+        let pending = control.phase() == Phase::Pending;
+        let go = control.shut_down(errno);
+        drop(control);
+        drop(self.perform(go));
+        pending
+    }
+
     /// One of a coroutine's winds came back.
     pub fn async_reply(&self) {
         let go = self.control().async_reply();
@@ -293,6 +305,8 @@ impl FrameState {
             stats.errors.fetch_add(1, Ordering::Relaxed);
         }
         stats.answered.fetch_add(1, Ordering::Relaxed);
+        // Before the unwind frees the frame (its address may be reused at once).
+        self.inst.untrack_frame(self.raw);
         // SAFETY: by contract; glupy_unwind puts the parent's local back
         // before unwinding, so our reference is released once, here.
         unsafe {

@@ -4,15 +4,19 @@
 
 use crate::ffi;
 use crate::fops::FOPS;
+use crate::frame::FrameState;
+use crate::threads::Policy;
 use crate::values::dict::Dict;
+use crate::values::inode::{Life, Owner};
 use crate::values::refs::DictRef;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::ffi::CStr;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 /// Counters per fop, shown in the statedump.
 #[derive(Default)]
@@ -52,12 +56,21 @@ pub struct Instance {
     /// The `reload` option this instance was loaded with: a new value asks
     /// for the module to be loaded again.
     pub reload_token: String,
-    /// Where this translator's Python calls run (option python-thread).
-    pub thread_policy: crate::threads::Policy,
+    /// Where this translator's Python calls run (option python-thread;
+    /// reconfigure changes it).
+    thread_policy: AtomicU8,
     /// notify, forget, release and releasedir, run in arrival order.
     pub events: crate::events::EventQueue,
     /// Answers the host gives without Python.
     pub tables: crate::answer_table::AnswerTables,
+    /// The translator's requests not answered yet, by frame address: what
+    /// fini answers if Python still keeps them.
+    frames: Mutex<HashMap<usize, Weak<FrameState>>>,
+    /// Shared by the values handed to Python (see `Life`).
+    pub life: Arc<Life>,
+    /// Whether it was finished (`lifecycle::finish`), held while it is:
+    /// a reload's retirement and fini may both try, one after the other.
+    pub finished: Mutex<bool>,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -137,6 +150,7 @@ pub fn options_map(options: *mut ffi::dict_t) -> BTreeMap<String, String> {
     };
     let d = Dict::new(dict);
     d.key_list()
+        .unwrap_or_default()
         .into_iter()
         .filter_map(|k| {
             let v = d.get_bytes(&k).ok().flatten()?;
@@ -176,6 +190,7 @@ impl Instance {
         py: Python<'_>,
         xl: *mut ffi::xlator_t,
         options: &BTreeMap<String, String>,
+        life: Arc<Life>,
     ) -> Result<Instance, String> {
         let describe = |e: PyErr| crate::interp::format_exception(py, &e);
         let module = options
@@ -183,8 +198,7 @@ impl Instance {
             .filter(|m| !m.is_empty())
             .ok_or("option module-name is missing: set it to the Python module that defines `class xlator(glupy.Translator)`")?
             .clone();
-        let thread_policy =
-            crate::threads::Policy::parse(options.get("python-thread").map(String::as_str))?;
+        let thread_policy = Policy::parse(options.get("python-thread").map(String::as_str))?;
         let this_obj =
             Py::new(py, Xlator::new(py, xl, options).map_err(describe)?).map_err(describe)?;
         let host = py
@@ -237,10 +251,57 @@ impl Instance {
             },
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
             reload_token: options.get("reload").cloned().unwrap_or_default(),
-            thread_policy,
+            thread_policy: AtomicU8::new(thread_policy as u8),
             events: Default::default(),
             tables: crate::answer_table::AnswerTables::new(this_obj_tables),
+            frames: Mutex::new(HashMap::new()),
+            life,
+            finished: Mutex::new(false),
         })
+    }
+
+    pub fn thread_policy(&self) -> Policy {
+        Policy::from_u8(self.thread_policy.load(Ordering::Relaxed))
+    }
+
+    pub fn set_thread_policy(&self, policy: Policy) {
+        self.thread_policy.store(policy as u8, Ordering::Relaxed);
+    }
+
+    /// Who the values handed to this translator's Python belong to.
+    pub fn owner(&self) -> Owner {
+        Owner::new(self.xl, Arc::clone(&self.life))
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Weak<FrameState>>> {
+        self.frames.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A request of this translator arrived (see `answer_pending`).
+    pub fn track_frame(&self, state: &Arc<FrameState>) {
+        self.frames()
+            .insert(state.raw() as usize, Arc::downgrade(state));
+    }
+
+    /// The request was answered.
+    pub fn untrack_frame(&self, frame: *mut ffi::call_frame_t) {
+        self.frames().remove(&(frame as usize));
+    }
+
+    /// Requests with Python or wound below, not answered yet.
+    pub fn pending_requests(&self) -> usize {
+        self.frames().len()
+    }
+
+    /// Answers `errno` every request not answered yet: now if it is with
+    /// Python, when its winds return if it is wound. Returns how many.
+    pub fn answer_pending(&self, errno: i32) -> usize {
+        let pending: Vec<Arc<FrameState>> =
+            self.frames().values().filter_map(Weak::upgrade).collect();
+        pending
+            .iter()
+            .filter(|state| state.shut_down(errno))
+            .count()
     }
 
     /// Whether the fop goes through glupy at all.
@@ -281,22 +342,13 @@ impl Instance {
         }
     }
 
-    /// The instance behind this->private (a new reference).
+    /// The translator's live instance (a new reference).
     ///
     /// # Safety
-    /// `this` must be an initialised glupy xlator.
+    /// `this` must be a glupy xlator that fini has not freed.
     pub unsafe fn of(this: *mut ffi::xlator_t) -> Option<Arc<Instance>> {
-        // SAFETY: private holds a reference stored by `api::start` or a
-        // reload; replaced instances are kept alive until fini, so the
-        // pointer read here stays valid while we take our reference.
-        unsafe {
-            let p = std::ptr::read_volatile(&(*this).private) as *const Instance;
-            if p.is_null() {
-                return None;
-            }
-            Arc::increment_strong_count(p);
-            Some(Arc::from_raw(p))
-        }
+        // SAFETY: by contract.
+        unsafe { crate::lifecycle::current(this) }
     }
 
     /// Calls an optional hook; errors are logged, never raised.

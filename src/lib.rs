@@ -24,6 +24,7 @@ mod gluster_version;
 mod guard;
 mod instance;
 mod interp;
+mod lifecycle;
 mod logging;
 mod pool;
 mod pymodule;

@@ -58,6 +58,7 @@ pub fn write(inst: &Instance) {
         );
     }
     put("registered", &registered.join(" "));
+    put("fops-table", &crate::api::fops_in_table(inst).join(" "));
     for table in &inst.tables.all {
         let counters: Vec<String> = table
             .counters()

@@ -20,13 +20,22 @@ const PYTHON_STACK_MIN: usize = 8 << 20;
 const PYTHON_STACK_SEGMENT: usize = 64 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Policy {
-    Auto,
-    Pool,
-    Caller,
+    Auto = 0,
+    Pool = 1,
+    Caller = 2,
 }
 
 impl Policy {
+    pub fn from_u8(v: u8) -> Policy {
+        match v {
+            1 => Policy::Pool,
+            2 => Policy::Caller,
+            _ => Policy::Auto,
+        }
+    }
+
     pub fn parse(value: Option<&str>) -> Result<Policy, String> {
         match value.unwrap_or("auto") {
             "auto" => Ok(Policy::Auto),

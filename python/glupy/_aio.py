@@ -13,6 +13,7 @@ import errno
 import logging
 import threading
 import traceback
+import weakref
 
 from . import FOPS
 
@@ -101,8 +102,42 @@ def _settle(future, reply, exc):
         future.set_result(reply)
 
 
+# The coroutines running for each translator object, cancelled at its fini.
+_running = {}
+_running_lock = threading.Lock()
+_shut_down = weakref.WeakSet()
+
+
 def submit(coro, frame, translator):
-    asyncio.run_coroutine_threadsafe(_run(coro, frame, translator), loop())
+    future = asyncio.run_coroutine_threadsafe(_run(coro, frame, translator), loop())
+    key = id(translator)
+    with _running_lock:
+        _running.setdefault(key, set()).add(future)
+
+    def _done(f):
+        with _running_lock:
+            futures = _running.get(key)
+            if futures is not None:
+                futures.discard(f)
+                if not futures:
+                    del _running[key]
+
+    future.add_done_callback(_done)
+
+
+def cancel_all(translator):
+    """Cancels the translator's coroutines (at its fini); returns how many.
+    Their requests are answered when the cancellation reaches them, or
+    by the host right after, whichever comes first."""
+    with _running_lock:
+        try:
+            _shut_down.add(translator)
+        except TypeError:  # a translator class with __slots__ and no __weakref__
+            pass
+        futures = _running.pop(id(translator), set())
+    for future in futures:
+        future.cancel()
+    return len(futures)
 
 
 def _timeout(translator):
@@ -134,8 +169,12 @@ async def _run(coro, frame, translator):
         log.error("%s_fop did not finish within async-timeout %ss; answered ETIMEDOUT", fop, timeout)
         _give_up(frame, errno.ETIMEDOUT)
     except asyncio.CancelledError:
-        log.error("%s_fop was cancelled; answered ETIMEDOUT", fop)
-        _give_up(frame, errno.ETIMEDOUT)
+        if translator in _shut_down:
+            log.warning("%s_fop was cancelled: the translator is shut down; answered EIO", fop)
+            _give_up(frame, errno.EIO)
+        else:
+            log.error("%s_fop was cancelled; answered ETIMEDOUT", fop)
+            _give_up(frame, errno.ETIMEDOUT)
     except OSError as e:
         if e.errno and e.errno > 0:
             _give_up(frame, e.errno)

@@ -45,6 +45,16 @@ def module_dirs(module_path, trusted):
     return dirs
 
 
+class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the module's source as it is now, never a cached .pyc: that
+    cache is checked by the source's size and mtime (whole seconds), so a
+    reload of an edit of the same size, within the same second or with its
+    mtime kept (rsync -t, configuration tools), would run the old code."""
+
+    def get_code(self, fullname):
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 def import_fresh(name, module_path=None, trusted=None):
     """Executes the module in a namespace of its own (see _loader), so two
     translators loading the same module share no state by accident."""
@@ -70,6 +80,8 @@ def import_fresh(name, module_path=None, trusted=None):
 def _execute_installed(name, spec):
     """A module of the Python installation (sys.path), run fresh; what it
     imports is shared through sys.modules."""
+    if isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+        spec.loader = _SourceOnlyLoader(spec.name, spec.origin)
     module = importlib.util.module_from_spec(spec)
     previous = sys.modules.get(name)
     sys.modules[name] = module  # dataclasses, pickle and friends look here

@@ -94,6 +94,17 @@ impl Vector {
         }
     }
 
+    /// Binds the buffer to the life of the graph it came from.
+    pub fn bound(mut self, life: Option<&std::sync::Arc<super::refs::Life>>) -> Self {
+        self.iobref = self.iobref.map(|r| r.bound(life));
+        self
+    }
+
+    /// RuntimeError once the buffer's graph went away.
+    fn check(&self) -> PyResult<()> {
+        self.iobref.as_ref().map_or(Ok(()), |r| r.get().map(|_| ()))
+    }
+
     pub fn total_len(&self) -> usize {
         self.iov.iter().map(|v| v.iov_len).sum()
     }
@@ -115,18 +126,20 @@ impl Vector {
     /// New data to wind or unwind in place of the original.
     #[new]
     fn py_new(data: &[u8]) -> PyResult<Self> {
-        Vector::from_bytes(super::current_this(), data)
+        Ok(Vector::from_bytes(super::current_this(), data)?
+            .bound(crate::lifecycle::life_of_this().as_ref()))
     }
 
     fn __len__(&self) -> usize {
         self.total_len()
     }
 
-    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.to_vec())
+    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.check()?;
+        Ok(PyBytes::new(py, &self.to_vec()))
     }
 
-    fn tobytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+    fn tobytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.__bytes__(py)
     }
 
@@ -144,6 +157,7 @@ impl Vector {
         flags: libc::c_int,
     ) -> PyResult<()> {
         let me = slf.get();
+        me.check()?;
         let (ptr, len) = match me.iov.as_slice() {
             [] => (
                 std::ptr::NonNull::<u8>::dangling().as_ptr() as *mut libc::c_void,

@@ -64,13 +64,12 @@ impl Dict {
 
     pub fn get_bytes(&self, key: &str) -> PyResult<Option<Vec<u8>>> {
         let k = key_cstring(key)?;
+        let d = self.dict.get()?;
         let mut data: *mut ffi::data_t = std::ptr::null_mut();
         // SAFETY: live dict; dict_get_with_ref gives us a data reference
         // that we drop after copying.
         unsafe {
-            if ffi::dict_get_with_ref(self.dict.as_ptr(), k.as_ptr() as *mut _, &mut data) != 0
-                || data.is_null()
-            {
+            if ffi::dict_get_with_ref(d, k.as_ptr() as *mut _, &mut data) != 0 || data.is_null() {
                 return Ok(None);
             }
             let v = data_bytes(data);
@@ -79,24 +78,25 @@ impl Dict {
         }
     }
 
-    pub fn key_list(&self) -> Vec<String> {
+    pub fn key_list(&self) -> PyResult<Vec<String>> {
+        let d = self.dict.get()?;
         let mut keys: Vec<String> = Vec::new();
         // SAFETY: live dict; the callback only appends to `keys`.
         unsafe {
             ffi::dict_foreach(
-                self.dict.as_ptr(),
+                d,
                 Some(collect_key),
                 &mut keys as *mut Vec<String> as *mut _,
             );
         }
-        keys
+        Ok(keys)
     }
 
     /// Stores a Python value: bytes as binary, str as a string, int as a
     /// 64-bit integer (readable by dict_get_int32 too).
     pub fn set_value(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let k = key_cstring(key)?;
-        let d = self.dict.as_ptr();
+        let d = self.dict.get()?;
         let kp = k.as_ptr() as *mut libc::c_char;
         // SAFETY: live dict and key; dict_set_bin takes ownership of a
         // GF_CALLOC'd buffer; the other setters copy.
@@ -140,8 +140,11 @@ impl Dict {
     #[new]
     #[pyo3(signature = (mapping=None))]
     fn py_new(mapping: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        let dict =
-            Dict::new(DictRef::new().ok_or_else(|| PyMemoryError::new_err("dict_new failed"))?);
+        let dict = Dict::new(
+            DictRef::new()
+                .ok_or_else(|| PyMemoryError::new_err("dict_new failed"))?
+                .bound(crate::lifecycle::life_of_this().as_ref()),
+        );
         if let Some(m) = mapping {
             for item in m.call_method0("items")?.try_iter()? {
                 let (k, v): (String, Bound<'_, PyAny>) = item?.extract()?;
@@ -186,8 +189,9 @@ impl Dict {
 
     fn __delitem__(&self, key: &str) -> PyResult<()> {
         let k = key_cstring(key)?;
+        let d = self.dict.get()?;
         // SAFETY: live dict and key.
-        if unsafe { ffi::glupy_dict_del(self.dict.as_ptr(), k.as_ptr() as *mut _) } {
+        if unsafe { ffi::glupy_dict_del(d, k.as_ptr() as *mut _) } {
             Ok(())
         } else {
             Err(PyKeyError::new_err(key.to_string()))
@@ -198,18 +202,19 @@ impl Dict {
         Ok(self.get_bytes(key)?.is_some())
     }
 
-    fn __len__(&self) -> usize {
+    fn __len__(&self) -> PyResult<usize> {
+        let d = self.dict.get()?;
         // SAFETY: live dict; count is read under no lock, as dict_foreach
         // callers in GlusterFS do. (int32_t in GlusterFS 10, unsigned in 11.)
-        usize::try_from(unsafe { (*self.dict.as_ptr()).count }).unwrap_or(0)
+        Ok(usize::try_from(unsafe { (*d).count }).unwrap_or(0))
     }
 
-    fn keys(&self) -> Vec<String> {
+    fn keys(&self) -> PyResult<Vec<String>> {
         self.key_list()
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(PyList::new(py, self.key_list())?
+        Ok(PyList::new(py, self.key_list()?)?
             .into_any()
             .try_iter()?
             .into_any())
@@ -217,7 +222,7 @@ impl Dict {
 
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyBytes>)>> {
         Ok(self
-            .key_list()
+            .key_list()?
             .into_iter()
             .filter_map(|k| {
                 self.get_bytes(&k)
@@ -241,15 +246,20 @@ impl Dict {
     fn copy(&self) -> PyResult<Self> {
         // SAFETY: live dict; dict_copy_with_ref returns a new dict with one
         // reference that we adopt.
-        let d = unsafe { ffi::dict_copy_with_ref(self.dict.as_ptr(), std::ptr::null_mut()) };
+        let d = unsafe { ffi::dict_copy_with_ref(self.dict.get()?, std::ptr::null_mut()) };
         if d.is_null() {
             return Err(PyMemoryError::new_err("dict copy failed"));
         }
         // SAFETY: fresh reference from dict_copy_with_ref.
-        Ok(Dict::new(unsafe { DictRef::adopt(d) }))
+        Ok(Dict::new(
+            unsafe { DictRef::adopt(d) }.bound(self.dict.life()),
+        ))
     }
 
     fn __repr__(&self) -> String {
-        format!("<glupy.Dict keys={:?}>", self.key_list())
+        match self.key_list() {
+            Ok(keys) => format!("<glupy.Dict keys={keys:?}>"),
+            Err(_) => "<glupy.Dict of a translator that was shut down>".into(),
+        }
     }
 }

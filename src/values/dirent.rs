@@ -75,6 +75,8 @@ impl OwnedDirents {
                 .map_err(|_| {
                     pyo3::exceptions::PyValueError::new_err("a name cannot contain NUL")
                 })?;
+            let inode = d.inode.as_ref().map(|i| i.get().inode.get()).transpose()?;
+            let dict = d.dict.as_ref().map(|x| x.get().dict.get()).transpose()?;
             // SAFETY: gf_dirent_for_name allocates an entry with the name;
             // the refs we take are dropped by gf_dirent_free.
             unsafe {
@@ -90,11 +92,11 @@ impl OwnedDirents {
                 if let Some(st) = &d.stat {
                     (*e).d_stat = st.borrow(py).raw;
                 }
-                if let Some(i) = &d.inode {
-                    (*e).inode = ffi::inode_ref(i.get().inode.as_ptr());
+                if let Some(i) = inode {
+                    (*e).inode = ffi::inode_ref(i);
                 }
-                if let Some(x) = &d.dict {
-                    (*e).dict = ffi::dict_ref(x.get().dict.as_ptr());
+                if let Some(x) = dict {
+                    (*e).dict = ffi::dict_ref(x);
                 }
                 ffi::glupy_dirents_append(list.as_ptr(), e);
             }
@@ -136,9 +138,12 @@ impl Dirent {
             stat: Some(Py::new(py, Iatt { raw: d.stat })?),
             inode: d
                 .inode
-                .map(|i| Py::new(py, Inode::new(i, owner)))
+                .map(|i| Py::new(py, Inode::new(i, owner.clone())))
                 .transpose()?,
-            dict: d.dict.map(|x| Py::new(py, Dict::new(x))).transpose()?,
+            dict: d
+                .dict
+                .map(|x| Py::new(py, Dict::new(x.bound(owner.life.as_ref()))))
+                .transpose()?,
         })
     }
 }

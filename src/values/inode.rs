@@ -2,14 +2,46 @@
 //! context slot that holds any Python object until the inode is forgotten or
 //! the fd released.
 
+pub use super::refs::Life;
 use super::refs::{FdRef, InodeRef};
 use crate::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::sync::Arc;
 
-/// The translator an Inode/Fd's context belongs to.
-#[derive(Clone, Copy)]
-pub struct Owner(pub *mut ffi::xlator_t);
+/// The translator an Inode/Fd's context belongs to, and the life of its
+/// graph (see `Life`).
+#[derive(Clone)]
+pub struct Owner {
+    pub xl: *mut ffi::xlator_t,
+    pub life: Option<Arc<Life>>,
+}
+
+impl Owner {
+    /// RuntimeError once the translator's graph went away.
+    pub fn check(&self) -> PyResult<()> {
+        self.life.as_ref().map_or(Ok(()), |l| l.check())
+    }
+
+    pub fn alive(&self) -> bool {
+        self.life.as_ref().is_none_or(|l| l.alive())
+    }
+
+    pub fn new(xl: *mut ffi::xlator_t, life: Arc<Life>) -> Owner {
+        Owner {
+            xl,
+            life: Some(life),
+        }
+    }
+
+    /// No translator (a value Python built without one).
+    pub fn none() -> Owner {
+        Owner {
+            xl: std::ptr::null_mut(),
+            life: None,
+        }
+    }
+}
 // SAFETY: the xlator outlives every value handed to its Python code (the
 // .so is never unloaded and graphs keep their xlators until fini).
 unsafe impl Send for Owner {}
@@ -47,12 +79,13 @@ pub struct Inode {
 
 impl Inode {
     pub fn new(inode: InodeRef, owner: Owner) -> Self {
+        let inode = inode.bound(owner.life.as_ref());
         Inode { inode, owner }
     }
 
-    fn raw(&self) -> &ffi::inode_t {
-        // SAFETY: we hold a reference, so the inode is live.
-        unsafe { &*self.inode.as_ptr() }
+    fn raw(&self) -> PyResult<&ffi::inode_t> {
+        // SAFETY: we hold a reference and its graph lives, so it is live.
+        Ok(unsafe { &*self.inode.get()? })
     }
 }
 
@@ -65,85 +98,71 @@ impl Inode {
     }
 
     #[getter]
-    fn gfid<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.raw().gfid)
+    fn gfid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.raw()?.gfid))
     }
 
     #[getter]
-    fn ia_type(&self) -> u32 {
-        self.raw().ia_type
+    fn ia_type(&self) -> PyResult<u32> {
+        Ok(self.raw()?.ia_type)
     }
 
     #[getter(r#type)]
-    fn type_(&self) -> &'static str {
-        type_name(self.raw().ia_type)
+    fn type_(&self) -> PyResult<&'static str> {
+        Ok(type_name(self.raw()?.ia_type))
     }
 
     /// The path GlusterFS knows for this inode, or None if it knows none.
     #[getter]
-    fn path(&self) -> Option<String> {
+    fn path(&self) -> PyResult<Option<String>> {
+        let inode = self.inode.get()?;
         let mut buf: *mut libc::c_char = std::ptr::null_mut();
         // SAFETY: the inode is live; inode_path allocates buf with GF_MALLOC
         // on success and we free it with GF_FREE.
         unsafe {
-            let n = ffi::inode_path(self.inode.as_ptr(), std::ptr::null(), &mut buf);
+            let n = ffi::inode_path(inode, std::ptr::null(), &mut buf);
             if n < 0 || buf.is_null() {
-                return None;
+                return Ok(None);
             }
             let s = std::ffi::CStr::from_ptr(buf).to_string_lossy().into_owned();
             ffi::glupy_free(buf.cast());
-            Some(s)
+            Ok(Some(s))
         }
     }
 
     /// This translator's object for the inode (None if never set); kept
     /// until GlusterFS forgets the inode.
     #[getter]
-    fn ctx(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+    fn ctx(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let inode = self.inode.get()?;
         let mut raw = 0u64;
         // SAFETY: live inode and owner; value2 may be NULL.
-        let rc = unsafe {
-            ffi::inode_ctx_get2(
-                self.inode.as_ptr(),
-                self.owner.0,
-                &mut raw,
-                std::ptr::null_mut(),
-            )
-        };
+        let rc =
+            unsafe { ffi::inode_ctx_get2(inode, self.owner.xl, &mut raw, std::ptr::null_mut()) };
         if rc != 0 || raw == 0 {
-            return None;
+            return Ok(None);
         }
         // SAFETY: only ctx_into_raw values are stored in our slot, and they
         // are freed only by forget, which cannot run while we hold a ref.
         let obj = unsafe { &*(raw as *const Py<PyAny>) };
-        Some(obj.clone_ref(py))
+        Ok(Some(obj.clone_ref(py)))
     }
 
     #[setter]
     fn set_ctx(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let inode = self.inode.get()?;
         let mut old = 0u64;
         // SAFETY: live inode and owner. The GIL serialises Python setters,
         // and forget cannot run while we hold a reference.
         unsafe {
-            if ffi::inode_ctx_del2(
-                self.inode.as_ptr(),
-                self.owner.0,
-                &mut old,
-                std::ptr::null_mut(),
-            ) == 0
+            if ffi::inode_ctx_del2(inode, self.owner.xl, &mut old, std::ptr::null_mut()) == 0
                 && old != 0
             {
                 drop(ctx_from_raw(old));
             }
             if let Some(value) = value {
                 let mut raw = ctx_into_raw(value);
-                if ffi::inode_ctx_set2(
-                    self.inode.as_ptr(),
-                    self.owner.0,
-                    &mut raw,
-                    std::ptr::null_mut(),
-                ) != 0
-                {
+                if ffi::inode_ctx_set2(inode, self.owner.xl, &mut raw, std::ptr::null_mut()) != 0 {
                     drop(ctx_from_raw(raw));
                     return Err(pyo3::exceptions::PyMemoryError::new_err(
                         "inode_ctx_set failed",
@@ -165,11 +184,14 @@ impl Inode {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<glupy.Inode {} {}>",
-            super::gfid_str(&self.raw().gfid),
-            self.type_()
-        )
+        match self.raw() {
+            Ok(raw) => format!(
+                "<glupy.Inode {} {}>",
+                super::gfid_str(&raw.gfid),
+                type_name(raw.ia_type)
+            ),
+            Err(_) => "<glupy.Inode of a translator that was shut down>".into(),
+        }
     }
 }
 
@@ -181,12 +203,13 @@ pub struct Fd {
 
 impl Fd {
     pub fn new(fd: FdRef, owner: Owner) -> Self {
+        let fd = fd.bound(owner.life.as_ref());
         Fd { fd, owner }
     }
 
-    fn raw(&self) -> &ffi::fd_t {
-        // SAFETY: we hold a reference, so the fd is live.
-        unsafe { &*self.fd.as_ptr() }
+    fn raw(&self) -> PyResult<&ffi::fd_t> {
+        // SAFETY: we hold a reference and its graph lives, so it is live.
+        Ok(unsafe { &*self.fd.get()? })
     }
 }
 
@@ -199,47 +222,49 @@ impl Fd {
     }
 
     #[getter]
-    fn inode(&self) -> Option<Inode> {
+    fn inode(&self) -> PyResult<Option<Inode>> {
         // SAFETY: a live fd's inode pointer is live while the fd is.
-        unsafe { InodeRef::take(self.raw().inode) }.map(|i| Inode::new(i, self.owner))
+        Ok(unsafe { InodeRef::take(self.raw()?.inode) }.map(|i| Inode::new(i, self.owner.clone())))
     }
 
     #[getter]
-    fn flags(&self) -> i32 {
-        self.raw().flags
+    fn flags(&self) -> PyResult<i32> {
+        Ok(self.raw()?.flags)
     }
 
     #[getter]
-    fn pid(&self) -> u64 {
-        self.raw().pid
+    fn pid(&self) -> PyResult<u64> {
+        Ok(self.raw()?.pid)
     }
 
     /// This translator's object for the fd (None if never set); kept until
     /// the fd is released.
     #[getter]
-    fn ctx(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+    fn ctx(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let fd = self.fd.get()?;
         let mut raw = 0u64;
         // SAFETY: live fd and owner.
-        let rc = unsafe { ffi::glupy_fd_ctx_get(self.fd.as_ptr(), self.owner.0, &mut raw) };
+        let rc = unsafe { ffi::glupy_fd_ctx_get(fd, self.owner.xl, &mut raw) };
         if rc != 0 || raw == 0 {
-            return None;
+            return Ok(None);
         }
         // SAFETY: as for Inode.ctx: release cannot run while we hold a ref.
         let obj = unsafe { &*(raw as *const Py<PyAny>) };
-        Some(obj.clone_ref(py))
+        Ok(Some(obj.clone_ref(py)))
     }
 
     #[setter]
     fn set_ctx(&self, value: Option<Py<PyAny>>) -> PyResult<()> {
+        let fd = self.fd.get()?;
         let mut old = 0u64;
         // SAFETY: live fd and owner; the GIL serialises Python setters.
         unsafe {
-            if ffi::glupy_fd_ctx_del(self.fd.as_ptr(), self.owner.0, &mut old) == 0 && old != 0 {
+            if ffi::glupy_fd_ctx_del(fd, self.owner.xl, &mut old) == 0 && old != 0 {
                 drop(ctx_from_raw(old));
             }
             if let Some(value) = value {
                 let raw = ctx_into_raw(value);
-                if ffi::fd_ctx_set(self.fd.as_ptr(), self.owner.0, raw) != 0 {
+                if ffi::fd_ctx_set(fd, self.owner.xl, raw) != 0 {
                     drop(ctx_from_raw(raw));
                     return Err(pyo3::exceptions::PyMemoryError::new_err(
                         "fd_ctx_set failed",
@@ -251,6 +276,9 @@ impl Fd {
     }
 
     fn __repr__(&self) -> String {
-        format!("<glupy.Fd flags={:#o}>", self.flags())
+        match self.raw() {
+            Ok(raw) => format!("<glupy.Fd flags={:#o}>", raw.flags),
+            Err(_) => "<glupy.Fd of a translator that was shut down>".into(),
+        }
     }
 }

@@ -89,22 +89,41 @@ fn gfid_arg(gfid: Option<&[u8]>) -> PyResult<[u8; 16]> {
 
 #[pyclass(frozen, module = "glupy", name = "Loc")]
 pub struct Loc {
-    pub(crate) loc: OwnedLoc,
+    /// Released on drop only while the owner's graph lives (see `Life`).
+    pub(crate) loc: std::mem::ManuallyDrop<OwnedLoc>,
     pub(crate) owner: Owner,
+}
+
+impl Drop for Loc {
+    fn drop(&mut self) {
+        if self.owner.alive() {
+            // SAFETY: dropped once, here; the field is not used after.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.loc) };
+        }
+    }
 }
 
 impl Loc {
     pub fn new(loc: OwnedLoc, owner: Owner) -> Self {
-        Loc { loc, owner }
+        Loc {
+            loc: std::mem::ManuallyDrop::new(loc),
+            owner,
+        }
     }
 
     fn raw(&self) -> &ffi::loc_t {
         &self.loc.0
     }
 
+    /// The loc, with its inode and parent still live.
+    fn live(&self) -> PyResult<&ffi::loc_t> {
+        self.owner.check()?;
+        Ok(&self.loc.0)
+    }
+
     fn inode_ref(&self, p: *mut ffi::inode_t) -> Option<Inode> {
         // SAFETY: our loc holds a reference on its inode and parent.
-        unsafe { InodeRef::take(p) }.map(|i| Inode::new(i, self.owner))
+        unsafe { InodeRef::take(p) }.map(|i| Inode::new(i, self.owner.clone()))
     }
 }
 
@@ -133,8 +152,8 @@ impl Loc {
         let owner = inode
             .as_ref()
             .or(parent.as_ref())
-            .map(|i| i.owner)
-            .unwrap_or(Owner(std::ptr::null_mut()));
+            .map(|i| i.owner.clone())
+            .unwrap_or_else(Owner::none);
         let loc = OwnedLoc::build(
             &path,
             inode.as_ref().map(|i| &i.inode),
@@ -142,7 +161,7 @@ impl Loc {
             gfid_arg(gfid)?,
             gfid_arg(pargfid)?,
         );
-        Ok(Loc { loc, owner })
+        Ok(Loc::new(loc, owner))
     }
 
     /// A copy with another path (same inode and parent unless given).
@@ -154,7 +173,7 @@ impl Loc {
         parent: Option<PyRef<'_, Inode>>,
     ) -> PyResult<Self> {
         use std::os::unix::ffi::OsStrExt;
-        let raw = self.raw();
+        let raw = self.live()?;
         let path = match path {
             Some(p) => CString::new(p.as_os_str().as_bytes())
                 .map_err(|_| PyValueError::new_err("path contains NUL"))?,
@@ -167,16 +186,16 @@ impl Loc {
             unsafe { (InodeRef::take(raw.inode), InodeRef::take(raw.parent)) };
         let inode = inode.map(|i| i.inode.clone()).or(own_inode);
         let parent = parent.map(|i| i.inode.clone()).or(own_parent);
-        Ok(Loc {
-            loc: OwnedLoc::build(
+        Ok(Loc::new(
+            OwnedLoc::build(
                 &path,
                 inode.as_ref(),
                 parent.as_ref(),
                 raw.gfid,
                 raw.pargfid,
             ),
-            owner: self.owner,
-        })
+            self.owner.clone(),
+        ))
     }
 
     #[getter]
@@ -191,35 +210,35 @@ impl Loc {
 
     /// The gfid: the loc's own, or its inode's when the loc has none.
     #[getter]
-    fn gfid<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let raw = self.raw();
+    fn gfid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let raw = self.live()?;
         let mut gfid = raw.gfid;
         if gfid == [0; 16] && !raw.inode.is_null() {
             // SAFETY: our loc references its inode.
             gfid = unsafe { (*raw.inode).gfid };
         }
-        PyBytes::new(py, &gfid)
+        Ok(PyBytes::new(py, &gfid))
     }
 
     #[getter]
-    fn pargfid<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        let raw = self.raw();
+    fn pargfid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let raw = self.live()?;
         let mut gfid = raw.pargfid;
         if gfid == [0; 16] && !raw.parent.is_null() {
             // SAFETY: our loc references its parent.
             gfid = unsafe { (*raw.parent).gfid };
         }
-        PyBytes::new(py, &gfid)
+        Ok(PyBytes::new(py, &gfid))
     }
 
     #[getter]
-    fn inode(&self) -> Option<Inode> {
-        self.inode_ref(self.raw().inode)
+    fn inode(&self) -> PyResult<Option<Inode>> {
+        Ok(self.inode_ref(self.live()?.inode))
     }
 
     #[getter]
-    fn parent(&self) -> Option<Inode> {
-        self.inode_ref(self.raw().parent)
+    fn parent(&self) -> PyResult<Option<Inode>> {
+        Ok(self.inode_ref(self.live()?.parent))
     }
 
     fn __repr__(&self) -> String {

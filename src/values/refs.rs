@@ -1,12 +1,57 @@
 //! Counted references to GlusterFS objects. Holding one keeps the object
 //! alive whatever thread drops it: refs are atomic or locked inside
-//! GlusterFS, which makes these `Send + Sync`.
+//! GlusterFS, which makes these `Send + Sync` — until the graph they
+//! belong to goes away (see `Life`).
 
 use crate::ffi;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::PyResult;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Whether GlusterFS objects handed to a translator's Python may still be
+/// touched. GlusterFS frees a graph's inodes and fds when the graph goes
+/// away whatever their references (`inode_table_destroy`), and gfapi's
+/// `glfs_fini` then frees the dict pools and buffers too. Ended under the
+/// GIL (so no Python accessor is half-way through) when the graph goes
+/// down; after that a reference bound to it raises instead of reading
+/// the object, and is abandoned instead of released when dropped.
+pub struct Life {
+    alive: AtomicBool,
+    name: String,
+}
+
+impl Life {
+    pub fn new(name: &str) -> Life {
+        Life {
+            alive: AtomicBool::new(true),
+            name: name.to_string(),
+        }
+    }
+
+    pub fn end(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub fn check(&self) -> PyResult<()> {
+        if self.alive() {
+            Ok(())
+        } else {
+            Err(PyRuntimeError::new_err(format!(
+                "the translator {} was shut down: the GlusterFS object behind this value is gone",
+                self.name
+            )))
+        }
+    }
+}
 
 macro_rules! counted_ref {
     ($name:ident, $c:ty, $ref_fn:path, $unref_fn:path) => {
-        pub struct $name(*mut $c);
+        pub struct $name(*mut $c, Option<Arc<Life>>);
 
         // SAFETY: GlusterFS's ref/unref for this type are thread-safe, and
         // the pointer is only read through its thread-safe API.
@@ -25,7 +70,7 @@ macro_rules! counted_ref {
                 } else {
                     // SAFETY: live by the caller's contract.
                     unsafe { $ref_fn(ptr) };
-                    Some($name(ptr))
+                    Some($name(ptr, None))
                 }
             }
 
@@ -35,25 +80,57 @@ macro_rules! counted_ref {
             /// `ptr` must be non-NULL and carry one reference given to us.
             #[allow(dead_code)] // not every kind is adopted
             pub unsafe fn adopt(ptr: *mut $c) -> Self {
-                $name(ptr)
+                $name(ptr, None)
             }
 
+            /// Binds the reference to the life of the graph it came from.
+            pub fn bound(mut self, life: Option<&Arc<Life>>) -> Self {
+                self.1 = life.cloned();
+                self
+            }
+
+            /// The object, while its graph lives (the address is only
+            /// compared or shown, never read, by callers of this one).
             pub fn as_ptr(&self) -> *mut $c {
                 self.0
+            }
+
+            /// The life of the graph the reference is bound to, if any.
+            #[allow(dead_code)] // not every kind is copied
+            pub fn life(&self) -> Option<&Arc<Life>> {
+                self.1.as_ref()
+            }
+
+            /// The object, or RuntimeError once its graph went away.
+            pub fn get(&self) -> PyResult<*mut $c> {
+                match &self.1 {
+                    Some(life) => life.check().map(|()| self.0),
+                    None => Ok(self.0),
+                }
+            }
+
+            fn alive(&self) -> bool {
+                self.1.as_ref().is_none_or(|l| l.alive())
             }
         }
 
         impl Clone for $name {
             fn clone(&self) -> Self {
-                // SAFETY: we hold a reference, so the object is live.
-                unsafe { Self::take(self.0).expect("non-null") }
+                // SAFETY: we hold a reference, so the object is live (a
+                // dead one is not dereferenced: the clone shares its death).
+                if !self.alive() {
+                    return $name(self.0, self.1.clone());
+                }
+                unsafe { Self::take(self.0).expect("non-null") }.bound(self.1.as_ref())
             }
         }
 
         impl Drop for $name {
             fn drop(&mut self) {
-                // SAFETY: we own exactly one reference.
-                unsafe { $unref_fn(self.0) };
+                if self.alive() {
+                    // SAFETY: we own exactly one reference, and its graph lives.
+                    unsafe { $unref_fn(self.0) };
+                }
             }
         }
     };

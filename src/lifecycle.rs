@@ -1,0 +1,301 @@
+//! The life of a translator's instances: the slot `this->private` points
+//! to (the live instance, swapped by a reload), the retirement of a
+//! replaced instance, and the end of the graph (PARENT_DOWN, then fini).
+//!
+//! Order, for a reload: the new instance takes the fops at once; the old
+//! one is retired on a thread of its own, which waits until none of its
+//! requests is pending (with Python, or wound and its callback to come) or
+//! GRACE passes, then cancels its coroutines, calls its `fini()` and
+//! answers EIO every request Python still keeps. It is freed with its last
+//! reference (requests, jobs); if Python still holds frames of it, the
+//! translator object is emptied to break that cycle (its caches go).
+//!
+//! At the end of the graph: GlusterFS destroys the graph's inode table
+//! (freeing inodes and fds whatever their references) before it calls
+//! fini, so the values Python holds die on PARENT_DOWN, which comes first;
+//! kept requests are answered EIO there too. fini then waits for work in
+//! flight (bounded by GRACE), calls `fini()` on a large stack, and frees
+//! the instance.
+
+use crate::ffi;
+use crate::instance::Instance;
+use crate::logging;
+use crate::values::refs::Life;
+use pyo3::prelude::*;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+/// How long a replaced or finishing instance's work in flight may take
+/// before its still-pending requests are answered EIO.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// What `this->private` points to from the first init to fini.
+pub struct Slot {
+    current: RwLock<Option<Arc<Instance>>>,
+    /// Whether the values handed to this translator's Python may still
+    /// touch GlusterFS memory (see `Life`).
+    pub life: Arc<Life>,
+    /// The fops tables installed for this translator, freed at fini.
+    tables: Mutex<Vec<TablePtr>>,
+    /// Instances replaced by a reload whose retirement may not be over:
+    /// fini finishes them too, before the graph goes.
+    retiring: Mutex<Vec<Weak<Instance>>>,
+}
+
+struct TablePtr(*mut ffi::xlator_fops);
+// SAFETY: only freed, once, by fini.
+unsafe impl Send for TablePtr {}
+
+impl Slot {
+    /// Keeps a fops table installed for this translator until fini.
+    pub fn keep_table(&self, table: *mut ffi::xlator_fops) {
+        self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(TablePtr(table));
+    }
+
+    fn current(&self) -> Option<Arc<Instance>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn replace(&self, new: Option<Arc<Instance>>) -> Option<Arc<Instance>> {
+        std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
+            new,
+        )
+    }
+}
+
+/// The life of each glupy translator's graph, by xlator address: what a
+/// value Python builds itself (`glupy.Dict()`, `glupy.Vector(b"...")`) is
+/// bound to, found through THIS (set while the translator's Python runs).
+static LIVES: Mutex<Vec<(usize, Weak<Life>)>> = Mutex::new(Vec::new());
+
+fn lives() -> std::sync::MutexGuard<'static, Vec<(usize, Weak<Life>)>> {
+    LIVES.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The life of the glupy translator this thread runs for, if any.
+pub fn life_of_this() -> Option<Arc<Life>> {
+    let this = crate::values::current_this() as usize;
+    lives()
+        .iter()
+        .find(|(xl, _)| *xl == this)
+        .and_then(|(_, life)| life.upgrade())
+}
+
+/// The translator's slot, made on first use (by init).
+///
+/// # Safety
+/// `this` must be a live glupy xlator, and its fini must not run meanwhile.
+pub unsafe fn slot_or_new(this: *mut ffi::xlator_t) -> &'static Slot {
+    // SAFETY: private is NULL or the Box::into_raw of a Slot stored below;
+    // init and reconfigure are serialised by GlusterFS.
+    unsafe {
+        if (*this).private.is_null() {
+            let name = std::ffi::CStr::from_ptr((*this).name).to_string_lossy();
+            let slot = Slot {
+                current: RwLock::new(None),
+                life: Arc::new(Life::new(&name)),
+                tables: Mutex::new(Vec::new()),
+                retiring: Mutex::new(Vec::new()),
+            };
+            lives().push((this as usize, Arc::downgrade(&slot.life)));
+            (*this).private = Box::into_raw(Box::new(slot)).cast();
+        }
+        &*((*this).private as *const Slot)
+    }
+}
+
+/// The live instance of the translator (a new reference), if any.
+///
+/// # Safety
+/// `this` must be a glupy xlator that fini has not freed.
+pub unsafe fn current(this: *mut ffi::xlator_t) -> Option<Arc<Instance>> {
+    // SAFETY: private is NULL or our Slot, freed only by fini, after which
+    // GlusterFS calls no entry of this xlator.
+    unsafe {
+        let p = std::ptr::read_volatile(&(*this).private) as *const Slot;
+        p.as_ref()?.current()
+    }
+}
+
+/// Makes `inst` the live instance; a replaced one is retired.
+///
+/// # Safety
+/// As for `slot_or_new`.
+pub unsafe fn install(this: *mut ffi::xlator_t, inst: Instance) {
+    // SAFETY: by contract.
+    let slot = unsafe { slot_or_new(this) };
+    if let Some(old) = slot.replace(Some(Arc::new(inst))) {
+        let mut retiring = slot.retiring.lock().unwrap_or_else(|p| p.into_inner());
+        retiring.retain(|w| w.strong_count() > 0);
+        retiring.push(Arc::downgrade(&old));
+        drop(retiring);
+        retire(old);
+    }
+}
+
+/// Waits (on a thread of its own) until the replaced instance is idle,
+/// then finishes it: its fops already go to the new instance.
+fn retire(old: Arc<Instance>) {
+    let spawned = std::thread::Builder::new()
+        .name("glupy-retire".into())
+        .stack_size(crate::pool::PYTHON_STACK_BYTES)
+        .spawn(move || {
+            crate::guard::guarded("retiring an instance", (), move || {
+                wait_idle(&old);
+                finish(&old, "replaced by a reload");
+                clear_translator(&old);
+            })
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start a thread to retire a replaced instance ({e}); it is kept");
+    }
+}
+
+/// Until no request of `inst` is pending (with Python, or wound and its
+/// callback still to come), or GRACE passes.
+fn wait_idle(inst: &Instance) -> bool {
+    let until = Instant::now() + GRACE;
+    while inst.pending_requests() > 0 {
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Cancels the instance's coroutines, calls its `fini()`, and answers EIO
+/// the requests still pending (the last step a request kept by Python past
+/// fini sees).
+fn finish(inst: &Instance, why: &str) {
+    // Held until finished: fini must not go on while a retirement is at it.
+    let mut finished = inst.finished.lock().unwrap_or_else(|p| p.into_inner());
+    if std::mem::replace(&mut *finished, true) {
+        return;
+    }
+    logging::with_domain(&inst.name, || {
+        crate::threads::on_python_stack(|| {
+            crate::guard::guarded("fini", (), || {
+                Python::attach(|py| {
+                    cancel_coroutines(py, inst);
+                    inst.call_hook(py, &inst.hooks.fini, "fini", ());
+                })
+            })
+        });
+        answer_kept_frames(inst, why);
+    })
+}
+
+fn cancel_coroutines(py: Python<'_>, inst: &Instance) {
+    let cancelled = py
+        .import("glupy._aio")
+        .and_then(|aio| aio.call_method1("cancel_all", (inst.translator.bind(py),)))
+        .and_then(|n| n.extract::<usize>());
+    match cancelled {
+        Ok(0) => {}
+        Ok(n) => logging::write(
+            &inst.name,
+            logging::GF_LOG_WARNING,
+            &format!(
+                "{}: {n} coroutine(s) still running at fini were cancelled",
+                inst.module
+            ),
+        ),
+        Err(e) => logging::write(
+            &inst.name,
+            logging::GF_LOG_ERROR,
+            &format!(
+                "cancelling the coroutines of {} failed: {}",
+                inst.module,
+                crate::interp::format_exception(py, &e)
+            ),
+        ),
+    }
+}
+
+fn answer_kept_frames(inst: &Instance, why: &str) {
+    let answered = inst.answer_pending(libc::EIO);
+    if answered > 0 {
+        logging::write(
+            &inst.name,
+            logging::GF_LOG_WARNING,
+            &format!(
+                "{}: {answered} request(s) still kept by Python when the translator was {why}; \
+                 answered EIO (later use of those frames raises RuntimeError)",
+                inst.module
+            ),
+        );
+    }
+}
+
+/// If Python still holds frames of the finished instance (kept in the
+/// translator object, they would keep it alive through the instance, a
+/// cycle Python's collector cannot see), empties the translator object:
+/// its caches and those frames go, and the instance with them.
+fn clear_translator(inst: &Arc<Instance>) {
+    if Arc::strong_count(inst) == 1 {
+        return;
+    }
+    Python::attach(|py| {
+        if let Ok(d) = inst.translator.bind(py).getattr("__dict__") {
+            let _ = d.call_method0("clear");
+        }
+    });
+}
+
+/// PARENT_DOWN reached the translator: its graph is going away, and
+/// GlusterFS will free the graph's inodes and fds (and, in gfapi, its
+/// dicts and buffers) before fini. The values Python holds die now.
+pub fn graph_going_down(this: *mut ffi::xlator_t) {
+    // SAFETY: notify gets a live xlator; private is NULL or our Slot.
+    let slot = unsafe { ((*this).private as *const Slot).as_ref() };
+    let Some(slot) = slot else { return };
+    if let Some(inst) = slot.current() {
+        logging::with_domain(&inst.name, || {
+            Python::attach(|py| cancel_coroutines(py, &inst));
+            answer_kept_frames(&inst, "going down");
+        });
+    }
+    Python::attach(|_py| slot.life.end());
+}
+
+/// fini: the instance finishes (see the module's doc) and the slot goes.
+///
+/// # Safety
+/// `this` must be a glupy xlator; GlusterFS calls no other entry of it
+/// during or after fini.
+pub unsafe fn fini(this: *mut ffi::xlator_t) {
+    // SAFETY: private is NULL or our Slot, taken back once here.
+    let raw = unsafe { std::mem::replace(&mut (*this).private, std::ptr::null_mut()) };
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: the Box::into_raw of slot_or_new.
+    let slot = unsafe { Box::from_raw(raw as *mut Slot) };
+    // The graph's inodes and fds are gone already (see the module's doc).
+    Python::attach(|_py| slot.life.end());
+    lives().retain(|(xl, _)| *xl != this as usize);
+    let retiring = std::mem::take(&mut *slot.retiring.lock().unwrap_or_else(|p| p.into_inner()));
+    let instances = slot
+        .replace(None)
+        .into_iter()
+        .chain(retiring.iter().filter_map(Weak::upgrade));
+    for inst in instances {
+        wait_idle(&inst);
+        finish(&inst, "shut down");
+        clear_translator(&inst);
+    }
+    let tables = std::mem::take(&mut *slot.tables.lock().unwrap_or_else(|p| p.into_inner()));
+    for TablePtr(table) in tables {
+        // SAFETY: made by Box::into_raw in api::install_fops; the caller put
+        // GlusterFS's own table back in this->fops.
+        drop(unsafe { Box::from_raw(table) });
+    }
+}
