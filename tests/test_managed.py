@@ -341,9 +341,9 @@ class ManagedMount(glusterlib.FuseMount):
 class Glusterd:
     """An isolated glusterd (see the module docstring) and what it starts."""
 
-    def __init__(self, root):
+    def __init__(self, root, address=None):
         self.root = Path(root)
-        self.address = unused_loopback_address()
+        self.address = address or unused_loopback_address()
         self.workdir, self.rundir, self.logdir = (self.root / d for d in ("wd", "run", "log"))
         self.sock = self.rundir / "glusterd.socket"
         self.dump_dir = self.root / "dumps"
@@ -374,6 +374,11 @@ class Glusterd:
                 option max-port {BRICK_PORTS[1]}
                 option ping-timeout 0
                 option event-threads 1
+                # Without keepalive settings glusterd 10.3 fails every peer
+                # probe ("connect returned -2": the last missing option's
+                # error is returned), as Debian's glusterd.vol sets them.
+                option transport.socket.keepalive-time 10
+                option transport.socket.keepalive-interval 2
             end-volume
             """))
         self.process = glusterlib.spawn(
