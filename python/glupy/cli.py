@@ -846,6 +846,8 @@ def cmd_enable(ctx, args):
     if "module-path" in options:
         raise CliError("give the module's directory with --module-path: glupy copies it to every "
                        "server and sets module-path itself")
+    if args.side == "brick":
+        check_brick_position(args.position or RECOMMENDED_BRICK_POSITION)
     source = source_dir(args.module, args.module_path)
     if not args.no_check:
         precheck(args.module, str(source))
