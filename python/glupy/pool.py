@@ -320,6 +320,10 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=()):
     expected = expected_sources(options)
     servers = pool_servers(gluster, volume_xml)
     bricks = volume_bricks(gluster, volume)
+    for brick in volume_xml.findall("bricks/brick"):  # those volume status leaves out
+        host, _, path = (brick.findtext("name") or "").rpartition(":")
+        bricks.setdefault((host, path), {"host": host, "path": path, "pid": None, "online": False,
+                                         "uuid": brick.findtext("hostUuid")})
     processes = local_processes()
     clients = local_clients(volume, processes)
     dump_dir_bricks = options.get("server.statedump-path") or DEFAULT_DUMP_DIR
