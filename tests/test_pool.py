@@ -14,7 +14,6 @@ Every process is stopped by pid at the end, also on failure.
 import json
 import os
 import socket
-import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path

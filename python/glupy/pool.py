@@ -19,11 +19,11 @@ should run; what it runs is only visible from its own host (`glupy status`
 there). Everything is plain data (dicts and lists) for any renderer.
 """
 
+import hashlib
 import os
 import re
 import signal
 import time
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from . import volfilter
@@ -34,7 +34,7 @@ GLUPY_SECTION = re.compile(r"^\[xlator\.features\.glupy\.(?P<name>[^\]]+)\.priv\
 
 
 class Unreachable(Exception):
-    pass
+    """A server's glusterd does not answer, or does not know the volume."""
 
 
 # ------------------------------------------------------------------ servers
@@ -91,7 +91,6 @@ def expected_sources(options):
         except volfilter.ConfigError:
             decoded = None
         if decoded:
-            import hashlib
             out[side] = {name: hashlib.sha256(data).hexdigest() for name, data in decoded[1].items()}
     return out
 
