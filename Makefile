@@ -102,6 +102,7 @@ bench: deps install $(BENCH_DRIVER)
 # Reliability (RELIABILITY.md). Not part of `make test`: long-running.
 #   make stress                 every scenario, STRESS_SECONDS (default 600) each
 #   STRESS_SECONDS=60 make stress
+#   STRESS_SCENARIOS=pool make stress   the three-server pool (stress/pool.py) alone
 STRESS_SECONDS ?= 600
 .PHONY: stress
 stress: deps install

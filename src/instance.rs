@@ -47,6 +47,9 @@ pub struct Instance {
     /// The translator's name, and whose GlusterFS log its lines go to.
     pub name: crate::logging::Domain,
     pub module: String,
+    /// Which code runs: module file, its sha256, helpers, load time (from
+    /// `glupy._host.origin_info`), shown in the statedump for `glupy status`.
+    pub origin: Vec<(String, String)>,
     pub translator: Py<PyAny>,
     pub this_obj: Py<Xlator>,
     pub fop_methods: Vec<Option<Py<PyAny>>>,
@@ -210,8 +213,12 @@ impl Instance {
                 (&module, options.get("module-path"), this_obj.clone_ref(py)),
             )
             .map_err(describe)?;
-        let (translator, methods, hooks): (Py<PyAny>, Bound<'_, PyDict>, Bound<'_, PyDict>) =
-            loaded.extract().map_err(describe)?;
+        let (translator, methods, hooks, origin): (
+            Py<PyAny>,
+            Bound<'_, PyDict>,
+            Bound<'_, PyDict>,
+            BTreeMap<String, String>,
+        ) = loaded.extract().map_err(describe)?;
         let mut fop_methods: Vec<Option<Py<PyAny>>> = (0..FOPS.len()).map(|_| None).collect();
         let mut cbk_methods: Vec<Option<Py<PyAny>>> = (0..FOPS.len()).map(|_| None).collect();
         for (name, pair) in methods.iter() {
@@ -236,6 +243,7 @@ impl Instance {
             xl,
             name: crate::logging::Domain::register(xl, &this_obj.get().name),
             module,
+            origin: origin.into_iter().collect(),
             translator,
             this_obj,
             fop_methods,

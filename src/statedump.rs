@@ -1,5 +1,5 @@
-//! The statedump section (SIGUSR1): module, fops in Python, counters per
-//! fop, and whatever the translator's optional `dump()` returns.
+//! The statedump section (SIGUSR1): module, the code it runs (file, sha256,
+//! helpers, load time), fops in Python, counters per fop, and whatever the translator's optional `dump()` returns.
 
 use crate::ffi;
 use crate::fops::FOPS;
@@ -24,6 +24,9 @@ pub fn write(inst: &Instance) {
     // SAFETY: called from dumpops.priv, where sections may be added.
     unsafe { ffi::glupy_dump_section(section.as_ptr()) };
     put("module", &inst.module);
+    for (key, value) in &inst.origin {
+        put(key, value);
+    }
     let mut registered = Vec::new();
     for (i, f) in FOPS.iter().enumerate() {
         let (has_fop, has_cbk) = (inst.fop_methods[i].is_some(), inst.cbk_methods[i].is_some());

@@ -13,6 +13,9 @@ Scenarios (each on its own brick and FUSE mount, all on 127.0.0.1):
   replica      stress/replica.py: replica 3 with a brick killed and restarted
   netcut       stress/replica.py: replica 3 with a brick's network cut and
                restored (the brick in a network namespace of its own)
+  pool         stress/pool.py: a 2 x 3 volume on three glusterd (a pool),
+               glupy in bricks and clients, a rolling `glupy reload` and a
+               server killed and restarted under the file-tree workload
 
 For every glupy scenario: stress/filetree.py for STRESS_SECONDS (every file
 checked against its model), fio with verify (crc32c, verify_fatal) for
@@ -43,6 +46,8 @@ import glusterlib  # noqa: E402
 SECONDS = float(os.environ.get("STRESS_SECONDS", "600"))
 # Scenario name -> the fault stress/replica.py injects.
 REPLICA_FAULTS = {"replica": "kill", "netcut": "netcut"}
+# Scenarios that are programs of their own: name -> script (stress/pool.py).
+PROGRAMS = {"pool": "pool.py"}
 PYTHON = "/usr/bin/python3"
 DET_SIZE = os.environ.get("STRESS_FIO_SIZE", "256m")
 # Error lines glusterfs writes in a normal run of these workloads.
@@ -215,7 +220,7 @@ def passed(result, reference=None):
 def run_all(names, workdir):
     results, failures = [], []
     for name in names:
-        if name in REPLICA_FAULTS:
+        if name in REPLICA_FAULTS or name in PROGRAMS:
             continue
         result = run_scenario(name, SCENARIOS[name], workdir)
         print(json.dumps(result), flush=True)
@@ -239,18 +244,32 @@ def run_all(names, workdir):
         if done.returncode != 0:
             failures.append(f"{name}: {replica.get('problems') or replica.get('stderr')}")
         results.append(replica)
+    for name, script in PROGRAMS.items():
+        if name not in names:
+            continue
+        done = subprocess.run([PYTHON, str(HERE / script), str(workdir / name), "--seconds",
+                               str(SECONDS)], capture_output=True, text=True,
+                              timeout=SECONDS * 2 + 900)
+        lines = done.stdout.strip().splitlines()
+        outcome = json.loads(lines[-1]) if lines else {"stderr": done.stderr[-3000:]}
+        outcome["exit"] = done.returncode
+        print(json.dumps(outcome), flush=True)
+        if done.returncode != 0:
+            failures.append(f"{name}: {outcome.get('problems') or outcome.get('stderr')}")
+        results.append(outcome)
     return results, failures
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", default=[*SCENARIOS, *REPLICA_FAULTS])
+    parser.add_argument("scenarios", nargs="*", default=[*SCENARIOS, *REPLICA_FAULTS, *PROGRAMS])
     parser.add_argument("--json", help="write all results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
-    unknown = set(args.scenarios) - {*SCENARIOS, *REPLICA_FAULTS}
+    known = [*SCENARIOS, *REPLICA_FAULTS, *PROGRAMS]
+    unknown = set(args.scenarios) - set(known)
     if unknown:
-        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {[*SCENARIOS, *REPLICA_FAULTS]}")
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {known}")
     if not shutil.which("fio"):
         sys.exit("fio is missing: apt-get install fio")
     workdir = Path(tempfile.mkdtemp(prefix="glupy-stress-"))

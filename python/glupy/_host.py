@@ -3,7 +3,9 @@
 Shared with ``glupy check``, so the command reports exactly what init would.
 """
 
+import datetime
 import difflib
+import hashlib
 import importlib.machinery
 import importlib.util
 import inspect
@@ -62,7 +64,9 @@ def import_fresh(name, module_path=None, trusted=None):
     dirs = module_dirs(module_path, trusted)
     namespace = _loader.Namespace(dirs, trusted)
     if namespace.owns(name.partition(".")[0]):
-        return _run_import(name, lambda: namespace.load(name))
+        module = _run_import(name, lambda: namespace.load(name))
+        module.__glupy_sources__ = dict(namespace.sources)
+        return module
     where = dirs + sys.path
     if "." in name:
         spec = _run_import(name, lambda: importlib.util.find_spec(name))
@@ -74,7 +78,32 @@ def import_fresh(name, module_path=None, trusted=None):
             f"Python module {name!r} not found (searched {shown}): check option module-name, "
             f"or set option module-path to the directory holding {name}.py"
         )
-    return _run_import(name, lambda: _execute_installed(name, spec))
+    module = _run_import(name, lambda: _execute_installed(name, spec))
+    module.__glupy_sources__ = _installed_source(spec)
+    return module
+
+
+def _installed_source(spec):
+    """{file: sha256} of an installed module's source file, if it has one."""
+    origin = getattr(spec, "origin", None)
+    try:
+        with open(origin, "rb") as source:
+            return {origin: hashlib.sha256(source.read()).hexdigest()}
+    except (OSError, TypeError):
+        return {}
+
+
+def origin_info(module):
+    """What the statedump shows about the code a translator runs: the
+    module's file and sha256 (of its source bytes), the helper modules it
+    imported from its module directories (name:sha256), and when it loaded."""
+    sources = dict(getattr(module, "__glupy_sources__", {}))
+    main = getattr(module, "__file__", None)
+    main_hash = sources.pop(main, "") if main else ""
+    helpers = " ".join(f"{os.path.basename(f)}:{h}" for f, h in sources.items())
+    loaded = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return {"module-file": str(main or "?"), "module-sha256": main_hash,
+            "module-helpers": helpers or "-", "loaded-at": loaded}
 
 
 def _execute_installed(name, spec):
@@ -196,7 +225,7 @@ def _construct(cls, xl):
 
 def load(name, module_path, xl):
     """Called by the host's init: returns (translator, {fop: (fop_method,
-    cbk_method)}, {hook: method})."""
+    cbk_method)}, {hook: method}, {origin key: text} (see origin_info))."""
     install_logging()
     module = import_fresh(name, module_path)
     cls = find_class(module)
@@ -210,7 +239,7 @@ def load(name, module_path, xl):
     }
     base = set(dir(Translator))
     hooks = {h: getattr(obj, h) for h in HOOKS if h not in base and callable(getattr(obj, h, None))}
-    return obj, methods, hooks
+    return obj, methods, hooks, origin_info(module)
 
 
 class GlusterLogHandler(logging.Handler):

@@ -13,6 +13,7 @@ goes through the normal import system and is shared by the whole process.
 """
 
 import builtins
+import hashlib
 import importlib.machinery
 import os
 import sys
@@ -33,6 +34,9 @@ class Namespace:
         self.dirs = list(dirs)  # checked by _trust.check_dir
         self.trusted = trusted
         self.modules = {}
+        # {file: sha256 hex} of every source this namespace executed, in
+        # load order: what the translator runs (the statedump shows it).
+        self.sources = {}
         self._executing = set()
         self._not_ours = set()
         self.builtins = dict(builtins.__dict__)
@@ -91,6 +95,7 @@ class Namespace:
         if package is not None:
             package = _trust.check_dir(package, self.trusted)
         _real, source = _trust.read_file(file, self.trusted)
+        self.sources[file] = hashlib.sha256(source).hexdigest()
         code = compile(source, file, "exec", dont_inherit=True)
         module = types.ModuleType(name)
         spec = importlib.machinery.ModuleSpec(name, None, origin=file, is_package=package is not None)

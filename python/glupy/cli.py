@@ -28,7 +28,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from . import volfilter
+from . import pool, volfilter
 
 KEY = "user.xlator.glupy"
 BRICK_TYPE = "user/glupy"
@@ -51,6 +51,8 @@ HOST_OPTIONS = ("module-name", "reload")
 # volfiles again; at its current value it changes no graph.
 REGENERATE_OPTION = "diagnostics.client-log-level"
 DEFAULT_GLUSTERD_DIR = Path("/var/lib/glusterd")
+# Where enable looks for the module when no --module-path is given.
+DEFAULT_SOURCE_DIR = Path("/etc/glusterfs/glupy")
 RESTART_TIMEOUT = 60.0
 
 
@@ -63,21 +65,34 @@ class CliError(Exception):
 class Gluster:
     """The gluster command line, in script mode, talking to one glusterd."""
 
-    def __init__(self, binary="gluster", glusterd_sock=None):
+    def __init__(self, binary="gluster", glusterd_sock=None, remote_host=None, timeout=300):
         self.binary = binary
         self.glusterd_sock = glusterd_sock
+        self.remote_host = remote_host
+        self.timeout = timeout
+
+    def remote(self, host, timeout=30):
+        """The glusterd of another server (read-only commands only: glusterd
+        serves volume info/status, pool list and getwd to remote CLIs)."""
+        return Gluster(self.binary, remote_host=host, timeout=timeout)
 
     def command(self, *args):
         base = [self.binary, "--mode=script"]
-        if self.glusterd_sock:
+        if self.remote_host:
+            base.append(f"--remote-host={self.remote_host}")
+        elif self.glusterd_sock:
             base.append(f"--glusterd-sock={self.glusterd_sock}")
         return base + [str(a) for a in args]
 
     def run(self, *args):
         try:
-            done = subprocess.run(self.command(*args), capture_output=True, text=True, timeout=300)
+            done = subprocess.run(self.command(*args), capture_output=True, text=True,
+                                  timeout=self.timeout)
         except FileNotFoundError:
             raise CliError(f"{self.binary} not found: install glusterfs-server") from None
+        except subprocess.TimeoutExpired:
+            raise CliError(f"gluster {' '.join(map(str, args))}: no answer from "
+                           f"{self.remote_host or 'glusterd'} in {self.timeout}s") from None
         if done.returncode != 0:
             message = (done.stderr + done.stdout).strip() or f"exit status {done.returncode}"
             raise CliError(f"gluster {' '.join(map(str, args))}: {message}")
@@ -311,15 +326,20 @@ def check_brick_position(position):
                        f"{', '.join(BRICK_POSITIONS)} (recommended: {RECOMMENDED_BRICK_POSITION})")
 
 
-def enable_brick(ctx, volume, module, position, options, restart):
+def enable_brick(ctx, volume, module, position, options, restart, source):
     position = position or RECOMMENDED_BRICK_POSITION
     check_brick_position(position)
-    earlier = brick_keys(ctx.gluster.options(volume))
-    pairs = [(KEY, position), (f"{KEY}.module-name", module)]
+    before = ctx.gluster.options(volume)
+    earlier = brick_keys(before)
+    digest = upload_bundle(ctx, volume, "brick", module, source, before)
+    token = earlier.get(f"{KEY}.reload", "")
+    if not token.startswith(digest[:16]):  # new code: running bricks load it
+        token = reload_token(digest)
+    pairs = [(KEY, position), (f"{KEY}.module-name", module), (f"{KEY}.reload", token)]
     pairs += [(f"{KEY}.{key}", value) for key, value in options.items()]
     ctx.gluster.set(volume, pairs)
-    print(f"{volume}: bricks get glupy module {module} above {position}")
-    stale = sorted(set(earlier) - {key for key, _ in pairs} - {f"{KEY}.reload"})
+    print(f"{volume}: bricks get glupy module {module} (bundle {digest[:12]}) above {position}")
+    stale = sorted(set(earlier) - {key for key, _ in pairs} - {f"{KEY}.module-path"})
     if stale:
         print(f"  still set from before: {', '.join(stale)} (glupy disable clears them all)")
     finish_brick_change(ctx, volume, restart)
@@ -331,7 +351,9 @@ def disable_brick(ctx, volume, restart):
     before = ctx.gluster.options(volume)
     if not brick_keys(before):
         raise CliError(f"glupy is not enabled on the bricks of {volume}")
-    keep = {k: v for k, v in before.items() if k not in brick_keys(before)}
+    brick_bundle = f"{volfilter.POOL_KEY}.brick"
+    keep = {k: v for k, v in before.items() if k not in brick_keys(before)
+            and k != brick_bundle and not k.startswith(brick_bundle + ".")}
     ctx.gluster.reset(volume)
     failed = restore_options(ctx.gluster, volume, keep)
     added = sorted(set(ctx.gluster.options(volume)) - set(before))
@@ -395,12 +417,78 @@ def finish_brick_change(ctx, volume, restart):
               f"    gluster volume start {volume} force; wait for gluster volume heal {volume} info)")
 
 
-def reload_brick(ctx, volume):
-    if not brick_keys(ctx.gluster.options(volume)):
-        raise CliError(f"glupy is not enabled on the bricks of {volume}")
-    ctx.gluster.set(volume, [(f"{KEY}.reload", str(time.time_ns()))])
-    print(f"{volume}: bricks reload their module (a module that fails to load is logged, "
-          f"and the running translator kept)")
+def reload_brick(ctx, volume, prepared):
+    digest = prepared.upload(ctx, volume)
+    ctx.gluster.set(volume, [(f"{KEY}.reload", reload_token(digest))])
+    print(f"{volume}: bricks reload module {prepared.module} (bundle {digest[:12]}); a module "
+          f"that fails to load there is logged, and the running translator kept")
+
+
+# ------------------------------------------------------------- pool bundles
+
+def reload_token(digest):
+    """A new value of option reload: the bundle's hash, then a clock."""
+    return f"{digest[:16]}.{time.time_ns()}"
+
+
+def source_dir(module, module_path):
+    """The directory on this server whose files make module's bundle."""
+    directory = Path(module_path or DEFAULT_SOURCE_DIR)
+    if not (directory / f"{module}.py").is_file() and not (directory / module / "__init__.py").is_file():
+        raise CliError(f"module {module} not found in {directory}: glupy distributes the module "
+                       f"from this server, give --module-path DIR (the directory holding "
+                       f"{module}.py and its helpers)")
+    return directory.resolve()
+
+
+def upload_bundle(ctx, volume, side, module, directory, current):
+    """Pass 1 of a change: the bundle into the volume options (glusterd
+    stores and syncs them; it writes the volfiles before it stores the
+    options, so the filters see them at the next regeneration, pass 2)."""
+    files = volfilter.collect_files(directory)
+    digest, pairs = volfilter.bundle_options(side, files, directory)
+    pairs += blank_stale_chunks(current, side, len(pairs) - 2)
+    ctx.gluster.set(volume, pairs)
+    return digest
+
+
+def blank_stale_chunks(current, side, count):
+    """Chunks of an earlier, longer bundle, emptied (they cannot be reset alone)."""
+    prefix = f"{volfilter.POOL_KEY}.{side}.bundle."
+    return [(key, volfilter.OFF) for key in current
+            if key.startswith(prefix) and key[len(prefix):].isdigit()
+            and int(key[len(prefix):]) >= count and current[key] != volfilter.OFF]
+
+
+class Prepared:
+    """A module checked once, before anything changes, ready to go out."""
+
+    def __init__(self, side, module, directory):
+        self.side, self.module, self.directory = side, module, directory
+
+    def upload(self, ctx, volume, current=None):
+        current = ctx.gluster.options(volume) if current is None else current
+        return upload_bundle(ctx, volume, self.side, self.module, self.directory, current)
+
+
+def prepare_reload(ctx, volume, side, module_path, no_check):
+    """Finds and checks the new source of side's module (refused: nothing changes)."""
+    options = ctx.gluster.options(volume)
+    if side == "brick":
+        module = options.get(f"{KEY}.module-name")
+    else:
+        entry = volfilter.pool_client_entry(volume, options)
+        module = entry.module if isinstance(entry, volfilter.ClientEntry) else None
+    if not module:
+        raise CliError(f"glupy is not enabled on the {side}s of {volume}")
+    stored = options.get(f"{volfilter.POOL_KEY}.{side}.source")
+    directory = source_dir(module, module_path or stored)
+    if not no_check:
+        _lines, problems = check_report(module, str(directory))
+        if problems:
+            raise CliError(f"{volume}: the new {module} ({directory}) would fail to load, nothing "
+                           f"was changed:\n  " + "\n  ".join(problems))
+    return Prepared(side, module, directory)
 
 
 # --------------------------------------------------------------- client side
@@ -472,65 +560,68 @@ def require_filter():
                        "($(dirname $(glusterfs --print-xlatordir))/filter/glupy-filter): make install")
 
 
-def warn_other_servers(ctx, path):
-    others = ctx.gluster.other_servers()
-    if others:
-        print(f"  warning: every server writes its own client volfiles with its own filter: "
-              f"copy {path} to {', '.join(others)} too (same path), then run glupy reload there "
-              f"or any volume set, so that clients mounting from them get the same graph",
-              file=sys.stderr)
-
-
-def update_client_config(ctx, volume, change):
-    """Apply change(entries) to the filter config, regenerate, verify."""
-    path = ctx.filter_config
-    entries = volfilter.load_config(path)
-    entry = change(entries)
-    dry_run_filter(ctx, volume, entries.get(volume))
-    volfilter.save_config(path, entries)
-    regenerate(ctx, volume)
-    verify_client_volfiles(ctx, volume, entries.get(volume))
-    warn_other_servers(ctx, path)
-    return entry, path
-
-
-def enable_client(ctx, volume, module, position, options):
-    require_filter()
-    ctx.gluster.volume_info(volume)  # it exists
-    entry = volfilter.parse_entry(volume, {"module": module, "position": position or volfilter.TOP,
-                                           "options": options})
-
-    def put(entries):
-        entries[volume] = entry
-        return entry
-
-    _entry, path = update_client_config(ctx, volume, put)
-    print(f"{volume}: client volfiles get glupy module {module} at {entry.position} "
-          f"(filter config {path}); running clients switch graphs by themselves")
-
-
-def client_entry(ctx, volume):
+def client_entry(ctx, volume, options=None):
+    """The client entry in force for volume: the pool's (volume options),
+    else the local filter configuration's (set by hand)."""
+    options = ctx.gluster.options(volume) if options is None else options
+    pool = volfilter.pool_client_entry(volume, options)
+    if pool is volfilter.OFF:
+        return None
+    if pool is not None:
+        return pool
     return volfilter.load_config(ctx.filter_config).get(volume)
 
 
+def set_client_entry(ctx, volume, entry, extra=()):
+    """Pass 1: the entry (and extra pairs: a bundle) into the volume options;
+    pass 2: regenerate, so that every server's filter writes it."""
+    dry_run_filter(ctx, volume, entry)
+    value = volfilter.OFF if entry is None else json.dumps(entry.to_json(), separators=(",", ":"))
+    ctx.gluster.set(volume, [*extra, (f"{volfilter.POOL_KEY}.client", value)])
+    regenerate(ctx, volume)
+    verify_client_volfiles(ctx, volume, entry)
+
+
+def enable_client(ctx, volume, module, position, options, source):
+    require_filter()
+    current = ctx.gluster.options(volume)
+    files = volfilter.collect_files(source)
+    digest, pairs = volfilter.bundle_options("client", files, source)
+    pairs += blank_stale_chunks(current, "client", len(pairs) - 2)
+    options = {k: v for k, v in options.items() if k != "module-path"}  # the filter's
+    earlier = volfilter.pool_client_entry(volume, current)
+    token = earlier.options.get("reload", "") if isinstance(earlier, volfilter.ClientEntry) else ""
+    options["reload"] = token if token.startswith(digest[:16]) else reload_token(digest)
+    entry = volfilter.parse_entry(volume, {"module": module, "position": position or volfilter.TOP,
+                                           "options": options})
+    set_client_entry(ctx, volume, entry, pairs)
+    print(f"{volume}: client volfiles get glupy module {module} (bundle {digest[:12]}) at "
+          f"{entry.position} on every server; running clients switch graphs by themselves")
+
+
 def disable_client(ctx, volume):
-    if client_entry(ctx, volume) is None:
-        raise CliError(f"glupy is not enabled on the clients of {volume} ({ctx.filter_config})")
-    update_client_config(ctx, volume, lambda entries: entries.pop(volume))
+    options = ctx.gluster.options(volume)
+    if client_entry(ctx, volume, options) is None:
+        raise CliError(f"glupy is not enabled on the clients of {volume}")
+    local = volfilter.load_config(ctx.filter_config)
+    if volume in local:  # set by hand here before: it would come back
+        local.pop(volume)
+        volfilter.save_config(ctx.filter_config, local)
+    pairs = [(f"{volfilter.POOL_KEY}.client.bundle", volfilter.OFF)]
+    pairs += blank_stale_chunks(options, "client", 0)
+    set_client_entry(ctx, volume, None, pairs)
     print(f"{volume}: glupy removed from the client volfiles; running clients switch back")
 
 
-def reload_client(ctx, volume):
+def reload_client(ctx, volume, prepared):
     require_filter()
-    if client_entry(ctx, volume) is None:
-        raise CliError(f"glupy is not enabled on the clients of {volume} ({ctx.filter_config})")
-
-    def bump(entries):
-        entries[volume].options["reload"] = str(time.time_ns())
-
-    update_client_config(ctx, volume, bump)
-    print(f"{volume}: clients reload their module (a module that fails to load is logged, "
-          f"and the running translator kept)")
+    options = ctx.gluster.options(volume)
+    entry = volfilter.pool_client_entry(volume, options)
+    digest = prepared.upload(ctx, volume, options)
+    entry.options["reload"] = reload_token(digest)
+    set_client_entry(ctx, volume, entry)
+    print(f"{volume}: clients reload module {prepared.module} (bundle {digest[:12]}); a module "
+          f"that fails to load there is logged, and the running translator kept")
 
 
 # ---------------------------------------------------------------- status
@@ -666,16 +757,42 @@ def volume_status(ctx, volume, processes):
     }
 
 
-def gather_status(ctx, volumes):
+def gather_status(ctx, volumes, pool_wide=True):
+    """Structured status of volumes (all by default): this server's volfiles
+    and processes, and for each volume the pool-wide view (pool.gather)."""
     vols_dir = ctx.glusterd_dir / "vols"
     known = sorted(p.name for p in vols_dir.iterdir() if p.is_dir()) if vols_dir.is_dir() else []
     unknown = [v for v in volumes if v not in known]
     if unknown:
         raise CliError(f"no volume {', '.join(unknown)} in {vols_dir}")
     processes = [process_status(p) for p in process_table()]
-    return {"glusterd_dir": str(ctx.glusterd_dir), "filter_config": str(ctx.filter_config),
-            "filter": str(filter_installed() or ""),
-            "volumes": {v: volume_status(ctx, v, processes) for v in volumes or known}}
+    status = {"glusterd_dir": str(ctx.glusterd_dir), "filter_config": str(ctx.filter_config),
+              "filter": str(filter_installed() or ""),
+              "volumes": {v: volume_status(ctx, v, processes) for v in volumes or known}}
+    if pool_wide:
+        for volume, vs in status["volumes"].items():
+            vs["pool"] = pool.gather(ctx.gluster, volume)
+    return status
+
+
+def report_convergence(ctx, volume, wait):
+    """After a change: wait until every process this server can see runs
+    what the pool has, then show the pool by server. 1 if some did not."""
+    deadline = time.monotonic() + wait
+    while True:
+        view = pool.gather(ctx.gluster, volume)
+        if not view["failed"] or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
+    print(pool.render_text(view))
+    if view["unreachable"]:
+        print(f"  {', '.join(view['unreachable'])}: not reachable now; its glusterd takes the "
+              f"pool's configuration when it comes back, and its bricks and clients load it")
+    if view["failed"]:
+        print(f"glupy: these processes do not run the pool's module (their logs say why):\n  "
+              + "\n  ".join(view["failed"]), file=sys.stderr)
+        return 1
+    return 0
 
 
 # What a process whose running graph differs from its volfile needs.
@@ -689,6 +806,9 @@ def print_status(status):
     print(f"glusterd {status['glusterd_dir']}; filter config {status['filter_config']}; "
           f"filter {status['filter'] or 'NOT INSTALLED'}")
     for volume, vs in status["volumes"].items():
+        if "pool" in vs:
+            print(pool.render_text(vs["pool"]))
+            continue
         print(f"volume {volume}")
         options = vs["brick"]["options"]
         print("  bricks: " + (f"glupy at {options.get(KEY)}, module "
@@ -722,13 +842,22 @@ def sides_enabled(ctx, volume):
 
 
 def cmd_enable(ctx, args):
-    options = module_options(args.module_path, parse_options(args.option))
-    if not args.no_check:
-        precheck(args.module, options.get("module-path"))
+    options = parse_options(args.option)
+    if "module-path" in options:
+        raise CliError("give the module's directory with --module-path: glupy copies it to every "
+                       "server and sets module-path itself")
     if args.side == "brick":
-        enable_brick(ctx, args.volume, args.module, args.position, options, args.restart)
+        check_brick_position(args.position or RECOMMENDED_BRICK_POSITION)
+    source = source_dir(args.module, args.module_path)
+    if not args.no_check:
+        precheck(args.module, str(source))
+    if args.side == "brick":
+        enable_brick(ctx, args.volume, args.module, args.position, options, args.restart, source)
     else:
-        enable_client(ctx, args.volume, args.module, args.position, options)
+        enable_client(ctx, args.volume, args.module, args.position, options, source)
+    if args.side == "client" or args.restart or not ctx.gluster.started(args.volume):
+        return report_convergence(ctx, args.volume, args.wait)
+    return 0
 
 
 def cmd_disable(ctx, args):
@@ -746,8 +875,12 @@ def cmd_reload(ctx, args):
     sides = [args.side] if args.side else sides_enabled(ctx, args.volume)
     if not sides:
         raise CliError(f"glupy is not enabled on {args.volume}")
-    for side in sides:
-        (reload_brick if side == "brick" else reload_client)(ctx, args.volume)
+    # Every module is checked before any process is touched.
+    prepared = [prepare_reload(ctx, args.volume, side, args.module_path, args.no_check)
+                for side in sides]
+    for side, ready in zip(sides, prepared):
+        (reload_brick if side == "brick" else reload_client)(ctx, args.volume, ready)
+    return report_convergence(ctx, args.volume, args.wait)
 
 
 def cmd_status(ctx, args):
@@ -798,7 +931,9 @@ def build_parser():
     enable.add_argument("--position", help=f"bricks: the translator glupy goes above "
                                            f"(default {RECOMMENDED_BRICK_POSITION}); clients: "
                                            f"'top' (default), a translator type or name")
-    enable.add_argument("--module-path", help="directory holding the module, on every server")
+    enable.add_argument("--module-path", help=f"directory holding the module and its helpers, on "
+                                              f"this server (default {DEFAULT_SOURCE_DIR}); "
+                                              f"glupy copies them to every server")
     enable.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                         help="an option for the translator (self.options); repeatable")
     enable.add_argument("--restart", action="store_true",
@@ -815,6 +950,13 @@ def build_parser():
                                            "running translator if that fails")
     reload.add_argument("volume")
     reload.add_argument("--side", choices=("brick", "client"))
+    reload.add_argument("--module-path", help="the directory holding the new source (default: "
+                                              "the one given to enable)")
+    reload.add_argument("--no-check", action="store_true", help="do not check the module first")
+    for command in (enable, reload):
+        command.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
+                             help="how long to wait for the processes this server can see to "
+                                  "run the new module (0: do not wait)")
 
     status = sub.add_parser("status", help="which volumes and processes run which translator")
     status.add_argument("volumes", nargs="*")

@@ -28,15 +28,33 @@ volume removed from the configuration gets back glusterd's file byte for byte.
 Standard library only: the filter loads this file without importing glupy.
 """
 
+import base64
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
+import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CONFIG = Path("/etc/glusterfs/glupy-filter.conf")
+BRICK_XLATOR_TYPE = "user/glupy"
+# Volume options (stored by glusterd in vols/V/info and synced to every
+# peer) that carry the pool's modules: see "Pool" below.
+POOL_KEY = "user.glupy"
+SIDES = ("brick", "client")
+# glusterd 10.3 copies each option line of vols/V/info into a 4093-byte
+# buffer without checking its length (glusterd-store.c): longer lines
+# overflow it. Every value glupy stores stays far below.
+CHUNK_CHARS = 3000
+MAX_CHUNKS = 40  # 120 kB of base64: about 90 kB of compressed source
+BUNDLES_DIR = "glupy/bundles"
+KEEP_UNUSED_BUNDLE_SECONDS = 3600
+OFF = "-"
 LOCAL_CONFIG_NAME = "glupy-filter.conf"
 XLATOR_TYPE = "features/glupy"
 TOP = "top"
@@ -142,6 +160,226 @@ def render_config(entries):
 
 def save_config(path, entries):
     atomic_write(Path(path), render_config(entries), mode=0o644)
+
+
+# ----------------------------------------------------------------------- pool
+#
+# A module and the helpers next to it travel as a *bundle*: the files
+# (relative path -> bytes), framed in name order and compressed, base64 in
+# chunks of volume options that glusterd stores and syncs to every peer:
+#
+#   user.glupy.SIDE.bundle      SHA256/CHUNKS  (or "-": none)
+#   user.glupy.SIDE.bundle.N    base64 chunk N
+#   user.glupy.SIDE.source      the directory the bundle was made from
+#   user.glupy.client           the client entry, compact JSON (or "-")
+#
+# SHA256 is the hash of the framed, uncompressed files: the bundle's name.
+# On every server the filter writes the bundle once into
+# GLUSTERD_DIR/glupy/bundles/SHA256/ (root's, mode 0755/0644, renamed into
+# place whole) and points the volfile's glupy block there (module-path).
+
+SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*\.py")
+
+
+def collect_files(directory):
+    """{relative path: bytes} of the modules and packages in directory."""
+    directory = Path(directory)
+    files = {}
+    for path in sorted(directory.rglob("*.py")):
+        relative = path.relative_to(directory).as_posix()
+        package_dirs = path.relative_to(directory).parents
+        # Top-level modules, and files of packages (every directory on the
+        # way holds an __init__.py); nothing from __pycache__ or elsewhere.
+        if not SAFE_NAME.fullmatch(relative):
+            continue
+        if any(not (directory / d / "__init__.py").is_file() for d in list(package_dirs)[:-1]):
+            continue
+        files[relative] = path.read_bytes()
+    return files
+
+
+def frame_files(files):
+    out = bytearray()
+    for name in sorted(files):
+        data = files[name]
+        out += name.encode() + b"\n" + str(len(data)).encode() + b"\n" + data
+    return bytes(out)
+
+
+def unframe_files(raw):
+    files, at = {}, 0
+    while at < len(raw):
+        name_end = raw.index(b"\n", at)
+        size_end = raw.index(b"\n", name_end + 1)
+        name = raw[at:name_end].decode()
+        size = int(raw[name_end + 1:size_end])
+        if not SAFE_NAME.fullmatch(name) or size < 0 or size_end + 1 + size > len(raw):
+            raise ConfigError(f"bundle entry {name!r} is not a module file name or is cut short")
+        files[name] = raw[size_end + 1:size_end + 1 + size]
+        at = size_end + 1 + size
+    return files
+
+
+def bundle_hash(files):
+    return hashlib.sha256(frame_files(files)).hexdigest()
+
+
+def encode_bundle(files):
+    """(sha256, [base64 chunks]) of files; ConfigError if too large."""
+    text = base64.b64encode(zlib.compress(frame_files(files), 9)).decode()
+    chunks = [text[i:i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+    if len(chunks) > MAX_CHUNKS:
+        raise ConfigError(f"the module and its helpers compress to {len(text) * 3 // 4} bytes: "
+                          f"more than the {MAX_CHUNKS * CHUNK_CHARS * 3 // 4} glupy stores in "
+                          f"volume options")
+    return bundle_hash(files), chunks
+
+
+def bundle_options(side, files, source):
+    """The volume options that carry files for side."""
+    digest, chunks = encode_bundle(files)
+    pairs = [(f"{POOL_KEY}.{side}.bundle", f"{digest}/{len(chunks)}"),
+             (f"{POOL_KEY}.{side}.source", str(source))]
+    pairs += [(f"{POOL_KEY}.{side}.bundle.{n}", chunk) for n, chunk in enumerate(chunks)]
+    return digest, pairs
+
+
+def bundle_header(options, side):
+    """(sha256, chunk count) of side's bundle in options, or None."""
+    value = options.get(f"{POOL_KEY}.{side}.bundle", OFF)
+    digest, sep, count = value.partition("/")
+    if value == OFF or not sep or not re.fullmatch(r"[0-9a-f]{64}", digest) or not count.isdigit():
+        return None
+    return digest, int(count)
+
+
+def decode_bundle(options, side):
+    """(sha256, files) of side's bundle in options, or None if it has none."""
+    header = bundle_header(options, side)
+    if header is None:
+        return None
+    digest, count = header
+    try:
+        text = "".join(options[f"{POOL_KEY}.{side}.bundle.{n}"] for n in range(count))
+        files = unframe_files(zlib.decompress(base64.b64decode(text, validate=True)))
+    except (KeyError, ValueError, zlib.error) as e:
+        raise ConfigError(f"the {side} bundle {digest[:12]} in the volume options is incomplete "
+                          f"or damaged: {e}") from None
+    if bundle_hash(files) != digest:
+        raise ConfigError(f"the {side} bundle's content does not match its hash {digest[:12]}")
+    return digest, files
+
+
+def read_volume_options(volume_dir):
+    """The user.* options glusterd stores for a volume (vols/V/info)."""
+    options = {}
+    try:
+        lines = (Path(volume_dir) / "info").read_text().splitlines()
+    except OSError:
+        return options
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("user."):
+            options[key] = value
+    return options
+
+
+def pool_client_entry(volume, options):
+    """The client entry stored in the volume's options: ClientEntry, OFF
+    (disabled there) or None (never set: the local configuration decides)."""
+    raw = options.get(f"{POOL_KEY}.client")
+    if raw is None:
+        return None
+    if raw == OFF:
+        return OFF
+    try:
+        return parse_entry(volume, json.loads(raw))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"option {POOL_KEY}.client of {volume}: not valid JSON: {e}") from None
+
+
+def bundles_root(glusterd_dir):
+    return Path(glusterd_dir) / BUNDLES_DIR
+
+
+def materialise(glusterd_dir, digest, files):
+    """GLUSTERD_DIR/glupy/bundles/DIGEST holding files; written once, whole."""
+    root = bundles_root(glusterd_dir)
+    target = root / digest
+    if target.is_dir():
+        return target
+    for directory in (root.parent, root):
+        directory.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(directory, 0o755)  # whatever the umask: module directories
+    staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}.", dir=root))
+    try:
+        for name, data in files.items():
+            path = staging / name
+            for parent in reversed(path.relative_to(staging).parents[:-1]):
+                (staging / parent).mkdir(mode=0o755, exist_ok=True)
+            path.write_bytes(data)
+            os.chmod(path, 0o644)
+        os.chmod(staging, 0o755)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():  # another filter run may have won
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def referenced_bundles(glusterd_dir):
+    used = set()
+    for info in Path(glusterd_dir).glob("vols/*/info"):
+        options = read_volume_options(info.parent)
+        for side in SIDES:
+            header = bundle_header(options, side)
+            if header:
+                used.add(header[0])
+    return used
+
+
+def prune_bundles(glusterd_dir, now=None):
+    """Removes bundles no volume names any more, once unused for a while
+    (a process may still be loading from one)."""
+    root = bundles_root(glusterd_dir)
+    if not root.is_dir():
+        return
+    used = referenced_bundles(glusterd_dir)
+    now = time.time() if now is None else now
+    for path in root.iterdir():
+        stale = path.name.startswith(".") or path.name not in used
+        if stale and now - path.stat().st_mtime > KEEP_UNUSED_BUNDLE_SECONDS:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def pool_module_path(glusterd_dir, options, side):
+    """The materialised directory of side's bundle, or None if none is set."""
+    decoded = decode_bundle(options, side)
+    if decoded is None:
+        return None
+    return str(materialise(glusterd_dir, *decoded))
+
+
+def set_block_option(lines, volume, block_type, key, value):
+    """lines with `option key value` set in the glupy block of block_type."""
+    blocks = [b for b in parse_blocks(lines) if b.type == block_type]
+    if not blocks:
+        return list(lines)
+    block = blocks[0]
+    lines = list(lines)
+    newline = "\r\n" if lines[block.start].endswith("\r\n") else "\n"
+    wanted = f"{INDENT}option {key} {value}{newline}"
+    for number in range(block.start, block.end):
+        words = lines[number].split()
+        if words[:2] == ["option", key]:
+            lines[number] = wanted
+            return lines
+    type_line = next(n for n in range(block.start, block.end) if lines[n].split()[:1] == ["type"])
+    return lines[:type_line + 1] + [wanted] + lines[type_line + 1:]
 
 
 # ------------------------------------------------------------------ volfiles
@@ -340,19 +578,55 @@ def atomic_write(path, text, mode=None):
         raise
 
 
+def volume_of(path):
+    """The volume a volfile under GLUSTERD_DIR/vols/V/ belongs to, or None."""
+    path = Path(path)
+    return path.parent.name if path.parent.parent.name == "vols" else None
+
+
+def client_entry_for(volume, glusterd_dir, options, config=None):
+    """What the filter puts into volume's client volfiles: the pool's entry
+    (volume options) with module-path at its bundle, else the local file's."""
+    pool = pool_client_entry(volume, options)
+    if pool is OFF:
+        return None
+    if pool is None:
+        return load_config(config or config_path(glusterd_dir)).get(volume)
+    path = pool_module_path(glusterd_dir, options, "client")
+    if path is not None:
+        pool.options["module-path"] = path
+    return pool
+
+
+def filter_brick_text(text, glusterd_dir, options):
+    """A brick volfile with glupy's module-path at the pool's brick bundle."""
+    if f"type {BRICK_XLATOR_TYPE}" not in text:
+        return text
+    path = pool_module_path(glusterd_dir, options, "brick")
+    if path is None:
+        return text  # a module installed by hand: nothing to do
+    lines = text.splitlines(keepends=True)
+    return "".join(set_block_option(lines, None, BRICK_XLATOR_TYPE, "module-path", path))
+
+
 def filter_file(volfile, config=None):
     """Filter one volfile in place. Returns True if it changed.
 
-    config is the configuration path; by default the one config_path() finds
-    for the glusterd working directory the volfile is in.
+    config is the local configuration path; by default the one config_path()
+    finds for the glusterd working directory the volfile is in.
     """
-    volume = client_volume(volfile)
+    volume = volume_of(volfile)
     if volume is None:
         return False
-    entries = load_config(config or config_path(glusterd_dir_of(volfile)))
+    glusterd_dir = glusterd_dir_of(volfile)
     text = Path(volfile).read_text()
     try:
-        new = filter_text(text, volume, entries.get(volume))
+        options = read_volume_options(Path(volfile).parent)
+        if client_volume(volfile) is not None:
+            new = filter_text(text, volume, client_entry_for(volume, glusterd_dir, options, config))
+        else:
+            new = filter_brick_text(text, glusterd_dir, options)
+        prune_bundles(glusterd_dir)
     except VolfileError as e:
         raise VolfileError(f"{volfile}: {e}") from None
     if new == text:

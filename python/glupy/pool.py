@@ -1,0 +1,460 @@
+"""What every server of a trusted storage pool runs for one volume.
+
+`glupy status V` builds this from what GlusterFS itself can tell one server:
+
+- the pool's servers (`gluster pool list`), and from each server's glusterd,
+  asked over the network (`gluster --remote-host=HOST`, which glusterd
+  answers for read-only commands): whether it answers, the volume options it
+  stores (so a server whose glusterd missed a change shows an older bundle),
+  and the volfiles it serves (`system:: getspec`): the bundle its filter
+  points the glupy blocks at, or no glupy block where the volume has a
+  client-side translator (that server has no working filter);
+- every brick of the volume with its server and pid (`volume status`);
+- for each process running on this host (bricks, and FUSE clients found in
+  /proc), what it really runs: the glupy section of a statedump (SIGUSR1)
+  names the module file, its sha256 and load time.
+
+A process on another host is listed with what its server's volfile says it
+should run; what it runs is only visible from its own host (`glupy status`
+there). Everything is plain data (dicts and lists) for any renderer.
+"""
+
+import hashlib
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+from . import volfilter
+
+DUMP_TIMEOUT = 15.0
+DEFAULT_DUMP_DIR = "/var/run/gluster"
+GLUPY_SECTION = re.compile(r"^\[xlator\.features\.glupy\.(?P<name>[^\]]+)\.priv\]$")
+
+
+class Unreachable(Exception):
+    """A server's glusterd does not answer, or does not know the volume."""
+
+
+# ------------------------------------------------------------------ servers
+
+def pool_servers(gluster, volume_xml):
+    """[{uuid, host, self, connected}] of the pool; host named as in the
+    volume's bricks where possible (glusterd lists itself as localhost)."""
+    peers = gluster.xml("pool", "list").findall("peerStatus/peer")
+    brick_hosts = {}
+    for brick in volume_xml.findall("bricks/brick"):
+        name = brick.findtext("name") or ""
+        brick_hosts.setdefault(brick.findtext("hostUuid"), name.rpartition(":")[0])
+    servers = []
+    for peer in peers:
+        uuid = peer.findtext("uuid")
+        listed = peer.findtext("hostname")
+        servers.append({"uuid": uuid, "host": brick_hosts.get(uuid, listed),
+                        "self": listed == "localhost",
+                        "connected": peer.findtext("connected") == "1"})
+    return sorted(servers, key=lambda s: (not s["self"], s["host"]))
+
+
+def volume_options(volume_xml):
+    return {o.findtext("name"): o.findtext("value") or ""
+            for o in volume_xml.findall("options/option")}
+
+
+def configured(options, volume):
+    """What the volume options ask for: {side: {module, bundle}} (None: off)."""
+    brick = None
+    if options.get("user.xlator.glupy"):
+        header = volfilter.bundle_header(options, "brick")
+        brick = {"module": options.get("user.xlator.glupy.module-name"),
+                 "bundle": header[0] if header else None,
+                 "position": options.get("user.xlator.glupy")}
+    client = None
+    try:
+        entry = volfilter.pool_client_entry(volume, options)
+    except volfilter.ConfigError:
+        entry = None
+    if isinstance(entry, volfilter.ClientEntry):
+        header = volfilter.bundle_header(options, "client")
+        client = {"module": entry.module, "bundle": header[0] if header else None,
+                  "position": entry.position}
+    return {"brick": brick, "client": client}
+
+
+def expected_sources(options):
+    """{side: {file name: sha256}} of the pool's bundles (for comparing)."""
+    out = {}
+    for side in volfilter.SIDES:
+        try:
+            decoded = volfilter.decode_bundle(options, side)
+        except volfilter.ConfigError:
+            decoded = None
+        if decoded:
+            out[side] = {name: hashlib.sha256(data).hexdigest() for name, data in decoded[1].items()}
+    return out
+
+
+def glupy_in_volfile(text):
+    """[{type, module, bundle}] of the glupy blocks of a volfile's text."""
+    try:
+        blocks = volfilter.parse_blocks(text.splitlines())
+    except volfilter.VolfileError:
+        return []
+    found = []
+    for block in blocks:
+        if block.type in (volfilter.XLATOR_TYPE, volfilter.BRICK_XLATOR_TYPE):
+            path = block.options.get("module-path", "")
+            bundle = bundle_of_path(path)
+            found.append({"type": block.type, "module": block.options.get("module-name"),
+                          "bundle": bundle, "module_path": path or None})
+    return found
+
+
+def bundle_of_path(path):
+    """The bundle hash a module path or file lies in, or None."""
+    parts = Path(path or "").parts
+    for index, part in enumerate(parts):
+        if part == "bundles" and index + 1 < len(parts) and re.fullmatch(r"[0-9a-f]{64}", parts[index + 1]):
+            return parts[index + 1]
+    return None
+
+
+def brick_volfile_id(volume, host, path):
+    return f"{volume}.{host}.{path.strip('/').replace('/', '-')}"
+
+
+def server_view(gluster, volume, server, bricks):
+    """What one server's glusterd says: options, served volfiles."""
+    view = {"reachable": True, "error": None, "configured": None, "client_volfile": None,
+            "brick_volfiles": {}}
+    try:
+        info = gluster.xml("volume", "info", volume).findall("volInfo/volumes/volume")
+        if not info:
+            raise Unreachable(f"knows no volume {volume}")
+        view["configured"] = configured(volume_options(info[0]), volume)
+        view["client_volfile"] = glupy_in_volfile(gluster.run("system::", "getspec", volume))
+        for brick in bricks:
+            volfile_id = brick_volfile_id(volume, brick["host"], brick["path"])
+            try:
+                view["brick_volfiles"][brick["path"]] = glupy_in_volfile(
+                    gluster.run("system::", "getspec", volfile_id))
+            except Exception as e:  # one brick's volfile: say so, keep going
+                view["brick_volfiles"][brick["path"]] = {"error": str(e)}
+    except Exception as e:
+        view.update(reachable=False, error=str(e).strip().splitlines()[-1] if str(e).strip() else
+                    type(e).__name__)
+    return view
+
+
+def volume_bricks(gluster, volume):
+    """[{host, path, uuid, pid, online}] from volume status (every server)."""
+    try:
+        root = gluster.xml("volume", "status", volume)
+    except Exception:
+        root = None
+    found = {}
+    if root is not None:
+        for node in root.iter("node"):
+            path = node.findtext("path", "")
+            if not path.startswith("/"):
+                continue
+            online = node.findtext("status") == "1"
+            pid = node.findtext("pid")
+            found[(node.findtext("hostname"), path)] = {
+                "host": node.findtext("hostname"), "path": path, "uuid": node.findtext("peerid"),
+                "pid": int(pid) if online and pid and pid.isdigit() and int(pid) > 0 else None,
+                "online": online}
+    return found
+
+
+# ---------------------------------------------------------------- processes
+
+def local_processes():
+    """[{pid, program, args}] of glusterfs/glusterfsd processes on this host."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        program = os.path.basename(args[0]) if args and args[0] else ""
+        if program in ("glusterfs", "glusterfsd"):
+            found.append({"pid": int(entry), "program": program, "args": [a for a in args if a]})
+    return found
+
+
+def arg_value(args, *names):
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if name.startswith("--") and arg.startswith(name + "="):
+                return arg[len(name) + 1:]
+    return None
+
+
+def local_clients(volume, processes):
+    """FUSE clients of volume on this host: [{pid, server, mountpoint}]."""
+    clients = []
+    for proc in processes:
+        args = proc["args"]
+        if proc["program"] != "glusterfs" or "--process-name" in args:
+            continue
+        volfile_id = (arg_value(args, "--volfile-id") or "").lstrip("/")
+        if volfile_id != volume:
+            continue
+        server = arg_value(args, "--volfile-server", "-s")
+        mountpoint = args[-1] if len(args) > 1 and not args[-1].startswith("-") else None
+        clients.append({"pid": proc["pid"], "server": server, "mountpoint": mountpoint})
+    return clients
+
+
+def local_brick_pid(processes, brick):
+    """The brick's pid if that process runs on this host, else None."""
+    for proc in processes:
+        if proc["program"] == "glusterfsd" and proc["pid"] == brick["pid"] \
+                and arg_value(proc["args"], "--brick-name") == brick["path"]:
+            return proc["pid"]
+    return None
+
+
+def statedumps(pids, directories, timeout=DUMP_TIMEOUT):
+    """{pid: {translator name: {key: value}}} of the glupy sections of a
+    fresh statedump of each pid (None where no dump came in time)."""
+    started = time.time() - 1
+    seen = {d: set(os.listdir(d)) if os.path.isdir(d) else set() for d in directories}
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+    result = {pid: None for pid in pids}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(v is None for v in result.values()):
+        for directory in directories:
+            if not os.path.isdir(directory):
+                continue
+            for name in set(os.listdir(directory)) - seen[directory]:
+                match = re.search(r"\.(\d+)\.dump\.\d+$", name)
+                if not match or int(match[1]) not in result or result[int(match[1])] is not None:
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    if os.stat(path).st_mtime < started:
+                        continue
+                    text = Path(path).read_text(errors="replace")
+                except OSError:
+                    continue
+                if "DUMP-END-TIME" not in text:
+                    continue  # still being written
+                result[int(match[1])] = glupy_sections(text)
+                seen[directory].add(name)
+                os.unlink(path)  # ours: made for this status
+        time.sleep(0.1)
+    return result
+
+
+def glupy_sections(text):
+    sections, current = {}, None
+    for line in text.splitlines():
+        match = GLUPY_SECTION.match(line.strip())
+        if match:
+            current = sections.setdefault(match["name"], {})
+        elif line.startswith("["):
+            current = None
+        elif current is not None and "=" in line:
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    return sections
+
+
+def running(sections):
+    """[{name, module, sha256, bundle, file, loaded_at}] from glupy sections."""
+    return [{"name": name, "module": s.get("module"), "sha256": s.get("module-sha256"),
+             "file": s.get("module-file"), "bundle": bundle_of_path(s.get("module-file")),
+             "loaded_at": s.get("loaded-at")}
+            for name, s in sorted(sections.items())]
+
+
+# ------------------------------------------------------------------ compare
+
+def judge(process, wanted, expected_files):
+    """The process's state against what the pool wants on its side."""
+    loaded = process.get("running")
+    if loaded is None:
+        return "unknown", process.get("unknown_reason") or "its state could not be read"
+    if wanted is None:
+        return ("ok", "no glupy, as configured") if not loaded else \
+            ("stale", "still runs glupy, which the volume no longer has: " + ", ".join(
+                f"{x['module']} {(x['sha256'] or '?')[:12]}" for x in loaded))
+    if not loaded:
+        return "missing", f"runs no glupy; the pool has {wanted['module']} {short(wanted['bundle'])}"
+    mine = loaded[0]
+    if mine["module"] != wanted["module"]:
+        return "differs", f"runs module {mine['module']}, the pool has {wanted['module']}"
+    if wanted["bundle"] and mine["bundle"] != wanted["bundle"]:
+        main = (expected_files or {}).get(f"{wanted['module']}.py")
+        older = "an older" if mine["bundle"] else "a module not from the pool:"
+        return "old", (f"runs {older} bundle {short(mine['bundle'])} (module sha256 "
+                       f"{short(mine['sha256'])}), the pool has {short(wanted['bundle'])}"
+                       + (f" (module sha256 {short(main)})" if main else ""))
+    main = (expected_files or {}).get(f"{wanted['module']}.py")
+    if main and mine["sha256"] != main:
+        return "differs", f"module sha256 {short(mine['sha256'])}, the pool's is {short(main)}"
+    return "ok", None
+
+
+def short(digest):
+    return (digest or "?")[:12]
+
+
+def gather(gluster, volume, local_host_names=(), dump_dirs=()):
+    """The whole picture for volume: see the module docstring."""
+    volume_xml = gluster.volume_info(volume)
+    options = volume_options(volume_xml)
+    wanted = configured(options, volume)
+    expected = expected_sources(options)
+    servers = pool_servers(gluster, volume_xml)
+    bricks = volume_bricks(gluster, volume)
+    for brick in volume_xml.findall("bricks/brick"):  # those volume status leaves out
+        host, _, path = (brick.findtext("name") or "").rpartition(":")
+        bricks.setdefault((host, path), {"host": host, "path": path, "pid": None, "online": False,
+                                         "uuid": brick.findtext("hostUuid")})
+    processes = local_processes()
+    clients = local_clients(volume, processes)
+    dump_dir_bricks = options.get("server.statedump-path") or DEFAULT_DUMP_DIR
+    result = {"volume": volume, "wanted": wanted, "servers": [], "problems": []}
+
+    listed = []
+    for server in servers:
+        mine = [b for b in bricks.values() if b["uuid"] == server["uuid"]]
+        if not server["connected"]:
+            view = {"reachable": False, "error": "not connected to the pool (glusterd down or "
+                                                  "unreachable)", "configured": None,
+                    "client_volfile": None, "brick_volfiles": {}}
+        else:
+            asked = gluster if server["self"] else gluster.remote(server["host"])
+            view = server_view(asked, volume, server, mine)
+        entry = {**server, **view, "processes": []}
+        for brick in sorted(mine, key=lambda b: b["path"]):
+            process = {"kind": "brick", "serves": f"{brick['host']}:{brick['path']}",
+                       "pid": brick["pid"], "online": brick["online"], "running": None,
+                       "volfile": view["brick_volfiles"].get(brick["path"])}
+            if not brick["online"]:
+                process["unknown_reason"] = "brick offline"
+            elif local_brick_pid(processes, brick) is None:
+                process["remote"] = True
+                process["unknown_reason"] = (f"runs on {brick['host']}: run glupy status there "
+                                             f"to see what it loaded")
+            else:
+                listed.append(process)
+            entry["processes"].append(process)
+        result["servers"].append(entry)
+
+    by_host = {s["host"]: s for s in result["servers"]}
+    for client in clients:
+        server = by_host.get(client["server"]) or next((s for s in result["servers"] if s["self"]), None)
+        process = {"kind": "client", "serves": client["mountpoint"], "pid": client["pid"],
+                   "online": True, "running": None, "volfile_server": client["server"]}
+        listed.append(process)
+        if server is not None:
+            server["processes"].append(process)
+
+    dumps = statedumps([p["pid"] for p in listed],
+                       sorted({dump_dir_bricks, DEFAULT_DUMP_DIR, *dump_dirs}))
+    for process in listed:
+        sections = dumps.get(process["pid"])
+        if sections is None:
+            process["unknown_reason"] = "no statedump came back"
+        else:
+            process["running"] = running(sections)
+
+    for server in result["servers"]:
+        server_problems(result, server, wanted, expected)
+    result["consistent"] = not result["problems"]
+    result["failed"] = [f"{s['host']}: {p['kind']} {p['serves']} (pid {p['pid']}): {p['why']}"
+                        for s in result["servers"] for p in s["processes"]
+                        if p.get("state") not in ("ok", None) and not p.get("remote")
+                        and s["reachable"]]
+    result["unreachable"] = [s["host"] for s in result["servers"] if not s["reachable"]]
+    return result
+
+
+def server_problems(result, server, wanted, expected):
+    problems = result["problems"]
+    host = server["host"]
+    if not server["reachable"]:
+        problems.append(f"{host}: unreachable: {server['error']}")
+    else:
+        here = server["configured"]
+        for side in volfilter.SIDES:
+            if (here or {}).get(side) != wanted[side]:
+                problems.append(f"{host}: its glusterd stores another {side} configuration "
+                                f"({describe(here.get(side))}, the pool has "
+                                f"{describe(wanted[side])}): it has not synced yet")
+        client_blocks = server["client_volfile"] or []
+        if wanted["client"] and not any(b["type"] == volfilter.XLATOR_TYPE for b in client_blocks):
+            problems.append(f"{host}: serves client volfiles without glupy: the glupy filter is "
+                            f"not installed there, or failed (make install-admin on {host}, then "
+                            f"glupy reload)")
+        elif wanted["client"] and wanted["client"]["bundle"] and \
+                client_blocks[0]["bundle"] != wanted["client"]["bundle"]:
+            problems.append(f"{host}: serves client volfiles with bundle "
+                            f"{short(client_blocks[0]['bundle'])}, not the pool's "
+                            f"{short(wanted['client']['bundle'])}")
+        for path, blocks in server["brick_volfiles"].items():
+            if isinstance(blocks, dict) or not wanted["brick"] or not wanted["brick"]["bundle"]:
+                continue
+            if not blocks or blocks[0]["bundle"] != wanted["brick"]["bundle"]:
+                problems.append(f"{host}: the volfile of brick {path} does not point at the pool's "
+                                f"bundle: the glupy filter is not installed there, or failed")
+    for process in server["processes"]:
+        side = process["kind"]
+        state, why = judge(process, wanted.get(side), expected.get(side))
+        process["state"], process["why"] = state, why
+        if state == "unknown" and process.get("remote"):
+            continue  # judged by its server's volfile above
+        if state != "ok":
+            problems.append(f"{host}: {side} {process['serves']} (pid {process['pid']}): {why}")
+
+
+def describe(config):
+    if not config:
+        return "none"
+    return f"{config['module']} {short(config['bundle'])}"
+
+
+# ------------------------------------------------------------------- text
+
+def render_text(status):
+    lines = [f"volume {status['volume']}"]
+    for side in volfilter.SIDES:
+        config = status["wanted"][side]
+        lines.append(f"  {side}s: " + (f"{config['module']} bundle {short(config['bundle'])} at "
+                                        f"{config['position']}" if config else "no glupy"))
+    for server in status["servers"]:
+        where = " (this server)" if server["self"] else ""
+        lines.append(f"  server {server['host']}{where}: "
+                     + ("reachable" if server["reachable"] else f"UNREACHABLE: {server['error']}"))
+        for process in server["processes"]:
+            loaded = process.get("running")
+            if loaded:
+                mine = loaded[0]
+                shown = (f"{mine['module']} sha256 {short(mine['sha256'])} bundle "
+                         f"{short(mine['bundle'])} loaded {mine['loaded_at']}")
+            elif loaded == []:
+                shown = "no glupy"
+            else:
+                shown = "?"
+            mark = "" if process.get("state") == "ok" else f"  <- {process.get('why')}"
+            lines.append(f"    {process['kind']:6} {process['serves']} pid {process['pid']}: "
+                         f"{shown}{mark}")
+    if status["problems"]:
+        lines.append("  NOT CONSISTENT:")
+        lines += [f"    - {p}" for p in status["problems"]]
+    else:
+        lines.append("  consistent: every server and process runs what the pool has")
+    return "\n".join(lines)
