@@ -261,11 +261,15 @@ impl<R> Control<R> {
     /// one is answered by its reply, which no longer goes to Python.
     pub fn shut_down(&mut self, errno: i32) -> Go<R> {
         self.shut = true;
-        if !matches!(self.stage, Stage::Pending) {
-            return Go::Nothing;
+        match self.stage {
+            // A reply kept for winds still out would carry values of a
+            // graph that is going away: the shutdown's error instead.
+            Stage::Pending | Stage::Waiting(Answer::Reply(_)) => {
+                self.stage = Stage::Waiting(Answer::Error(errno));
+                self.give_if_idle()
+            }
+            _ => Go::Nothing,
         }
-        self.stage = Stage::Waiting(Answer::Error(errno));
-        self.give_if_idle()
     }
 
     /// One more holder of the current turn (a second job sharing a ticket).
@@ -424,6 +428,13 @@ mod tests {
         let (mut c, t) = C::new();
         c.set_asynchronous(t).unwrap();
         c.wind(t).unwrap();
+        assert!(c.shut_down(5).is_nothing());
+        assert_eq!(answered_with(c.async_reply()), "error 5");
+        // A reply kept for a wind still out is not sent after a shutdown.
+        let (mut c, t) = C::new();
+        c.set_asynchronous(t).unwrap();
+        c.wind(t).unwrap();
+        assert!(c.answer(t, Answer::Reply("stale")).unwrap().is_nothing());
         assert!(c.shut_down(5).is_nothing());
         assert_eq!(answered_with(c.async_reply()), "error 5");
     }

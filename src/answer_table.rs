@@ -4,9 +4,11 @@
 //! this name in this directory fails ENOENT for the next 60 s"), and the
 //! host applies them in the fop entry, before and without the GIL. Python
 //! keeps them current (add, drop, clear); the host drops them itself when
-//! they expire, when the table is full (oldest first), when a fop that can
-//! make a name exist (create, mknod, mkdir, symlink, link, rename, put)
-//! passes through this translator, and on an upcall for the directory.
+//! they expire and when the table is full (oldest first); in entry and gfid
+//! tables also on an upcall for the directory (or gfid), and in entry
+//! tables when a fop that can make a name exist (create, mknod, mkdir,
+//! symlink, link, rename, put) passes through this translator. Name tables
+//! hold rules ("refuse this name anywhere"): only Python changes them.
 //!
 //! A table answers one fop, keyed by one of:
 //! - `entry`: (parent gfid, name) of the fop's first loc;
@@ -245,6 +247,12 @@ impl Table {
     /// The generation of a scope now: pass it to `add` to refuse an entry
     /// whose scope changed meanwhile.
     pub fn token(&self, scope: [u8; 16]) -> u64 {
+        // A name table has one scope: any directory.
+        let scope = if self.kind == KeyKind::Name {
+            NULL_GFID
+        } else {
+            scope
+        };
         lock(&self.generations).get(&scope)
     }
 
@@ -295,24 +303,28 @@ impl Table {
     fn evict(&self) {
         let limit = self.limit();
         let mut order = lock(&self.order);
-        while self.entries.load(Ordering::Relaxed) > limit
-            || order.len() > 2 * self.entries.load(Ordering::Relaxed) + 64
-        {
+        while self.entries.load(Ordering::Relaxed) > limit {
             let Some((key, seq)) = order.pop_front() else {
                 break;
             };
             let mut shard = lock(self.shard(&key));
-            // A key added again since has a later place in `order`.
+            // A key added again since has a later place in `order`; one
+            // removed since has none.
             if shard.get(&key).is_some_and(|e| e.seq == seq) {
                 shard.remove(&key);
                 drop(shard);
-                if self.entries.load(Ordering::Relaxed) > limit {
-                    self.removed(1, &self.counters.evicted);
-                } else {
-                    // Only tidying `order`: the entry had expired.
-                    self.removed(1, &self.counters.expired);
-                }
+                self.removed(1, &self.counters.evicted);
             }
+        }
+        // Places of keys removed or added again since pile up (a lookup
+        // cached, then its name created, over and over): drop them, keeping
+        // every live entry in its place.
+        if order.len() > 2 * self.entries.load(Ordering::Relaxed) + 64 {
+            order.retain(|(key, seq)| {
+                lock(self.shard(key))
+                    .get(key)
+                    .is_some_and(|e| e.seq == *seq)
+            });
         }
     }
 
@@ -839,6 +851,24 @@ mod tests {
         assert_eq!(t.answer(D, b"n16"), None, "the oldest went");
         t.set_limit(2);
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn churned_keys_never_push_live_entries_out_below_the_limit() {
+        let t = entry_table(1000);
+        for i in 0..100u32 {
+            t.add(D, format!("live{i}").as_bytes(), 2, TTL, None);
+        }
+        // A lookup cached, then its name created, many times over.
+        for i in 0..500u32 {
+            let name = format!("churn{i}");
+            t.add(E, name.as_bytes(), 2, TTL, None);
+            t.invalidate(E, Some(name.as_bytes()));
+        }
+        t.add(E, b"last", 2, TTL, None);
+        assert_eq!(t.len(), 101);
+        assert!((0..100u32).all(|i| t.answer(D, format!("live{i}").as_bytes()) == Some(2)));
+        assert!(lock(&t.order).len() <= 2 * 101 + 64);
     }
 
     #[test]

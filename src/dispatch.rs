@@ -91,6 +91,7 @@ unsafe extern "C" fn on_fop(
             if held.state.begin_wind(held.ticket()).is_err() {
                 return; // cannot happen on a fresh frame; `held` answers
             }
+            held.state.track();
             // SAFETY: this is our live xlator.
             let child = unsafe { ffi::glupy_first_child(this) };
             let cookie = WindCtx {
@@ -104,6 +105,7 @@ unsafe extern "C" fn on_fop(
         }
         // SAFETY: args holds this fop's arguments, live during this call.
         let owned = unsafe { convert::take_args(&FOPS[fop].args, args, 0, this) };
+        held.state.track();
         submit(held, Side::Fop, owned);
     })
 }
@@ -123,9 +125,6 @@ unsafe extern "C" fn on_cbk(
         let wind = unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
-        if fop == state.fop {
-            state.forget_made_name();
-        }
         if let Some(future) = wind.future {
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.

@@ -138,11 +138,17 @@ impl FrameState {
             caller,
             made_name: Mutex::new(None),
         });
-        state.inst.track_frame(&state);
         // SAFETY: frame is live; the reference stored here is released by
         // `finish_unwind`, which puts parent_local back.
         unsafe { (*frame).local = Arc::into_raw(Arc::clone(&state)) as *mut libc::c_void };
         Held { state, ticket }
+    }
+
+    /// Registers the request with its instance (what a shutdown answers).
+    /// Only once the fop entry no longer reads its arguments: a shutdown
+    /// may answer it from then on.
+    pub fn track(self: &Arc<Self>) {
+        self.inst.track_frame(self);
     }
 
     /// The state behind frame->local (a new reference to it).
@@ -307,6 +313,9 @@ impl FrameState {
         stats.answered.fetch_add(1, Ordering::Relaxed);
         // Before the unwind frees the frame (its address may be reused at once).
         self.inst.untrack_frame(self.raw);
+        // The name this fop made exists now, whatever answered it: answer
+        // tables forget it again (lookups that ran meanwhile are fenced).
+        self.forget_made_name();
         // SAFETY: by contract; glupy_unwind puts the parent's local back
         // before unwinding, so our reference is released once, here.
         unsafe {
@@ -598,8 +607,18 @@ impl Frame {
     /// without the GIL, the values are dropped with it.
     fn answer(&self, py: Python<'_>, answer: Answer<Reply>) -> Result<(), Refusal> {
         let state = Arc::clone(self.state());
-        let ticket = self.held.ticket();
-        let used = py.detach(move || state.answer(ticket, answer))?;
+        let go = state.decide(self.held.ticket(), answer)?;
+        if state.is_asynchronous() {
+            // From a coroutine, on the event loop: the parents' callbacks
+            // (which may wind further, down to the disk) run on a Python
+            // thread, never on the loop.
+            let job: pool::Job = Box::new(move || drop(state.perform(go)));
+            if let Err(job) = pool::submit_or_return(job) {
+                py.detach(job);
+            }
+            return Ok(());
+        }
+        let used = py.detach(move || state.perform(go));
         drop(used);
         Ok(())
     }

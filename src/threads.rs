@@ -74,7 +74,10 @@ fn auto_runs_inline() -> bool {
 /// and its processes' main threads glusterfs/glusterfsd; any other thread
 /// that calls a fop is an application's, inside a gfapi call.
 fn inline_by_name(name: &[u8]) -> bool {
-    name.starts_with(b"glfs_iotwr") || !(name.starts_with(b"glfs_") || name.starts_with(b"gluster"))
+    name.starts_with(b"glfs_iotwr")
+        || !(name.starts_with(b"glfs_")
+            || name.starts_with(b"gluster")
+            || name.starts_with(b"glupy-"))
 }
 
 /// A stack segment mapped once per thread and reused by every Python call
@@ -448,6 +451,8 @@ mod tests {
             "glfs_sproc0",
             "glusterfsd",
             "glusterfs",
+            "glupy-asyncio",
+            "glupy-retire",
         ] {
             assert!(!inline_by_name(name.as_bytes()), "{name}");
         }

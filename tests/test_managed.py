@@ -51,6 +51,15 @@ sys.path.insert(0, str(REPO / "python"))
 from glupy import cli, volfilter  # noqa: E402  (the checkout's, not the installed copy)
 
 
+def assert_each_replaced_instance_finished_once(log, volume):
+    """Every load after the first replaced an instance, whose fini() ran
+    once (a pool-wide change is two `volume set`s, which a process may see
+    as two reloads)."""
+    loads = log.count("loaded Python module behaviour")
+    finis = log.count(f"fini of behaviour in {volume}-glupy")
+    assert loads >= 2 and finis == loads - 1, (loads, finis)
+
+
 def run_glupy(*args, check=True, prefix=()):
     done = subprocess.run([*prefix, *GLUPY_CMD, *map(str, args)], capture_output=True, text=True,
                           env=GLUPY_ENV, timeout=300)
@@ -390,14 +399,16 @@ class Glusterd:
 
     def own_default_sock(self):
         """A command prefix: run in a private mount namespace whose /run holds
-        only glusterd.socket (this glusterd's) and an empty gluster/, whoever
-        owns the machine's /run/glusterd.socket."""
+        only glusterd.socket (this glusterd's) and gluster/ (the machine's
+        /run/gluster, where processes write their statedumps), whoever owns
+        the machine's /run/glusterd.socket."""
         view = self.root / "run-view"
         (view / "gluster").mkdir(parents=True, exist_ok=True)
         if not (view / "glusterd.socket").is_symlink():
             (view / "glusterd.socket").symlink_to(self.sock)
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$0" "$1" && shift && exec "$@"', str(view),
+                '{ [ ! -d "$1/gluster" ] || mount --bind "$1/gluster" "$0/gluster"; } && '
+                'mount --rbind "$0" "$1" && shift && exec "$@"', str(view),
                 str(DEFAULT_GLUSTERD_SOCK_DIR)]
 
     def _answers(self):
@@ -689,8 +700,11 @@ def test_bricks_run_glupy_through_volume_set(glusterd, tmp_path):
     (modules / "behaviour.py").write_text(source + VERSION_2)
     glusterd.glupy("reload", volume)
     wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.version") == b"2", what="reloaded module")
-    # The replaced instance's fini ran (once: the failed reload kept it).
-    assert log.read_text().count(f"fini of behaviour in {volume}-glupy") == 1
+    # The replaced instance's fini ran (once: the failed reload kept it), on
+    # its own thread once its requests were done.
+    wait_for(lambda: log.read_text().count(f"fini of behaviour in {volume}-glupy") >= 1,
+             what="the replaced instance's fini")
+    assert_each_replaced_instance_finished_once(log.read_text(), volume)
 
     # A brick killed and started again by glusterd comes back with glupy.
     os.kill(pid, signal.SIGKILL)
@@ -880,7 +894,11 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     (modules / "behaviour.py").write_text(source + VERSION_2)
     glusterd.glupy("reload", volume, "--side", "client")
     wait_for(lambda: getxattr(late.mountpoint, "user.glupy.version") == b"2", what="reloaded module")
-    assert late.log_text().count(f"fini of behaviour in {volume}-glupy") == 1
+    # The replaced instance's fini() runs once its requests are done (on a
+    # thread of its own): once, and not before the new one answers.
+    wait_for(lambda: late.log_text().count(f"fini of behaviour in {volume}-glupy") >= 1,
+             what="the replaced instance's fini")
+    assert_each_replaced_instance_finished_once(late.log_text(), volume)
 
     glusterd.glupy("disable", volume)
     assert glusterd.volfiles(volume) == before

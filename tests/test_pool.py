@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import glusterlib
-from test_managed import (DEFAULT_GLUSTERD_SOCK, GLUSTERD_PORT, Glusterd, getxattr,  # noqa: F401
+from test_managed import (GLUSTERD_PORT, Glusterd, getxattr,  # noqa: F401
                           installed_filter, wait_for, write_module)
 
 SERVERS = 3
