@@ -230,6 +230,9 @@ fn main() {
         .include(manifest.join("src/shim"))
         .include(&out)
         .flag("-fvisibility=hidden")
+        // Debian's hardening (dpkg-buildflags): checked snprintf/memcpy.
+        .flag("-U_FORTIFY_SOURCE")
+        .flag("-D_FORTIFY_SOURCE=2")
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-sign-compare");
