@@ -9,6 +9,10 @@
 #   make test-debian13  the whole suite again in a Debian 13 root
 #                  (GlusterFS 11.1, Python 3.13; tools/debian13)
 #   make demo      a brick and a FUSE client with examples/helloworld.py
+#   make deb       glupy_<version>+gluster<GlusterFS version>_amd64.deb (in
+#                  target/deb), checked by lintian
+#   make test-deb  make deb, then install / enable / purge it in a copy of
+#                  this system (tools/deb-test; part of make test)
 
 PYTHON      := /usr/bin/python3
 export PYO3_PYTHON := $(PYTHON)
@@ -21,7 +25,8 @@ SO          := $(or $(CARGO_TARGET_DIR),target)/release/libglupy.so
 DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
                libssl-dev uuid-dev libclang-dev python3-dev python3-pytest mypy fuse3 attr \
                python3-prometheus-client libjs-chart.js \
-               chromium chromium-driver python3-selenium
+               chromium chromium-driver python3-selenium \
+               dpkg-dev lintian
 
 .PHONY: all deps print-debs build install test test-rust test-python lint generate demo clean
 
@@ -69,7 +74,19 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest -q tests
 
-test: deps install lint test-rust test-python
+test: deps install lint test-rust test-python test-deb
+
+# The Debian package (tools/make-deb: dpkg-shlibdeps, dpkg-gencontrol,
+# dpkg-deb; debian/ holds its control template, copyright and maintainer
+# scripts), for the GlusterFS whose headers glupy.so is built with.
+DEB_DIR      = $(or $(CARGO_TARGET_DIR),target)/deb
+.PHONY: deb test-deb
+deb: build
+	tools/make-deb
+	lintian --fail-on error,warning $(DEB_DIR)/glupy_*_amd64.deb
+
+test-deb: deb
+	tools/deb-test $(DEB_DIR)/glupy_*_amd64.deb
 
 # The same `make test` in a Debian 13 root made by debootstrap and cached in
 # /var/cache/glupy-ci (GLUPY_CI_CACHE); builds into target/debian13.

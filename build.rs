@@ -149,6 +149,20 @@ fn installed_version() -> Option<String> {
     Some(dir.parent()?.file_name()?.to_string_lossy().into_owned())
 }
 
+/// The translator directory of the GlusterFS the headers belong to
+/// (`glusterfs --print-xlatordir` of that GlusterFS, known without it being
+/// installed): Glupy 1 translators live in its `features/glupy`.
+fn xlatordir(version: &str) -> String {
+    let out = std::process::Command::new("pkg-config")
+        .args(["--variable=libdir", "glusterfs-api"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .unwrap_or_else(|| panic!("glupy: `pkg-config --variable=libdir glusterfs-api` failed"));
+    let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    format!("{libdir}/glusterfs/{version}/xlator")
+}
+
 /// Checks the headers' GlusterFS version and makes it known to the build:
 /// `cfg(gluster11)` for 11.x, GLUPY_GLUSTERFS_VERSION for Rust and the C
 /// shim (whose constructor refuses any other GlusterFS at load).
@@ -179,6 +193,7 @@ fn gluster_version() -> (String, u32) {
         println!("cargo:rustc-cfg=gluster11");
     }
     println!("cargo:rustc-env=GLUPY_GLUSTERFS_VERSION={version}");
+    println!("cargo:rustc-env=GLUPY_XLATORDIR={}", xlatordir(&version));
     (version, major)
 }
 
@@ -215,6 +230,9 @@ fn main() {
         .include(manifest.join("src/shim"))
         .include(&out)
         .flag("-fvisibility=hidden")
+        // Debian's hardening (dpkg-buildflags): checked snprintf/memcpy.
+        .flag("-U_FORTIFY_SOURCE")
+        .flag("-D_FORTIFY_SOURCE=2")
         .warnings(true)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-sign-compare");

@@ -88,6 +88,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fop_table, &m)?)?;
     m.add("HOSTED", true)?;
     m.add("GLUSTERFS_VERSION", crate::gluster_version::BUILT_FOR)?;
+    m.add("XLATORDIR", env!("GLUPY_XLATORDIR"))?;
     py.import("sys")?
         .getattr("modules")?
         .set_item("glupy._glupy", m)?;

@@ -8,6 +8,7 @@ them otherwise.
 
 import os
 import py_compile
+import shutil
 import subprocess
 import textwrap
 
@@ -252,3 +253,68 @@ def test_two_instances_each_see_their_own_helper_version(gluster, kind):
     client = gluster.gfapi(brick)
     assert ask(client, "one") == "one one"
     assert ask(client, "two") == "two two"
+
+
+# ------------------------------------------------------ Glupy 1's places (issue 12, item 5)
+
+XLATORDIR = subprocess.check_output(["glusterfs", "--print-xlatordir"], text=True).strip()
+FEATURES = os.path.join(XLATORDIR, "features")
+
+
+def features_glupy_in_view_of(workdir, modules):
+    """A wrapper that runs a command seeing a copy of <xlatordir>/features
+    (this build's glupy.so included) with a glupy/ directory holding modules
+    ({file name: text}), in a mount namespace of its own: the machine's
+    translator directory is not changed. Returns (wrapper, that glupy/)."""
+    copy = workdir / "features"
+    shutil.copytree(FEATURES, copy, symlinks=True)
+    copy.chmod(0o755)
+    for name, text in modules.items():
+        write(copy / "glupy" / name, text)
+    return (["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount --bind "$0" "$1" && shift && exec "$@"', str(copy), FEATURES],
+            copy / "glupy")
+
+
+def test_xlatordir_features_glupy_is_searched_and_checked(gluster):
+    """Glupy 1 installed translator modules in <xlatordir>/features/glupy."""
+    wrapper, glupy_dir = features_glupy_in_view_of(
+        gluster.workdir, {"m.py": probe("import helper", "helper.ANSWER"),
+                          "helper.py": "ANSWER = 'from features/glupy'\n"})
+    brick = gluster.brick([("features/glupy", {"module-name": "m"}, "fg")], wrapper=wrapper)
+    assert ask(gluster.gfapi(brick), "fg") == "from features/glupy"
+    brick.stop()
+
+    os.chown(glupy_dir, 0, STAFF)
+    glupy_dir.chmod(0o775)
+    brick = gluster.brick([("features/glupy", {"module-name": "m"}, "fg")], name="b", start=False,
+                          wrapper=wrapper)
+    log = brick.start_expect_failure()
+    assert (f"{FEATURES}/glupy (searched after module-path) cannot be used" in log
+            and f"run 'chmod g-w,o-w {FEATURES}/glupy'" in log), log
+
+
+def test_pythonpath_directories_are_searched_after_module_path(gluster, monkeypatch):
+    """Glupy 1 honoured PYTHONPATH; its directories are module directories,
+    but never replace the host's own glupy and gluster packages."""
+    env_dir = gluster.workdir / "from-env"
+    write(env_dir / "m.py", probe("import helper", "helper.ANSWER"))
+    write(env_dir / "helper.py", "ANSWER = 'from PYTHONPATH'\n")
+    write(env_dir / "glupy" / "__init__.py", "raise SystemExit('not the host glupy')\n")
+    first = write(gluster.workdir / "first" / "m.py", probe(answer="'from module-path'")).parent
+    monkeypatch.setenv("PYTHONPATH", f"/nonexistent::{env_dir}")
+    brick = gluster.brick([("features/glupy", {"module-name": "m"}, "env"), layer("m", first, "first")])
+    client = gluster.gfapi(brick)
+    assert ask(client, "env") == "from PYTHONPATH"
+    assert ask(client, "first") == "from module-path"
+
+
+@pytest.mark.parametrize("case", ["group_writable_dir", "group_writable_module"])
+def test_pythonpath_gets_the_same_checks(workdir, monkeypatch, case):
+    env_dir, refusal = UNSAFE[case](workdir / "place")
+    monkeypatch.setenv("PYTHONPATH", str(env_dir))
+    brick = glusterlib.Brick(workdir / "b", [("features/glupy", {"module-name": "m"}, "b-glupy")], name="b")
+    log = brick.start_expect_failure()
+    assert "cannot start glupy translator b-glupy" in log and refusal in log, log
+    if case == "group_writable_dir":  # skipped, as Python skips what it cannot use, and said why
+        assert f"PYTHONPATH entry {env_dir} is not searched" in log

@@ -5,22 +5,49 @@ Shared with ``glupy check``, so the command reports exactly what init would.
 
 import datetime
 import difflib
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
 import inspect
 import logging
 import os
+import subprocess
 import sys
 import traceback
 
 from . import FOPS, Translator, _loader, _trust
 from ._aio import current_log_id
 
-# Where Glupy 1 looked for modules; module-path comes first.
-DEFAULT_DIRS = ("/etc/glusterfs/glupy",)
+# Where Glupy 1 looked for modules, searched after module-path; then the
+# directories of PYTHONPATH (environment_dirs).
+ETC_DIR = "/etc/glusterfs/glupy"
 
 HOOKS = ("reconfigure", "notify", "dump", "fini", "forget", "release", "releasedir")
+
+
+@functools.lru_cache(maxsize=1)
+def xlatordir():
+    """The translator directory of the GlusterFS glupy.so was built for (in
+    the host), else of the installed GlusterFS (glupy check); or None."""
+    try:
+        from ._glupy import XLATORDIR
+
+        return XLATORDIR
+    except ImportError:
+        pass
+    try:
+        out = subprocess.run(["glusterfs", "--print-xlatordir"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def default_dirs():
+    """/etc/glusterfs/glupy, then <xlatordir>/features/glupy (where Glupy 1
+    and GlusterFS 3.5-5.x installed translator modules)."""
+    found = xlatordir()
+    return (ETC_DIR,) + ((os.path.join(found, "features", "glupy"),) if found else ())
 
 
 class LoadError(Exception):
@@ -41,7 +68,7 @@ def _checked_dir(path, what, trusted):
 def module_dirs(module_path, trusted):
     """The directories a translator's modules come from, each checked."""
     dirs = [_checked_dir(module_path, f"option module-path {module_path!r}", trusted)] if module_path else []
-    for default in DEFAULT_DIRS:
+    for default in default_dirs():
         if os.path.lexists(default):
             dirs.append(_checked_dir(default, f"{default} (searched after module-path)", trusted))
     return dirs
@@ -57,11 +84,41 @@ class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
         return self.source_to_code(self.get_data(self.path), self.path)
 
 
+def environment_dirs(trusted, environ=os.environ):
+    """([directories], [why each other entry was skipped]) of PYTHONPATH.
+
+    Glupy 1 let the process's PYTHONPATH make translator modules importable.
+    Its directories are module directories like module-path (read through
+    the same checks), not sys.path entries: the interpreter itself ignores
+    the environment. Skipped, as Python skips what it cannot use: empty and
+    missing entries, those already on sys.path (the installation's modules,
+    imported as usual) and, with the reason kept for the log and for a
+    module not found, those another user could change.
+    """
+    on_sys_path = {os.path.abspath(p) for p in sys.path if p}
+    dirs, skipped = [], []
+    for entry in environ.get("PYTHONPATH", "").split(os.pathsep):
+        path = os.path.abspath(entry) if entry else None
+        if path is None or path in on_sys_path or path in dirs or not os.path.isdir(path):
+            continue
+        try:
+            dirs.append(_trust.check_dir(path, trusted))
+        except _trust.Untrusted as e:
+            skipped.append(f"PYTHONPATH entry {entry} is not searched, as translators run as root: {e}")
+        except OSError as e:
+            skipped.append(f"PYTHONPATH entry {entry} is not searched: {e.strerror}")
+    return dirs, skipped
+
+
 def import_fresh(name, module_path=None, trusted=None):
     """Executes the module in a namespace of its own (see _loader), so two
     translators loading the same module share no state by accident."""
     trusted = _trust.trusted_uids() if trusted is None else trusted
     dirs = module_dirs(module_path, trusted)
+    from_environment, skipped = environment_dirs(trusted)
+    for reason in skipped:
+        logging.getLogger("glupy").warning("%s", reason)
+    dirs += [d for d in from_environment if d not in dirs]
     namespace = _loader.Namespace(dirs, trusted)
     if namespace.owns(name.partition(".")[0]):
         module = _run_import(name, lambda: namespace.load(name))
@@ -77,6 +134,7 @@ def import_fresh(name, module_path=None, trusted=None):
         raise LoadError(
             f"Python module {name!r} not found (searched {shown}): check option module-name, "
             f"or set option module-path to the directory holding {name}.py"
+            + "".join(f"; {reason}" for reason in skipped)
         )
     module = _run_import(name, lambda: _execute_installed(name, spec))
     module.__glupy_sources__ = _installed_source(spec)

@@ -28,6 +28,11 @@ _system_import = builtins.__import__
 # in sys.modules for that time (dataclasses, pickle and typing look there).
 _LOCK = threading.RLock()
 
+# Always the installation's: a translator must subclass the host's own
+# glupy.Translator, whatever a module directory (PYTHONPATH may name a
+# checkout) holds.
+HOST_PACKAGES = frozenset({"glupy", "gluster"})
+
 
 class Namespace:
     def __init__(self, dirs, trusted):
@@ -61,7 +66,7 @@ class Namespace:
         """Whether top-level module top comes from the module directories."""
         if top in self.modules:
             return True
-        if top in self._not_ours:
+        if top in self._not_ours or top in HOST_PACKAGES:
             return False
         if self.find(top, self.dirs):
             return True
