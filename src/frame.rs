@@ -311,6 +311,8 @@ impl FrameState {
             stats.errors.fetch_add(1, Ordering::Relaxed);
         }
         stats.answered.fetch_add(1, Ordering::Relaxed);
+        // Counted first: the end of the graph must not miss it (lifecycle).
+        self.inst.unwinding();
         // Before the unwind frees the frame (its address may be reused at once).
         self.inst.untrack_frame(self.raw);
         // The name this fop made exists now, whatever answered it: answer
@@ -330,6 +332,7 @@ impl FrameState {
             );
             drop(Arc::from_raw(linked));
         }
+        self.inst.unwound();
         // Per-request Python state ends with the request.
         let local = self.local.lock().ok().and_then(|mut l| l.take());
         drop(local);

@@ -15,7 +15,7 @@ use pyo3::types::PyDict;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 /// Counters per fop, shown in the statedump.
@@ -69,6 +69,9 @@ pub struct Instance {
     /// The translator's requests not answered yet, by frame address: what
     /// fini answers if Python still keeps them.
     frames: Mutex<HashMap<usize, Weak<FrameState>>>,
+    /// Answers going up the graph right now (untracked already): the end
+    /// of the graph waits for them before GlusterFS frees what they touch.
+    unwinding: AtomicUsize,
     /// Shared by the values handed to Python (see `Life`).
     pub life: Arc<Life>,
     /// Whether it was finished (`lifecycle::finish`), held while it is:
@@ -263,6 +266,7 @@ impl Instance {
             events: Default::default(),
             tables: crate::answer_table::AnswerTables::new(this_obj_tables),
             frames: Mutex::new(HashMap::new()),
+            unwinding: AtomicUsize::new(0),
             life,
             finished: Mutex::new(false),
         })
@@ -294,6 +298,20 @@ impl Instance {
     /// The request was answered.
     pub fn untrack_frame(&self, frame: *mut ffi::call_frame_t) {
         self.frames().remove(&(frame as usize));
+    }
+
+    /// An answer starts up the graph (`finish_unwind`); ended by `unwound`.
+    pub fn unwinding(&self) {
+        self.unwinding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn unwound(&self) {
+        self.unwinding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Answers still going up the graph.
+    pub fn unwinds_in_progress(&self) -> usize {
+        self.unwinding.load(Ordering::Acquire)
     }
 
     /// Requests with Python or wound below, not answered yet.

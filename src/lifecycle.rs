@@ -171,6 +171,14 @@ fn wait_idle(inst: &Instance) -> bool {
     true
 }
 
+/// Until no answer of `inst` is going up the graph, or GRACE passes.
+fn wait_unwinds(inst: &Instance) {
+    let until = Instant::now() + GRACE;
+    while inst.unwinds_in_progress() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Cancels the instance's coroutines, calls its `fini()`, and answers EIO
 /// the requests still pending (the last step a request kept by Python past
 /// fini sees).
@@ -262,6 +270,11 @@ pub fn graph_going_down(this: *mut ffi::xlator_t) {
             Python::attach(|py| cancel_coroutines(py, &inst));
             answer_kept_frames(&inst, "going down");
         });
+        // An answer Python gave just before (a kept frame, answered from a
+        // thread of its own) may still be going up through the parents'
+        // callbacks, which touch the graph's inodes: GlusterFS frees them
+        // when this returns (a brick detach does not wait for requests).
+        wait_unwinds(&inst);
     }
     Python::attach(|_py| slot.life.end());
 }

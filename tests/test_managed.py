@@ -360,6 +360,7 @@ class Glusterd:
         self.process = None
         self.mounts, self.volumes = [], []
         self.sockets_before = set()
+        self.launcher = []  # a command prefix glusterd runs under (test_brickmux's)
 
     def start(self):
         self.sockets_before = set(RUN_GLUSTER.glob("*.socket"))
@@ -391,7 +392,7 @@ class Glusterd:
             end-volume
             """))
         self.process = glusterlib.spawn(
-            ["glusterd", "-N", "-f", str(volfile), "-l", str(self.logdir / "glusterd.log")],
+            [*self.launcher, "glusterd", "-N", "-f", str(volfile), "-l", str(self.logdir / "glusterd.log")],
             self.root / "glusterd.out", cwd=self.root)
         if not glusterlib.wait_until(self._answers, glusterlib.START_TIMEOUT, interval=0.2):
             raise glusterlib.GlusterError(f"glusterd did not start\n{self.log_tail()}")
