@@ -1032,12 +1032,19 @@ class ServerGfapi(Gfapi):
         _check(self.lib.glfs_set_logging(self.fs, _fs_path(self.log_file),
                                          LOG_LEVELS[log_level]), self.log_file)
 
-def _sized_read(call, path):
-    """Ask a getxattr-like call for the size, then read into a buffer of it."""
-    size = _check(call(None, 0), path)
-    buf = ctypes.create_string_buffer(max(size, 1))
-    size = _check(call(buf, size), path)
-    return buf.raw[:size]
+def _sized_read(call, path, attempts=5):
+    """Ask a getxattr-like call for the size, then read into a buffer of it;
+    asked again if the value grew in between (ERANGE), as getfattr does."""
+    for attempt in range(attempts):
+        size = _check(call(None, 0), path)
+        buf = ctypes.create_string_buffer(max(size, 1))
+        try:
+            size = _check(call(buf, size), path)
+        except OSError as error:
+            if error.errno == errno_codes.ERANGE and attempt < attempts - 1:
+                continue
+            raise
+        return buf.raw[:size]
 
 
 def _split_names(raw):
