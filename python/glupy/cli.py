@@ -626,31 +626,9 @@ def reload_client(ctx, volume, prepared):
 
 # ---------------------------------------------------------------- status
 
-def process_table():
-    """[{pid, program, args}] of running glusterfs/glusterfsd processes."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        program = os.path.basename(args[0]) if args and args[0] else ""
-        if program in ("glusterfs", "glusterfsd"):
-            found.append({"pid": int(entry), "program": program, "args": [a for a in args if a]})
-    return found
-
-
-def option_value(args, *names):
-    """The value of -x V, --long V or --long=V in an argument list."""
-    for i, arg in enumerate(args):
-        for name in names:
-            if arg == name and i + 1 < len(args):
-                return args[i + 1]
-            if name.startswith("--") and arg.startswith(name + "="):
-                return arg[len(name) + 1:]
-    return None
+# Running glusterfs/glusterfsd processes and their arguments: pool.py's.
+process_table = pool.local_processes
+option_value = pool.arg_value
 
 
 def describe_process(proc):

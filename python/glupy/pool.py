@@ -187,6 +187,7 @@ def local_processes():
 
 
 def arg_value(args, *names):
+    """The value of -x V, --long V or --long=V in an argument list."""
     for i, arg in enumerate(args):
         for name in names:
             if arg == name and i + 1 < len(args):
