@@ -47,19 +47,8 @@ unsafe extern "C" fn on_fop(
         // SAFETY: the shim calls us only for initialised glupy xlators.
         let Some(inst) = (unsafe { Instance::of(this) }) else {
             // Not initialised (init failed, so the graph should not be up).
-            let none = convert::Outgoing::empty(FOPS[fop].cbk_args.len());
-            // SAFETY: answering the frame we were given, with NULL values,
-            // leaving its local as it came.
-            unsafe {
-                ffi::glupy_unwind(
-                    fop as i32,
-                    frame,
-                    -1,
-                    libc::EIO,
-                    none.as_ptr(),
-                    (*frame).local,
-                )
-            };
+            // SAFETY: the frame we were given, answered once, here.
+            unsafe { answer_unattached(fop, frame, libc::EIO) };
             return;
         };
         inst.stats[fop].calls.fetch_add(1, Ordering::Relaxed);
@@ -70,12 +59,8 @@ unsafe extern "C" fn on_fop(
             let stats = &inst.stats[fop];
             stats.answered.fetch_add(1, Ordering::Relaxed);
             stats.errors.fetch_add(1, Ordering::Relaxed);
-            let none = [glupy_slot_t { i: 0 }; MOST_CBK_ARGS];
-            // SAFETY: answering the frame we were given, once, with NULL
-            // values as any error reply, leaving its local as it came.
-            unsafe {
-                ffi::glupy_unwind(fop as i32, frame, -1, errno, none.as_ptr(), (*frame).local)
-            };
+            // SAFETY: the frame we were given, answered once, here.
+            unsafe { answer_unattached(fop, frame, errno) };
             return;
         }
         // SAFETY: as above.
@@ -108,6 +93,19 @@ unsafe extern "C" fn on_fop(
         held.state.track();
         submit(held, Side::Fop, owned);
     })
+}
+
+/// Answers op_ret -1 with `errno` (NULL values, as any error reply) for a
+/// frame the host never attached state to, leaving its local as it came.
+///
+/// # Safety
+/// `frame` is the frame our fop entry was just given for `fop`, answered
+/// by nobody else.
+unsafe fn answer_unattached(fop: usize, frame: *mut ffi::call_frame_t, errno: i32) {
+    let none = [glupy_slot_t { i: 0 }; MOST_CBK_ARGS];
+    // SAFETY: by contract; `none` covers every callback argument (see
+    // MOST_CBK_ARGS) and lives across the call.
+    unsafe { ffi::glupy_unwind(fop as i32, frame, -1, errno, none.as_ptr(), (*frame).local) };
 }
 
 unsafe extern "C" fn on_cbk(
