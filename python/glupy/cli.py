@@ -679,17 +679,8 @@ def process_status(proc):
 
 
 def read_info_options(volume_dir):
-    """The options glusterd stores for a volume (its info file)."""
-    options = {}
-    try:
-        lines = (volume_dir / "info").read_text().splitlines()
-    except OSError:
-        return options
-    for line in lines:
-        key, sep, value = line.partition("=")
-        if sep and key.startswith("user.xlator."):
-            options[key] = value
-    return options
+    """The user.xlator.* options glusterd stores for a volume (its info file)."""
+    return volfilter.read_volume_options(volume_dir, prefix="user.xlator.")
 
 
 def expected_modules(ctx, proc, volfiles):

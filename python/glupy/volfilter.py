@@ -270,8 +270,9 @@ def decode_bundle(options, side):
     return digest, files
 
 
-def read_volume_options(volume_dir):
-    """The user.* options glusterd stores for a volume (vols/V/info)."""
+def read_volume_options(volume_dir, prefix="user."):
+    """The options glusterd stores for a volume (vols/V/info) whose key
+    starts with prefix (the user.* ones by default)."""
     options = {}
     try:
         lines = (Path(volume_dir) / "info").read_text().splitlines()
@@ -279,7 +280,7 @@ def read_volume_options(volume_dir):
         return options
     for line in lines:
         key, sep, value = line.partition("=")
-        if sep and key.startswith("user."):
+        if sep and key.startswith(prefix):
             options[key] = value
     return options
 
