@@ -14,7 +14,9 @@ passall -> protocol/server, each on its own 127.0.0.1 port) and a FUSE
 client with cluster/replicate over three protocol/client volumes, with
 client-side self-heal on.
 
-    STRESS_SECONDS=60 stress/replica.py WORKDIR [kill|netcut]
+    STRESS_SECONDS=60 stress/replica.py WORKDIR [kill|netcut] [--plain]
+
+--plain runs the same faults on bricks without glupy: the reference.
 
 Prints one JSON object; exit status 0 only if every check passed.
 """
@@ -205,13 +207,14 @@ class NetCut:
 FAULTS = {"kill": Kill, "netcut": NetCut}
 
 
-def scenario(workdir, fault_name="kill", seconds=SECONDS):
-    result, problems = {"fault": fault_name, "seconds": seconds}, []
+def scenario(workdir, fault_name="kill", seconds=SECONDS, plain=False):
+    """plain: the same bricks without glupy (the reference run)."""
+    result, problems = {"fault": fault_name, "seconds": seconds, "plain": plain}, []
     cluster = glusterlib.Cluster(workdir)
     fault_type = FAULTS[fault_name]
     fault = None
     try:
-        bricks = [cluster.brick([glupy_layer()], name=f"r{n}",
+        bricks = [cluster.brick([] if plain else [glupy_layer()], name=f"r{n}",
                                 wrapper=fault_type.wrapper if n == 1 else ())
                   for n in range(3)]
         victim = bricks[1]
@@ -267,9 +270,11 @@ def scenario(workdir, fault_name="kill", seconds=SECONDS):
         result["heal_seconds"] = round(time.monotonic() - started, 1)
         result["pending_after_heal"] = dict(list((pending or {}).items())[:10])
         if pending:
-            problems.append(f"heal did not finish: {len(pending)} files differ")
+            differing = sum(1 for p in pending.values() if p["copies"] > 1)
+            problems.append(f"heal did not finish: {len(pending)} files pending, "
+                            f"{differing} of them with copies that differ")
 
-        for brick in bricks:
+        for brick in [] if plain else bricks:
             section = glupy_section(brick)
             balanced, calls = answered_all(section)
             result[f"{brick.name}_glupy_calls"] = calls
@@ -297,8 +302,9 @@ def main():
     fault = sys.argv[2] if len(sys.argv) > 2 else "kill"
     if fault not in FAULTS:
         sys.exit(f"unknown fault {fault!r}: use {' or '.join(FAULTS)}")
+    plain = "--plain" in sys.argv[3:]
     workdir.mkdir(parents=True, exist_ok=True)
-    result = scenario(workdir, fault)
+    result = scenario(workdir, fault, plain=plain)
     glusterlib.finish_closing()
     print(json.dumps(result))
     return 1 if result["problems"] else 0
