@@ -207,7 +207,7 @@ class NetCut:
 FAULTS = {"kill": Kill, "netcut": NetCut}
 
 
-def scenario(workdir, fault_name="kill", seconds=SECONDS, plain=False):
+def scenario(workdir, fault_name="kill", seconds=SECONDS, plain=False, heal_timeout=HEAL_TIMEOUT):
     """plain: the same bricks without glupy (the reference run)."""
     result, problems = {"fault": fault_name, "seconds": seconds, "plain": plain}, []
     cluster = glusterlib.Cluster(workdir)
@@ -261,7 +261,7 @@ def scenario(workdir, fault_name="kill", seconds=SECONDS, plain=False):
 
         started = time.monotonic()
         pending = None
-        while time.monotonic() - started < HEAL_TIMEOUT:
+        while time.monotonic() - started < heal_timeout:
             trigger_heal(remount.mountpoint / "data")
             pending = pending_heal(bricks)
             if not pending:
@@ -269,8 +269,13 @@ def scenario(workdir, fault_name="kill", seconds=SECONDS, plain=False):
             time.sleep(2)
         result["heal_seconds"] = round(time.monotonic() - started, 1)
         result["pending_after_heal"] = dict(list((pending or {}).items())[:10])
+        # Every file still pending: how many with copies that differ, and
+        # which AFR marks are left (brick names dropped).
+        differing = sum(1 for p in (pending or {}).values() if p["copies"] > 1)
+        result["pending_differing"] = differing
+        result["pending_marks"] = sorted({m.split(":", 1)[1] for p in (pending or {}).values()
+                                          for m in p["marks"]})
         if pending:
-            differing = sum(1 for p in pending.values() if p["copies"] > 1)
             problems.append(f"heal did not finish: {len(pending)} files pending, "
                             f"{differing} of them with copies that differ")
 

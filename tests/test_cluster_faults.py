@@ -13,26 +13,32 @@ import replica  # noqa: E402
 # so that the client gives the brick up and heal has work to do.
 SECONDS = 96
 
-# GlusterFS 11.1's AFR left one or two of the ~17 files that needed heal
-# unhealed within the scenario's heal time (every file was read back intact
-# from the mount; the bricks' copies still differed). Not yet explained: on
-# 11 the test still requires that nothing is lost and the translator kept
-# answering, and reports the unfinished heal instead of failing on it.
+# GlusterFS 11.1's AFR sometimes leaves a `trusted.afr.dirty` mark on the cut
+# brick's copies of a few files, with every copy identical, that client-side
+# heal never clears. It does so without glupy as well (stress/replica.py
+# --plain in the Debian 13 root; the runs are in RELIABILITY.md section 7).
+# On 11 the test tolerates exactly that and nothing more: copies that differ,
+# or any other mark left, still fail, and so does lost data.
 GLUSTER_11 = subprocess.run(["glusterfs", "--version"], capture_output=True,
                             text=True).stdout.startswith("glusterfs 11")
+# Heal takes a few seconds when it works.
+HEAL_SECONDS = 120
+
+
+def leftover_dirty_marks_only(result):
+    return result["pending_differing"] == 0 and result["pending_marks"] == ["trusted.afr.dirty"]
 
 
 def test_replica_3_loses_nothing_when_one_bricks_network_is_cut(tmp_path):
-    result = replica.scenario(tmp_path, "netcut", seconds=SECONDS)
+    result = replica.scenario(tmp_path, "netcut", seconds=SECONDS, heal_timeout=HEAL_SECONDS)
     problems = result["problems"]
-    if GLUSTER_11:
+    if GLUSTER_11 and leftover_dirty_marks_only(result):
         unfinished = [p for p in problems if p.startswith("heal did not finish")]
-        if unfinished:
-            print(f"GlusterFS 11: {unfinished[0]} (see the comment at GLUSTER_11)")
+        print(f"GlusterFS 11: {unfinished} (see the comment at GLUSTER_11)")
         problems = [p for p in problems if p not in unfinished]
     assert problems == [], result
     assert result["files_needing_heal"] > 0 and result["lost_files"] == {}, result
-    if not GLUSTER_11:
+    if not (GLUSTER_11 and leftover_dirty_marks_only(result)):
         assert result["pending_after_heal"] == {}, result
     # The cut brick's translator answered requests before and after the cut.
     assert result["r1_glupy_calls"] > 0, result
