@@ -8,6 +8,8 @@
 #                  AddressSanitizer build of glupy.so (RELIABILITY.md)
 #   make test-debian13  the whole suite again in a Debian 13 root
 #                  (GlusterFS 11.1, Python 3.13; tools/debian13)
+#   make test-bookworm-backports  the same in a Debian 12 root with GlusterFS
+#                  11.1 from bookworm-backports (Python 3.11)
 #   make demo      a brick and a FUSE client with examples/helloworld.py
 #   make deb       glupy_<version>+gluster<GlusterFS version>_amd64.deb (in
 #                  target/deb), checked by lintian
@@ -90,9 +92,12 @@ test-deb: deb
 
 # The same `make test` in a Debian 13 root made by debootstrap and cached in
 # /var/cache/glupy-ci (GLUPY_CI_CACHE); builds into target/debian13.
-.PHONY: test-debian13
+.PHONY: test-debian13 test-bookworm-backports
 test-debian13:
 	tools/debian13 make test
+
+test-bookworm-backports:
+	GLUPY_DEBIAN_SUITE=bookworm-backports tools/debian13 make test
 
 generate:
 	GLUPY_REGENERATE=1 $(CARGO) test --release pystubs
