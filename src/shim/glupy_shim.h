@@ -43,7 +43,7 @@ void glupy_set_hooks(glupy_fop_hook_t fop, glupy_cbk_hook_t cbk,
 
 /* The reserved getxattr key every glupy translator answers itself, in its
  * fop entry, without Python (`glupy status` reads it from each brick). */
-#define GLUPY_STATUS_KEY "glusterfs.glupy.status"
+#define GLUPY_STATUS_KEY "trusted.glupy.status"
 
 /* Points the getxattr slot at the entry that answers GLUPY_STATUS_KEY and
  * hands every other name on: to the glupy entry (python != 0: the module
