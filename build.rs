@@ -261,7 +261,7 @@ fn main() {
         .allowlist_type("iatt|gf_flock|gf_lease|statvfs|glusterfs_ctx_t|gf_upcall|gf_upcall_cache_invalidation|gf_upcall_event_t")
         .allowlist_type("gf_option_type_t|glusterfs_event_t|gf_dict_data_type_t|gf_loglevel_t")
         .allowlist_var("GF_EVENT_.*|GF_LOG_.*|GF_OPTION_TYPE_.*|GF_DATA_TYPE_.*")
-        .allowlist_var("IA_.*|GF_XLATOR_.*|GD_OP_VERSION_.*|GF_UPCALL.*")
+        .allowlist_var("IA_.*|GF_XLATOR_.*|GD_OP_VERSION_.*|GF_UPCALL.*|GLUPY_.*")
         .blocklist_item("IPPORT_RESERVED")
         .derive_default(true)
         .layout_tests(true)

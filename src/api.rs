@@ -2,7 +2,7 @@
 //! points to. Every entry runs inside `guard::guarded`.
 
 use crate::ffi;
-use crate::fops::FOPS;
+use crate::fops::{FOPS, GETXATTR};
 use crate::guard::guarded;
 use crate::instance::{options_map, Instance};
 use crate::{dispatch, gluster_version, interp, lifecycle, logging, threads};
@@ -203,7 +203,9 @@ fn install(this: *mut ffi::xlator_t, inst: Instance) {
 
 /// Gives the instance its own fops table: glupy entries for the fops its
 /// module defines, GlusterFS's defaults for every other one, so an unused
-/// fop costs nothing. The copy is made from the table GlusterFS loaded
+/// fop costs nothing. getxattr is the one exception: its slot always
+/// answers the status key (`status`) and hands every other name to what
+/// it would have held (one `strcmp` more). The copy is made from the table GlusterFS loaded
 /// (shared by every glupy instance in the process, filled with GlusterFS's
 /// pass-through defaults), never from the previous instance's: a fop a
 /// reloaded module no longer defines goes straight to the child again.
@@ -217,6 +219,7 @@ fn install_fops(this: *mut ffi::xlator_t, inst: &Instance) {
     unsafe {
         let table = Box::into_raw(Box::new(std::ptr::read(&raw const FOPS_TABLE)));
         ffi::glupy_fill_fops(table, intercept.as_ptr());
+        ffi::glupy_fill_status(table, intercept[*GETXATTR] as i32);
         (*this).fops = table;
         lifecycle::slot_or_new(this).keep_table(table);
     }
@@ -252,6 +255,10 @@ fn glupy_entries() -> &'static [Option<(usize, usize)>] {
                 unsafe {
                     let mut table: ffi::xlator_fops = std::mem::zeroed();
                     ffi::glupy_fill_fops(&mut table, intercept.as_ptr());
+                    if i == *GETXATTR {
+                        // Reached through the status entry (install_fops).
+                        ffi::glupy_fill_status(&mut table, 1);
+                    }
                     let words = &*(&table as *const ffi::xlator_fops as *const [usize; WORDS]);
                     words.iter().position(|w| *w != 0).map(|k| (k, words[k]))
                 }

@@ -20,9 +20,16 @@ use std::time::Instant;
 const MOST_CBK_ARGS: usize = 12;
 
 pub fn install_hooks() {
-    // SAFETY: sets two function pointers the shim reads; both functions
-    // have the signatures the shim declares.
-    unsafe { ffi::glupy_set_hooks(Some(on_fop), Some(on_cbk), Some(crate::events::on_notify)) };
+    // SAFETY: sets the function pointers the shim reads; each function
+    // has the signature the shim declares.
+    unsafe {
+        ffi::glupy_set_hooks(
+            Some(on_fop),
+            Some(on_cbk),
+            Some(crate::events::on_notify),
+            Some(crate::status::on_status),
+        )
+    };
 }
 
 /// Which method of the translator a job calls.

@@ -8,6 +8,10 @@ pub static FOPS: Lazy<Vec<FopSpec>> = Lazy::new(|| {
     parse_table(include_str!("fops.table")).expect("fops.table was already parsed by build.rs")
 });
 
+/// getxattr's index: its slot also answers the status key (`status`).
+pub static GETXATTR: Lazy<usize> =
+    Lazy::new(|| index_of("getxattr").expect("fops.table has getxattr"));
+
 /// Index of a fop by name.
 pub fn index_of(name: &str) -> Option<usize> {
     FOPS.iter().position(|f| f.name == name)

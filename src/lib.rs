@@ -31,5 +31,6 @@ mod pymodule;
 #[cfg(test)]
 mod pystubs;
 mod statedump;
+mod status;
 mod threads;
 mod values;

@@ -18,13 +18,22 @@ fn put(key: &str, value: &str) {
     unsafe { ffi::glupy_dump_write(k.as_ptr(), v.as_ptr()) };
 }
 
+/// Which code the translator runs: `module`, then the module file, its
+/// sha256, the helper modules and the load time (`glupy._host.origin_info`).
+/// The statedump section starts with these lines, and the status key
+/// (`crate::status`) answers them: one list for both.
+pub fn identity(inst: &Instance) -> Vec<(&str, &str)> {
+    std::iter::once(("module", inst.module.as_str()))
+        .chain(inst.origin.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect()
+}
+
 pub fn write(inst: &Instance) {
     let section =
         CString::new(format!("xlator.features.glupy.{}.priv", inst.name)).unwrap_or_default();
     // SAFETY: called from dumpops.priv, where sections may be added.
     unsafe { ffi::glupy_dump_section(section.as_ptr()) };
-    put("module", &inst.module);
-    for (key, value) in &inst.origin {
+    for (key, value) in identity(inst) {
         put(key, value);
     }
     let mut registered = Vec::new();

@@ -593,3 +593,54 @@ def test_statedump_counts_error_replies_and_time_in_python(gluster):
     naps = fop_counters(brick, "counted", "getxattr")
     assert naps["python_calls"] == 6 and naps["errors"] == 0, naps
     assert 200_000 <= naps["python_avg_us"] < 1_000_000, naps
+
+
+STATUS_KEY = "trusted.glupy.status"
+
+
+def test_the_status_key_is_answered_by_the_host_and_never_reaches_python(gluster):
+    """`glupy status` reads the status key from every brick: the host answers
+    it in the fop entry, the same identity as the statedump, for a module
+    without getxattr (no Python at all) and for one with getxattr_fop (which
+    never sees the key); every other name goes on as before."""
+    import hashlib
+    import json
+
+    plain = gluster.brick([glupy("empty", name="plain")])
+    probed = gluster.brick([glupy("status_probe", name="probed")])
+    bare = gluster.brick()
+    for brick, layer, module in ((plain, "plain", "empty"), (probed, "probed", "status_probe")):
+        client = gluster.gfapi(brick)
+        raw = client.getxattr("/", STATUS_KEY)
+        answer = json.loads(raw.rstrip(b"\0"))
+        section = glupy_section(brick.statedump(), layer)
+        assert answer["xlator"] == layer and answer["module"] == module == section["module"]
+        for key in ("module-file", "module-sha256", "module-helpers", "loaded-at"):
+            assert answer[key] == section[key], key
+        assert answer["module-sha256"] == hashlib.sha256(
+            (XLATORS / f"{module}.py").read_bytes()).hexdigest()
+        assert answer["pid"] == brick.pid and answer["hostname"] == os.uname().nodename
+        xlatordir = subprocess.run(["glusterfs", "--print-xlatordir"], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+        assert answer["glusterfs"] == Path(xlatordir).parent.name
+        # Other names still reach the child, through Python or without it.
+        client.setxattr("/", "user.other", b"kept")
+        assert client.getxattr("/", "user.other") == b"kept"
+        with pytest.raises(OSError) as missing:
+            client.getxattr("/", "user.missing")
+        assert missing.value.errno == errno.ENODATA
+        assert client.getxattr("/", STATUS_KEY) == raw  # answered again, the same
+        section = glupy_section(brick.statedump(), layer)
+        if module == "empty":
+            # Nothing of getxattr in Python: no call counted, not in the table.
+            assert "getxattr" not in section["fops-table"].split() and "fop.getxattr" not in section
+        else:
+            assert "getxattr" in section["fops-table"].split()
+            seen = client.getxattr("/", "user.glupy.seen").decode().split()
+            assert STATUS_KEY not in seen and {"user.other", "user.missing"} <= set(seen), seen
+    # A brick without glupy: the key is an ordinary, missing xattr (posix
+    # logs that at DEBUG only).
+    with pytest.raises(OSError) as none:
+        gluster.gfapi(bare).getxattr("/", STATUS_KEY)
+    assert none.value.errno == errno.ENODATA, none.value
+    assert STATUS_KEY not in bare.log_text()

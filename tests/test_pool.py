@@ -13,6 +13,7 @@ Every process is stopped by pid at the end, also on failure.
 
 import json
 import os
+import signal
 import socket
 import time
 import xml.etree.ElementTree as ElementTree
@@ -23,6 +24,8 @@ import pytest
 import glusterlib
 from test_managed import (GLUSTERD_PORT, Glusterd, getxattr,  # noqa: F401
                           installed_filter, wait_for, write_module)
+
+from glupy import pool as glupy_pool  # the checkout's (test_managed puts it first on sys.path)
 
 SERVERS = 3
 BRICK_MODULE = """\
@@ -180,6 +183,28 @@ def running_bundles(status, kind):
             for p in processes_of(status, kind)}
 
 
+def bricks_of(status, server):
+    return [p for p in processes_of(status, "brick") if p["serves"].startswith(server.address + ":")]
+
+
+def assert_bricks_run_what_their_statedumps_say(pool, status, servers):
+    """Each brick of `servers` as `glupy status` shows it (asked through the
+    brick itself, from another server) is what its own statedump says."""
+    pids = dict(pool.first.bricks(pool.volume))
+    for server in servers:
+        bricks = bricks_of(status, server)
+        assert len(bricks) == 2, status["servers"]
+        for process in bricks:
+            shown = process["running"][0]
+            assert process["pid"] == pids[process["serves"].partition(":")[2]]
+            sections = glusterlib.statedump_sections(pool.first.statedump(process["pid"]))
+            (dumped,) = [v for k, v in sections.items() if k.startswith("xlator.features.glupy.")]
+            assert (shown["sha256"], shown["loaded_at"], shown["file"], shown["module"]) == (
+                dumped["module-sha256"], dumped["loaded-at"], dumped["module-file"],
+                dumped["module"]), (process, dumped)
+            assert process["state"] == "ok" and process["hostname"] == os.uname().nodename
+
+
 def module_files(directory, **files):
     for name, text in files.items():
         write_module(directory, name, text)
@@ -218,6 +243,18 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     brick_bundle = status["wanted"]["brick"]["bundle"]
     assert {b for _, b in running_bundles(status, "brick")} == {brick_bundle}
     assert all(p["running"][0]["loaded_at"] and len(p["running"][0]["sha256"]) == 64 for p in bricks)
+    # From s1, the bricks of s2 and s3 show what they run, read from the bricks
+    # themselves (the status key), equal to their own statedumps.
+    status = pool.status(s1)
+    assert status["consistent"], status["problems"]
+    assert_bricks_run_what_their_statedumps_say(pool, status, [s2, s3])
+    first_loads = {p["serves"]: p["running"][0]["loaded_at"] for p in processes_of(status, "brick")}
+    text = s1.glupy("status", volume).stdout
+    print(text)
+    for process in bricks_of(status, s3):
+        assert (f"{process['serves']} pid {process['pid']}: poolbrick sha256 "
+                f"{process['running'][0]['sha256'][:12]} bundle {brick_bundle[:12]} loaded "
+                f"{process['running'][0]['loaded_at']}") in text, text
     # The bundle lies materialised on each server, root's and closed to others.
     for server in pool.servers:
         bundle_dir = server.workdir / "glupy" / "bundles" / brick_bundle
@@ -234,6 +271,9 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     second = status["wanted"]["brick"]["bundle"]
     assert second != brick_bundle
     assert {b for _, b in running_bundles(status, "brick")} == {second}
+    assert all(p["running"][0]["loaded_at"] != first_loads[p["serves"]]
+               for p in processes_of(status, "brick"))
+    assert_bricks_run_what_their_statedumps_say(pool, status, [s2, s3])
 
     # A broken module is refused before anything changes.
     options = pool.options()
@@ -254,6 +294,24 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     status = pool.status()
     assert not status["consistent"] and any(s3.address in p and "unreachable" in p
                                             for p in status["problems"]), status["problems"]
+    # A brick that accepts connections and never answers (stopped) is reported
+    # after --brick-timeout; the killed server's bricks are offline.
+    stopped = bricks_of(status, s2)[0]
+    os.kill(stopped["pid"], signal.SIGSTOP)
+    try:
+        asked = time.monotonic()
+        view = json.loads(s1.glupy("status", volume, "--json", "--brick-timeout", 5).stdout)
+        took = time.monotonic() - asked
+    finally:
+        os.kill(stopped["pid"], signal.SIGCONT)
+    view = view["volumes"][volume]["pool"]
+    print(glupy_pool.render_text(view), f"\n(status took {took:.1f} s)")
+    (shown,) = [p for p in processes_of(view, "brick") if p["serves"] == stopped["serves"]]
+    assert shown["running"] is None and "no answer in 5 s" in shown["why"], shown
+    assert any(stopped["serves"] in p and "did not answer" in p for p in view["problems"])
+    assert [p["why"] for p in bricks_of(view, s3)] == ["brick offline"] * 2, bricks_of(view, s3)
+    assert {b for _, b in running_bundles(view, "brick") if b} == {view["wanted"]["brick"]["bundle"]}
+    assert took < 30, took
     (m1.mountpoint / "while-down.bin").write_bytes(data[::-1])
     s3.start()
     third = pool.status()["wanted"]["brick"]["bundle"]
@@ -274,6 +332,7 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
                          + processes_of(pool.status(), "client")), what="glupy gone")
     status = pool.status()
     assert status["consistent"], status["problems"]
+    assert all(p["no_glupy"] for p in processes_of(status, "brick"))  # the bricks said so
     for server in pool.servers:
         for name, text in server.volfiles(volume).items():
             assert b"glupy" not in text, f"{server.address} {name}"

@@ -4,7 +4,7 @@
                           [--module-path DIR] [--restart]
     glupy disable V [--side brick|client] [--restart]
     glupy reload V [--side brick|client]
-    glupy status [V ...] [--json | --prometheus [--textfile FILE] [--pid PID]]
+    glupy status [V ...] [--json] [--brick-timeout S] [--prometheus [--textfile FILE] [--pid PID]]
     glupy check MODULE.py
 
 Brick side: `gluster volume set V user.xlator.glupy POSITION` and
@@ -726,7 +726,7 @@ def volume_status(ctx, volume, processes):
     }
 
 
-def gather_status(ctx, volumes, pool_wide=True):
+def gather_status(ctx, volumes, pool_wide=True, brick_timeout=pool.brickquery.BRICK_TIMEOUT):
     """Structured status of volumes (all by default): this server's volfiles
     and processes, and for each volume the pool-wide view (pool.gather)."""
     vols_dir = ctx.glusterd_dir / "vols"
@@ -740,7 +740,7 @@ def gather_status(ctx, volumes, pool_wide=True):
               "volumes": {v: volume_status(ctx, v, processes) for v in volumes or known}}
     if pool_wide:
         for volume, vs in status["volumes"].items():
-            vs["pool"] = pool.gather(ctx.gluster, volume)
+            vs["pool"] = pool.gather(ctx.gluster, volume, brick_timeout=brick_timeout)
     return status
 
 
@@ -858,7 +858,7 @@ def cmd_status(ctx, args):
         processes = [process_status(p) for p in process_table()
                      if not args.pid or p["pid"] in args.pid]
         return hostmetrics.run(processes, args.volumes, args.textfile)
-    status = gather_status(ctx, args.volumes)
+    status = gather_status(ctx, args.volumes, brick_timeout=args.brick_timeout)
     if args.json:
         json.dump(status, sys.stdout, indent=2)
         print()
@@ -930,6 +930,10 @@ def build_parser():
     status = sub.add_parser("status", help="which volumes and processes run which translator")
     status.add_argument("volumes", nargs="*")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--brick-timeout", type=float, default=pool.brickquery.BRICK_TIMEOUT,
+                        metavar="SECONDS",
+                        help="how long each brick may take to answer glupy's status query "
+                             "(asked in parallel); one that does not is reported")
     status.add_argument("--prometheus", action="store_true",
                         help="the glupy translators' counters of this machine's processes "
                              "(from their statedumps) in the Prometheus text format")

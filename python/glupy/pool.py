@@ -10,12 +10,16 @@
   points the glupy blocks at, or no glupy block where the volume has a
   client-side translator (that server has no working filter);
 - every brick of the volume with its server and pid (`volume status`);
-- for each process running on this host (bricks, and FUSE clients found in
-  /proc), what it really runs: the glupy section of a statedump (SIGUSR1)
-  names the module file, its sha256 and load time.
+- from every online brick, on any server, what it really runs: its glupy
+  answers the status key (module file, sha256, load time, pid), read through
+  GlusterFS's own client stack (`brickquery`); a brick that does not answer
+  in time is reported, not waited for;
+- for each FUSE client of the volume on this host (found in /proc), what it
+  really runs: the glupy section of a statedump (SIGUSR1) names the module
+  file, its sha256 and load time.
 
-A process on another host is listed with what its server's volfile says it
-should run; what it runs is only visible from its own host (`glupy status`
+A client process on another host is judged by the client volfile its server
+serves; what it runs is only visible from its own host (`glupy status`
 there). Everything is plain data (dicts and lists) for any renderer.
 """
 
@@ -26,7 +30,7 @@ import signal
 import time
 from pathlib import Path
 
-from . import volfilter
+from . import brickquery, volfilter
 
 DUMP_TIMEOUT = 15.0
 DEFAULT_DUMP_DIR = "/var/run/gluster"
@@ -213,15 +217,6 @@ def local_clients(volume, processes):
     return clients
 
 
-def local_brick_pid(processes, brick):
-    """The brick's pid if that process runs on this host, else None."""
-    for proc in processes:
-        if proc["program"] == "glusterfsd" and proc["pid"] == brick["pid"] \
-                and arg_value(proc["args"], "--brick-name") == brick["path"]:
-            return proc["pid"]
-    return None
-
-
 def statedumps(pids, directories, timeout=DUMP_TIMEOUT):
     """{pid: {translator name: {key: value}}} of the glupy sections of a
     fresh statedump of each pid (None where no dump came in time)."""
@@ -273,7 +268,8 @@ def glupy_sections(text):
 
 
 def running(sections):
-    """[{name, module, sha256, bundle, file, loaded_at}] from glupy sections."""
+    """[{name, module, sha256, bundle, file, loaded_at}] from glupy sections
+    (of a statedump, or a brick's status answer: the same keys)."""
     return [{"name": name, "module": s.get("module"), "sha256": s.get("module-sha256"),
              "file": s.get("module-file"), "bundle": bundle_of_path(s.get("module-file")),
              "loaded_at": s.get("loaded-at")}
@@ -292,7 +288,10 @@ def judge(process, wanted, expected_files):
             ("stale", "still runs glupy, which the volume no longer has: " + ", ".join(
                 f"{x['module']} {(x['sha256'] or '?')[:12]}" for x in loaded))
     if not loaded:
-        return "missing", f"runs no glupy; the pool has {wanted['module']} {short(wanted['bundle'])}"
+        hint = (" (it answers no glupy status: no glupy in its graph, or a glupy.so without "
+                "the status key)" if process.get("no_glupy") else "")
+        return "missing", (f"runs no glupy{hint}; the pool has {wanted['module']} "
+                           f"{short(wanted['bundle'])}")
     mine = loaded[0]
     if mine["module"] != wanted["module"]:
         return "differs", f"runs module {mine['module']}, the pool has {wanted['module']}"
@@ -312,7 +311,34 @@ def short(digest):
     return (digest or "?")[:12]
 
 
-def gather(gluster, volume, local_host_names=(), dump_dirs=()):
+def brick_answers(gluster, volume, bricks, timeout):
+    """Starts asking every online brick for its status key; returns a
+    function giving {(host, path): result} (see brickquery.ask)."""
+    online = sorted(key for key, brick in bricks.items() if brick["online"])
+    try:
+        volfile = gluster.run("system::", "getspec", volume)
+    except Exception as e:  # every brick then says why
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        return lambda: {b: {"error": f"no client volfile to reach it: {why}"} for b in online}
+    return brickquery.ask(online, volfile, timeout)
+
+
+def apply_answer(process, result):
+    """What a brick's status answer (or its absence) says about it."""
+    if "answer" in result:
+        answer = result["answer"]
+        process["running"] = running({answer.get("xlator", "?"): answer})
+        process["pid"] = answer.get("pid", process["pid"])
+        process["hostname"] = answer.get("hostname")
+    elif "none" in result:
+        process["running"] = []
+        process["no_glupy"] = result["none"]
+    else:
+        process["unknown_reason"] = f"did not answer glupy's status query: {result['error']}"
+
+
+def gather(gluster, volume, local_host_names=(), dump_dirs=(),
+           brick_timeout=brickquery.BRICK_TIMEOUT):
     """The whole picture for volume: see the module docstring."""
     volume_xml = gluster.volume_info(volume)
     options = volume_options(volume_xml)
@@ -324,12 +350,13 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=()):
         host, _, path = (brick.findtext("name") or "").rpartition(":")
         bricks.setdefault((host, path), {"host": host, "path": path, "pid": None, "online": False,
                                          "uuid": brick.findtext("hostUuid")})
+    answers = brick_answers(gluster, volume, bricks, brick_timeout)
     processes = local_processes()
     clients = local_clients(volume, processes)
     dump_dir_bricks = options.get("server.statedump-path") or DEFAULT_DUMP_DIR
     result = {"volume": volume, "wanted": wanted, "servers": [], "problems": []}
 
-    listed = []
+    listed, queried = [], []
     for server in servers:
         mine = [b for b in bricks.values() if b["uuid"] == server["uuid"]]
         if not server["connected"]:
@@ -346,12 +373,8 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=()):
                        "volfile": view["brick_volfiles"].get(brick["path"])}
             if not brick["online"]:
                 process["unknown_reason"] = "brick offline"
-            elif local_brick_pid(processes, brick) is None:
-                process["remote"] = True
-                process["unknown_reason"] = (f"runs on {brick['host']}: run glupy status there "
-                                             f"to see what it loaded")
             else:
-                listed.append(process)
+                queried.append(((brick["host"], brick["path"]), process))
             entry["processes"].append(process)
         result["servers"].append(entry)
 
@@ -372,14 +395,16 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=()):
             process["unknown_reason"] = "no statedump came back"
         else:
             process["running"] = running(sections)
+    results = answers()
+    for key, process in queried:
+        apply_answer(process, results[key])
 
     for server in result["servers"]:
         server_problems(result, server, wanted, expected)
     result["consistent"] = not result["problems"]
     result["failed"] = [f"{s['host']}: {p['kind']} {p['serves']} (pid {p['pid']}): {p['why']}"
                         for s in result["servers"] for p in s["processes"]
-                        if p.get("state") not in ("ok", None) and not p.get("remote")
-                        and s["reachable"]]
+                        if p.get("state") not in ("ok", None) and s["reachable"]]
     result["unreachable"] = [s["host"] for s in result["servers"] if not s["reachable"]]
     return result
 
@@ -416,10 +441,9 @@ def server_problems(result, server, wanted, expected):
         side = process["kind"]
         state, why = judge(process, wanted.get(side), expected.get(side))
         process["state"], process["why"] = state, why
-        if state == "unknown" and process.get("remote"):
-            continue  # judged by its server's volfile above
         if state != "ok":
-            problems.append(f"{host}: {side} {process['serves']} (pid {process['pid']}): {why}")
+            problems.append(f"{host}: {side} {process['serves']} (pid {process['pid'] or '-'}): "
+                            f"{why}")
 
 
 def describe(config):
@@ -451,7 +475,7 @@ def render_text(status):
             else:
                 shown = "?"
             mark = "" if process.get("state") == "ok" else f"  <- {process.get('why')}"
-            lines.append(f"    {process['kind']:6} {process['serves']} pid {process['pid']}: "
+            lines.append(f"    {process['kind']:6} {process['serves']} pid {process['pid'] or '-'}: "
                          f"{shown}{mark}")
     if status["problems"]:
         lines.append("  NOT CONSISTENT:")

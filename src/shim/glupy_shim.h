@@ -33,9 +33,22 @@ typedef void (*glupy_cbk_hook_t)(int fop, call_frame_t *frame, void *cookie,
 typedef void (*glupy_notify_hook_t)(xlator_t *this, int32_t event,
                                     void *data);
 
+/* The text that answers the status key for a translator: a gf_strdup'ed
+ * string the caller owns, or NULL (no live instance). Never calls Python. */
+typedef char *(*glupy_status_hook_t)(xlator_t *this);
+
 /* Set once by the host before any fop can arrive. */
 void glupy_set_hooks(glupy_fop_hook_t fop, glupy_cbk_hook_t cbk,
-                     glupy_notify_hook_t notify);
+                     glupy_notify_hook_t notify, glupy_status_hook_t status);
+
+/* The reserved getxattr key every glupy translator answers itself, in its
+ * fop entry, without Python (`glupy status` reads it from each brick). */
+#define GLUPY_STATUS_KEY "trusted.glupy.status"
+
+/* Points the getxattr slot at the entry that answers GLUPY_STATUS_KEY and
+ * hands every other name on: to the glupy entry (python != 0: the module
+ * has getxattr in Python) or straight to default_getxattr, as before. */
+void glupy_fill_status(struct xlator_fops *table, int python);
 
 /* The variadic notify entry (Rust cannot define C variadics): tells the
  * host, then forwards to default_notify so the graph comes up. */

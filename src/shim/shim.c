@@ -5,14 +5,16 @@
 static glupy_fop_hook_t fop_hook;
 static glupy_cbk_hook_t cbk_hook;
 static glupy_notify_hook_t notify_hook;
+static glupy_status_hook_t status_hook;
 
 void
 glupy_set_hooks(glupy_fop_hook_t fop, glupy_cbk_hook_t cbk,
-                glupy_notify_hook_t notify)
+                glupy_notify_hook_t notify, glupy_status_hook_t status)
 {
     fop_hook = fop;
     cbk_hook = cbk;
     notify_hook = notify;
+    status_hook = status;
 }
 
 int32_t
@@ -168,3 +170,63 @@ glupy_frame_gid(call_frame_t *frame)
 }
 
 #include "fops_gen.c"
+
+/* The status key (GLUPY_STATUS_KEY). Answered here, in the fop entry, once
+ * on every path: the frame never reaches the Rust fop hook, Python or the
+ * child. The hook only reads the translator's instance and returns its text
+ * (guarded: a panic there is NULL). `name` is compared before anything else
+ * and read nowhere after. */
+static int32_t
+glupy_status_answer(call_frame_t *frame, xlator_t *this)
+{
+    char *text = status_hook ? status_hook(this) : NULL;
+    dict_t *dict = NULL;
+    int32_t op_ret = -1;
+    int32_t op_errno = EIO;
+
+    if (text) {
+        op_errno = ENOMEM;
+        dict = dict_new();
+        if (dict) {
+            int32_t len = (int32_t)strlen(text) + 1;
+            /* On success the dict owns text (freed with GF_FREE). */
+            if (dict_set_dynstr(dict, (char *)GLUPY_STATUS_KEY, text) == 0) {
+                text = NULL;
+                op_ret = len;
+                op_errno = 0;
+            }
+        }
+        if (text)
+            GF_FREE(text);
+    }
+    STACK_UNWIND_STRICT(getxattr, frame, op_ret, op_errno,
+                        op_ret < 0 ? NULL : dict, NULL);
+    if (dict)
+        dict_unref(dict);
+    return 0;
+}
+
+static int32_t
+glupy_getxattr_status_default(call_frame_t *frame, xlator_t *this, loc_t *loc,
+                              const char *name, dict_t *xdata)
+{
+    if (name && strcmp(name, GLUPY_STATUS_KEY) == 0)
+        return glupy_status_answer(frame, this);
+    return default_getxattr(frame, this, loc, name, xdata);
+}
+
+static int32_t
+glupy_getxattr_status_python(call_frame_t *frame, xlator_t *this, loc_t *loc,
+                             const char *name, dict_t *xdata)
+{
+    if (name && strcmp(name, GLUPY_STATUS_KEY) == 0)
+        return glupy_status_answer(frame, this);
+    return glupy_fop_getxattr(frame, this, loc, name, xdata);
+}
+
+void
+glupy_fill_status(struct xlator_fops *t, int python)
+{
+    t->getxattr = python ? glupy_getxattr_status_python
+                         : glupy_getxattr_status_default;
+}

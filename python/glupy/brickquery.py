@@ -1,0 +1,168 @@
+"""Ask each brick of a volume what glupy it runs, through GlusterFS itself.
+
+Every glupy translator answers a getxattr of STATUS_KEY itself, without
+Python (src/status.rs): a JSON object with the translator's name, module,
+module file, sha256, helpers, load time, pid and hostname. `glupy status`
+reads it from every online brick of the pool directly, with GlusterFS's own
+client stack and nothing of glupy's own on the network: the volume's client
+volfile (`gluster system:: getspec V`) holds one protocol/client block per
+brick (remote-host, remote-subvolume, transport, the volume's username and
+password); each block alone is a volfile that libgfapi loads to reach that
+one brick, and `glfs_getxattr(fs, "/", STATUS_KEY)` asks it.
+
+Each brick is asked by a child process of its own (this module run with
+`-c`), started from a thread per brick and killed at its timeout: a thread
+stuck in `glfs_init` (a brick that accepts the connection and never answers)
+cannot be cancelled, and `glfs_fini` of GlusterFS 10.3 takes up to 10 s, so
+the child prints its answer and leaves with `os._exit` instead. The child's
+gfapi log goes to a temporary directory; its last error lines explain a
+failure.
+"""
+
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from . import volfilter
+
+STATUS_KEY = "trusted.glupy.status"
+BRICK_TIMEOUT = 15.0
+GF_LOG_INFO = 7
+# A brick that answers these for the key runs no glupy that knows it.
+NO_STATUS = (errno.ENODATA, errno.EOPNOTSUPP)
+
+
+def client_blocks(volfile_text):
+    """{(remote-host, remote-subvolume): volfile text of that block alone}
+    of the protocol/client blocks of a client volfile."""
+    lines = volfile_text.splitlines()
+    found = {}
+    for block in volfilter.parse_blocks(lines):
+        if block.type != "protocol/client":
+            continue
+        host, path = block.options.get("remote-host"), block.options.get("remote-subvolume")
+        if host and path:
+            found[(host, path)] = "\n".join(lines[block.start:block.end + 1]) + "\n"
+    return found
+
+
+def ask(bricks, volfile_text, timeout=BRICK_TIMEOUT):
+    """Start asking every brick [(host, path)] in parallel; returns a function
+    that waits (at most about `timeout`) and gives {(host, path): result}:
+    {"answer": {...}} (the brick's glupy), {"none": why} (it answered that it
+    has no such key: no glupy) or {"error": why} (no answer)."""
+    blocks = client_blocks(volfile_text)
+    workdir = Path(tempfile.mkdtemp(prefix="glupy-status-"))
+    results, threads = {}, []
+    for n, brick in enumerate(bricks):
+        block = blocks.get(brick)
+        if block is None:
+            results[brick] = {"error": "the volume's client volfile has no protocol/client "
+                                       "block for it"}
+            continue
+        volfile = workdir / f"brick{n}.vol"
+        volfile.write_text(block)
+        thread = threading.Thread(target=_ask_one, daemon=True, name=f"status {brick[0]}",
+                                  args=(brick, volfile, workdir / f"brick{n}.log", timeout,
+                                        results))
+        thread.start()
+        threads.append(thread)
+
+    def collect():
+        for thread in threads:
+            thread.join(timeout + 10)  # the child is killed at `timeout`
+        shutil.rmtree(workdir, ignore_errors=True)
+        return {b: results.get(b, {"error": "no result"}) for b in bricks}
+
+    return collect
+
+
+def _ask_one(brick, volfile, log_file, timeout, results):
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from glupy import brickquery; brickquery.child(sys.argv[2], sys.argv[3])")
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", code, package_parent, str(volfile),
+                               str(log_file)], capture_output=True, text=True, timeout=timeout)
+        reply = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+        if "answer" in reply:
+            results[brick] = {"answer": json.loads(reply["answer"].rstrip("\0"))}
+        elif reply.get("errno") in NO_STATUS:
+            results[brick] = {"none": f"the brick answers {errno.errorcode[reply['errno']]} "
+                                      f"for {STATUS_KEY}"}
+        elif reply:
+            results[brick] = {"error": reply["error"] + _log_hint(log_file)}
+        else:
+            results[brick] = {"error": f"the query ended without an answer (exit status "
+                                       f"{done.returncode}) {done.stderr.strip()[-300:]}"
+                                       + _log_hint(log_file)}
+    except subprocess.TimeoutExpired:
+        results[brick] = {"error": f"no answer in {timeout:.0f} s" + _log_hint(log_file)}
+    except (OSError, ValueError) as e:
+        results[brick] = {"error": f"{type(e).__name__}: {e}"}
+
+
+def _log_hint(log_file):
+    """The last error line of a query's gfapi log, as ' (...)'."""
+    try:
+        lines = Path(log_file).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines if "] E [" in line or "] W [" in line]
+    return f" ({errors[-1].strip()[-300:]})" if errors else ""
+
+
+# ------------------------------------------------------------------ child
+
+def child(volfile, log_file):
+    """In the child process: one gfapi instance on the one-block volfile,
+    one getxattr, one JSON line on stdout; then exit without glfs_fini."""
+    try:
+        print(json.dumps(_query(volfile, log_file)), flush=True)
+    except BaseException as e:  # the parent reads one line whatever happens
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
+    os._exit(0)
+
+
+def _query(volfile, log_file):
+    P, S, INT = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
+    lib = ctypes.CDLL(ctypes.util.find_library("gfapi") or "libgfapi.so.0", use_errno=True)
+    for name, restype, argtypes in (
+            ("glfs_new", P, [S]), ("glfs_set_volfile", INT, [P, S]),
+            ("glfs_set_logging", INT, [P, S, INT]), ("glfs_init", INT, [P]),
+            ("glfs_getxattr", ctypes.c_ssize_t, [P, S, S, P, ctypes.c_size_t])):
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    fs = lib.glfs_new(b"glupy-status")
+    if not fs:
+        return {"error": "glfs_new failed"}
+    if lib.glfs_set_volfile(fs, os.fsencode(volfile)) != 0:
+        return _failed("glfs_set_volfile")
+    lib.glfs_set_logging(fs, os.fsencode(log_file), GF_LOG_INFO)
+    if lib.glfs_init(fs) != 0:
+        return _failed("cannot reach the brick (glfs_init)")
+    key = STATUS_KEY.encode()
+    for _attempt in range(3):
+        size = lib.glfs_getxattr(fs, b"/", key, None, 0)
+        if size < 0:
+            return _failed("getxattr")
+        buf = ctypes.create_string_buffer(max(size, 1))
+        got = lib.glfs_getxattr(fs, b"/", key, buf, size)
+        if got >= 0:
+            return {"answer": buf.raw[:got].decode(errors="replace")}
+        if ctypes.get_errno() != errno.ERANGE:
+            return _failed("getxattr")
+    return _failed("getxattr")
+
+
+def _failed(what):
+    code = ctypes.get_errno() or errno.EIO
+    return {"error": f"{what}: {os.strerror(code)}", "errno": code}

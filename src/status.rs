@@ -1,0 +1,113 @@
+//! The status key (`trusted.glupy.status`, `GLUPY_STATUS_KEY` in the
+//! shim): a getxattr of it reaching a glupy translator is answered by the
+//! host itself, in the C fop entry, without Python and whether or not the
+//! module defines `getxattr_fop` (which never sees the key). The value is a
+//! small JSON object: which translator, which code it runs (the same lines
+//! as the statedump section: `statedump::identity`), and which process.
+//! `glupy status` reads it from every brick of a pool through GlusterFS's
+//! own client stack (python/glupy/brickquery.py).
+//!
+//! Why this name: in the `trusted.` namespace a brick without glupy answers
+//! it ENODATA, which storage/posix logs at DEBUG only (a name outside the
+//! kernel's namespaces, such as `glusterfs.glupy.status`, is EOPNOTSUPP
+//! there: an E line in the brick log per query), and the kernel lets only
+//! root read it through a FUSE mount. No translator of GlusterFS 10.3's
+//! brick graph between protocol/server and glupy acts on it (checked in
+//! the v10.3 sources: server, io-stats, quota, index, barrier, marker,
+//! selinux, io-threads, upcall, leases, read-only, worm, locks,
+//! access-control, bitrot-stub, changelog and trash wind it on unchanged).
+//!
+//! Cost for every other getxattr: one `strcmp` in the shim's entry, which
+//! then calls what the slot held before (GlusterFS's `default_getxattr`, or
+//! glupy's own entry when the module has getxattr in Python).
+
+use crate::ffi;
+use crate::guard::guarded;
+use crate::instance::Instance;
+use std::ffi::{c_char, CStr, CString};
+use std::fmt::Write as _;
+
+/// The shim's status hook: the answer's text, gf_strdup'ed (the shim hands
+/// it to the reply's dict), or NULL when the translator has no live
+/// instance (the shim then answers EIO). Never calls Python.
+pub unsafe extern "C" fn on_status(this: *mut ffi::xlator_t) -> *mut c_char {
+    guarded("a status query", std::ptr::null_mut(), || {
+        // SAFETY: the shim calls us from the fop entry of a live glupy xlator.
+        let Some(inst) = (unsafe { Instance::of(this) }) else {
+            return std::ptr::null_mut();
+        };
+        let text = CString::new(text(&inst).replace('\0', "?")).unwrap_or_default();
+        // SAFETY: a NUL-terminated string, copied by GlusterFS's allocator.
+        unsafe { ffi::glupy_strdup(text.as_ptr()) }
+    })
+}
+
+/// The JSON text answering the status key for `inst`.
+pub fn text(inst: &Instance) -> String {
+    let mut fields: Vec<(&str, String)> = vec![("xlator", quote(&inst.name))];
+    fields.extend(
+        crate::statedump::identity(inst)
+            .into_iter()
+            .map(|(k, v)| (k, quote(v))),
+    );
+    fields.push(("pid", std::process::id().to_string()));
+    fields.push(("hostname", quote(&hostname())));
+    fields.push(("glusterfs", quote(crate::gluster_version::BUILT_FOR)));
+    fields.push(("glupy", quote(env!("CARGO_PKG_VERSION"))));
+    let body: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("{}: {v}", quote(k)))
+        .collect();
+    format!("{{{}}}", body.join(", "))
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: writes at most buf.len() bytes into buf.
+    if unsafe { libc::gethostname(buf.as_mut_ptr() as *mut c_char, buf.len()) } != 0 {
+        return String::new();
+    }
+    buf[buf.len() - 1] = 0;
+    CStr::from_bytes_until_nul(&buf)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A JSON string literal.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_what_json_requires() {
+        assert_eq!(quote("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    }
+
+    #[test]
+    fn the_key_is_the_shims() {
+        let shim = std::str::from_utf8(ffi::GLUPY_STATUS_KEY)
+            .unwrap()
+            .trim_end_matches('\0');
+        assert_eq!(shim, "trusted.glupy.status");
+    }
+}
