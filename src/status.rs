@@ -25,7 +25,6 @@ use crate::ffi;
 use crate::guard::guarded;
 use crate::instance::Instance;
 use std::ffi::{c_char, CStr, CString};
-use std::fmt::Write as _;
 
 /// The shim's status hook: the answer's text, gf_strdup'ed (the shim hands
 /// it to the reply's dict), or NULL when the translator has no live
@@ -44,21 +43,16 @@ pub unsafe extern "C" fn on_status(this: *mut ffi::xlator_t) -> *mut c_char {
 
 /// The JSON text answering the status key for `inst`.
 pub fn text(inst: &Instance) -> String {
-    let mut fields: Vec<(&str, String)> = vec![("xlator", quote(&inst.name))];
-    fields.extend(
-        crate::statedump::identity(inst)
-            .into_iter()
-            .map(|(k, v)| (k, quote(v))),
-    );
-    fields.push(("pid", std::process::id().to_string()));
-    fields.push(("hostname", quote(&hostname())));
-    fields.push(("glusterfs", quote(crate::gluster_version::BUILT_FOR)));
-    fields.push(("glupy", quote(env!("CARGO_PKG_VERSION"))));
-    let body: Vec<String> = fields
-        .into_iter()
-        .map(|(k, v)| format!("{}: {v}", quote(k)))
-        .collect();
-    format!("{{{}}}", body.join(", "))
+    let mut fields = serde_json::Map::new();
+    fields.insert("xlator".into(), inst.name.to_string().into());
+    for (key, value) in crate::statedump::identity(inst) {
+        fields.insert(key.into(), value.into());
+    }
+    fields.insert("pid".into(), std::process::id().into());
+    fields.insert("hostname".into(), hostname().into());
+    fields.insert("glusterfs".into(), crate::gluster_version::BUILT_FOR.into());
+    fields.insert("glupy".into(), env!("CARGO_PKG_VERSION").into());
+    serde_json::Value::Object(fields).to_string()
 }
 
 fn hostname() -> String {
@@ -73,35 +67,9 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-/// A JSON string literal.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_escapes_what_json_requires() {
-        assert_eq!(quote("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
-    }
 
     #[test]
     fn the_key_is_the_shims() {
