@@ -199,9 +199,10 @@ fn resolve_later(
 /// unused, it answers the request EIO).
 fn submit(held: Held, side: Side, owned: Vec<Owned>) {
     let policy = held.state.inst.thread_policy();
+    let frame = held.state.raw() as usize;
     let mut job: pool::Job = Box::new(move || run(held, side, owned));
     if matches!(side, Side::Cbk { .. }) {
-        match threads::defer_while_winding(job) {
+        match threads::defer_while_winding(frame, job) {
             Ok(()) => return,
             Err(back) => job = back,
         }

@@ -592,15 +592,16 @@ impl Frame {
                 }
                 Ok(awaitable)
             }
-            // GlusterFS runs without the GIL; a reply that comes back on
-            // this thread meanwhile is kept and run when the wind returns.
+            // GlusterFS runs without the GIL; this frame's reply, if it
+            // comes back on this thread meanwhile, is kept and run when the
+            // wind returns (replies to other frames run as they come).
             None => {
-                let mark = threads::deferred_mark();
-                let out = py.detach(move || threads::winding(move || wind(out)));
+                let key = st.raw() as usize;
+                let out = py.detach(move || threads::winding(key, move || wind(out)));
                 // Python values the arguments referenced go under the GIL.
                 drop(out);
-                // Replies that came back on this thread during the wind.
-                threads::run_deferred_since(mark);
+                // This frame's reply, if it came back during the wind.
+                threads::run_deferred(key);
                 Ok(py.None())
             }
         }

@@ -3,6 +3,7 @@ hold buffers after a call returns; lent C values are copied; and every
 request is answered once, by the rule src/answer.rs states (issue 11,
 items 1, 2 and 4). Judged by what clients read back and receive."""
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -244,3 +245,34 @@ def test_a_coroutines_reply_waits_for_a_sibling_wind_and_is_not_lost(gluster, as
     report = json.loads(client.getxattr("/", "user.race.report"))
     assert report["answered"] and len(report["answered"]) == len(report["sibling_back"])
     assert_log_clean(brick.log_text())
+
+
+def test_a_reply_to_another_frame_is_not_held_back_by_a_wind_on_its_thread(gluster, assert_log_clean):
+    # lower answers the request it kept (hold) while it handles release, on
+    # the thread that runs upper's synchronous wind of release, and waits
+    # for upper's callback of hold. That callback must run then: it used to
+    # be deferred until release's wind returned (a 20 s wait here, a hang
+    # for a child that waits without a limit).
+    brick = gluster.brick([glupy("kept_reply", "lower", role="lower", wait=20),
+                           glupy("kept_reply", "upper", role="upper")])
+    client = gluster.gfapi(brick)
+    held = {}
+
+    def one_getxattr(name):
+        # One getxattr request (the client's getxattr asks for the size first).
+        buf = ctypes.create_string_buffer(256)
+        size = client.lib.glfs_getxattr(client.fs, b"/", name.encode(), buf, len(buf))
+        return buf.raw[:size] if size >= 0 else OSError(ctypes.get_errno(), name)
+
+    def hold():
+        held["value"] = one_getxattr("user.kr.hold")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    # (lower's release waits until hold is kept.)
+    report = json.loads(one_getxattr("user.kr.release"))
+    holder.join(CALL_TIMEOUT)
+    assert not holder.is_alive() and held["value"] == b"held"
+    assert report == {"callback_ran": True}, "the kept request's callback waited for another frame's wind"
+    assert_log_clean(brick.log_text())
+
