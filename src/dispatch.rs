@@ -275,11 +275,13 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
             }
             let frame_obj = call_args[0].clone_ref(py);
             let stats = &inst.stats[fop];
-            let started = Instant::now();
+            // Python's own time: without the winds and unwinds it made
+            // (the child's and the parents' time, see outside_python).
+            let (started, outside) = (Instant::now(), threads::outside_ns());
             let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
-            stats
-                .python_ns
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let elapsed = started.elapsed().as_nanos() as u64;
+            let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
+            stats.python_ns.fetch_add(own, Ordering::Relaxed);
             stats.python_calls.fetch_add(1, Ordering::Relaxed);
             let outcome = result.and_then(|ret| {
                 if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
@@ -394,6 +396,6 @@ fn report(py: Python<'_>, state: &Arc<FrameState>, ticket: Ticket, err: &PyErr, 
     }
     if let Ok(go) = decision {
         let answering = Arc::clone(state);
-        py.detach(move || drop(answering.perform(go)));
+        threads::outside_python(|| py.detach(move || drop(answering.perform(go))));
     }
 }

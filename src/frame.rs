@@ -597,11 +597,15 @@ impl Frame {
             // wind returns (replies to other frames run as they come).
             None => {
                 let key = st.raw() as usize;
-                let out = py.detach(move || threads::winding(key, move || wind(out)));
-                // Python values the arguments referenced go under the GIL.
-                drop(out);
-                // This frame's reply, if it came back during the wind.
-                threads::run_deferred(key);
+                // The child's time and the callback's (timed as its own
+                // call) are not this call's.
+                threads::outside_python(|| {
+                    let out = py.detach(move || threads::winding(key, move || wind(out)));
+                    // Python values the arguments referenced go under the GIL.
+                    drop(out);
+                    // This frame's reply, if it came back during the wind.
+                    threads::run_deferred(key);
+                });
                 Ok(py.None())
             }
         }
@@ -622,7 +626,8 @@ impl Frame {
             }
             return Ok(());
         }
-        let used = py.detach(move || state.perform(go));
+        // The parents' callbacks run in the unwind: not this call's time.
+        let used = threads::outside_python(|| py.detach(move || state.perform(go)));
         drop(used);
         Ok(())
     }

@@ -316,6 +316,32 @@ pub fn run_deferred(frame: usize) {
     }
 }
 
+thread_local! {
+    /// Nanoseconds this thread spent, inside Python calls of translators,
+    /// in code that is not theirs (see `outside_python`).
+    static OUTSIDE_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `f` — GlusterFS's code under a wind or an unwind, with what it
+/// runs of other layers and of callbacks (each timed as its own call) —
+/// and counts its time as spent outside the Python call around it: a
+/// translator's own time (statedump `python_avg_us`) is its call's time
+/// minus this. Nested uses are counted once, by the outermost.
+pub fn outside_python<T>(f: impl FnOnce() -> T) -> T {
+    let before = OUTSIDE_NS.with(Cell::get);
+    let started = std::time::Instant::now();
+    let out = f();
+    let spent = started.elapsed().as_nanos() as u64;
+    OUTSIDE_NS.with(|o| o.set(before.wrapping_add(spent)));
+    out
+}
+
+/// This thread's running total of time outside Python calls: the
+/// difference over a call is what it spent outside itself.
+pub fn outside_ns() -> u64 {
+    OUTSIDE_NS.with(Cell::get)
+}
+
 /// Runs or queues a Python job as `policy` says. False if it could not be
 /// queued (before the pool exists).
 pub fn dispatch(policy: Policy, job: Job) -> bool {
@@ -472,6 +498,25 @@ mod tests {
         // A panic inside a wind leaves no frame marked as winding.
         let _ = std::panic::catch_unwind(|| winding(WOUND, || panic!("in the wind")));
         assert!(defer_while_winding(WOUND, job(4)).is_err());
+    }
+
+    #[test]
+    fn time_outside_python_is_counted_once_however_nested() {
+        use super::{outside_ns, outside_python};
+        use std::time::Duration;
+        let start = outside_ns();
+        outside_python(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            // A nested call (a callback's Python run inside the wind, with
+            // a wind of its own) counts its own outside time...
+            let inner = outside_ns();
+            outside_python(|| std::thread::sleep(Duration::from_millis(20)));
+            assert!(outside_ns() - inner >= 20_000_000);
+        });
+        // ...and the outer one counts the whole span once, not 50 + 20.
+        let spent = outside_ns() - start;
+        assert!(spent >= 50_000_000, "{spent}");
+        assert!(spent < 50_000_000 + 20_000_000, "counted twice: {spent}");
     }
 
     #[test]

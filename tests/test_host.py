@@ -593,3 +593,30 @@ def test_statedump_counts_error_replies_and_time_in_python(gluster):
     naps = fop_counters(brick, "counted", "getxattr")
     assert naps["python_calls"] == 6 and naps["errors"] == 0, naps
     assert 200_000 <= naps["python_avg_us"] < 1_000_000, naps
+
+
+def test_python_time_in_the_statedump_leaves_out_the_time_inside_winds(gluster):
+    # upper winds synchronously; lower, run on the same thread inside that
+    # wind, sleeps 1 s. Only lower spent that second in its own Python.
+    brick = gluster.brick([glupy("nap_child", name="lower", role="lower", nap=1),
+                           glupy("nap_child", name="upper", role="upper")])
+    client = gluster.gfapi(brick)
+    for _ in range(2):
+        with pytest.raises(OSError):
+            client.getxattr("/", "user.nap")  # ENODATA from posix, after the nap
+    # The reply reaches the client inside both calls (no callbacks): their
+    # counters are added as the calls return, just after.
+    counters = {}
+
+    def both_counted():
+        counters.update(lower=fop_counters(brick, "lower", "getxattr"),
+                        upper=fop_counters(brick, "upper", "getxattr"))
+        return counters["lower"]["python_calls"] == counters["upper"]["python_calls"] == 2
+
+    glusterlib.wait_until(both_counted, 30, interval=0.2)
+    lower, upper = counters["lower"], counters["upper"]
+    assert lower["python_calls"] == upper["python_calls"] == 2, (lower, upper)
+    assert lower["python_avg_us"] >= 1_000_000, lower
+    # A wind of its own is well under a second even on a loaded machine;
+    # it used to include the child's 1 s.
+    assert upper["python_avg_us"] < 500_000, upper
