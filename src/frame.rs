@@ -235,6 +235,25 @@ impl FrameState {
         pending
     }
 
+    /// A synchronous wind's reply was lost before the machine took it (a
+    /// panic in the callback entry): answered `errno` (logged), once.
+    pub fn reply_lost(&self, errno: i32) {
+        let go = self.control().reply_lost(errno);
+        if go.is_nothing() {
+            return;
+        }
+        crate::logging::write(
+            &self.inst.name,
+            crate::logging::GF_LOG_ERROR,
+            &format!(
+                "{}: the reply to a {} wind was lost by an internal error (please report this as a \
+                 glupy bug); the request is answered with errno {errno}",
+                self.inst.module, FOPS[self.fop].name
+            ),
+        );
+        drop(self.perform(go));
+    }
+
     /// One of a coroutine's winds came back.
     pub fn async_reply(&self) {
         let go = self.control().async_reply();

@@ -276,3 +276,48 @@ def test_a_reply_to_another_frame_is_not_held_back_by_a_wind_on_its_thread(glust
     assert report == {"callback_ran": True}, "the kept request's callback waited for another frame's wind"
     assert_log_clean(brick.log_text())
 
+
+
+def call_with_timeout(call, *args, timeout=CALL_TIMEOUT):
+    """(result or exception) of call(*args); fails the test if it hangs."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome["value"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        pytest.fail(f"{getattr(call, '__name__', call)}{args} was not answered within {timeout}s")
+    return outcome["value"]
+
+
+def test_a_panic_in_the_callback_entry_still_answers_the_request_once(gluster, assert_log_clean):
+    # A Rust panic in the callback entry before the answering machine took
+    # the reply: a synchronous wind's request is answered EIO (it used to
+    # stay wound for ever), a coroutine's awaitable fails (it used to wait
+    # for ever, its wind counted out).
+    brick = gluster.brick([glupy("cbk_panic", "panicky")])
+    client = gluster.gfapi(brick)
+    failed = call_with_timeout(client.getxattr, "/", "user.panic.sync")
+    assert isinstance(failed, OSError) and failed.errno == errno.EIO, failed
+    failed = call_with_timeout(client.statvfs, "/")
+    assert isinstance(failed, OSError) and failed.errno == errno.EREMOTEIO, failed
+    # Nothing is left armed or pending: the next requests pass.
+    plain = call_with_timeout(client.getxattr, "/", "user.none")
+    assert isinstance(plain, OSError) and plain.errno == errno.ENODATA, plain
+    section = glusterlib.statedump_sections(brick.statedump())["xlator.features.glupy.panicky.priv"]
+    for fop in ("getxattr", "statfs"):
+        counters = dict(pair.split("=") for pair in section[f"fop.{fop}"].split())
+        assert counters["calls"] == counters["answered"], (fop, counters)
+    log = brick.log_text()
+    assert "a panic injected at CallbackEntry" in log
+    assert "the reply to a getxattr wind was lost by an internal error" in log
+    assert "statfs wind failed: the reply to this statfs wind was lost" in log
+    assert brick.alive()
+    assert_log_clean(log, allowed=(r"internal error in a callback entry", r"was lost by an internal error",
+                                   r"server4_getxattr_cbk", r"server4_statfs_cbk"))
