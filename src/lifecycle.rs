@@ -22,7 +22,7 @@ use crate::instance::Instance;
 use crate::logging;
 use crate::values::refs::Life;
 use pyo3::prelude::*;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// How long a replaced or finishing instance's work in flight may take
@@ -181,13 +181,13 @@ fn wait_unwinds(inst: &Instance) {
 
 /// Cancels the instance's coroutines, calls its `fini()`, and answers EIO
 /// the requests still pending (the last step a request kept by Python past
-/// fini sees).
+/// fini sees). Once per instance: a second caller waits until the first is
+/// done (fini must not go on while a retirement is at it), with no lock
+/// held while Python runs.
 fn finish(inst: &Instance, why: &str) {
-    // Held until finished: fini must not go on while a retirement is at it.
-    let mut finished = inst.finished.lock().unwrap_or_else(|p| p.into_inner());
-    if std::mem::replace(&mut *finished, true) {
+    let Some(_finisher) = inst.finishing.claim() else {
         return;
-    }
+    };
     logging::with_domain(&inst.name, || {
         crate::threads::on_python_stack(|| {
             crate::guard::guarded("fini", (), || {
@@ -199,6 +199,61 @@ fn finish(inst: &Instance, why: &str) {
         });
         answer_kept_frames(inst, why);
     })
+}
+
+/// Who finishes an instance. The lock only records that (never held while
+/// Python runs: SAFETY.md, no Rust lock across a call into Python).
+#[derive(Default)]
+pub struct Finishing {
+    state: Mutex<FinishState>,
+    done: Condvar,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum FinishState {
+    #[default]
+    NotYet,
+    /// Being finished by this thread.
+    By(std::thread::ThreadId),
+    Done,
+}
+
+/// The right to finish, held while finishing; marks it done when dropped
+/// (a panic included) and wakes whoever waits.
+pub struct Finisher<'a>(&'a Finishing);
+
+impl Finishing {
+    fn state(&self) -> std::sync::MutexGuard<'_, FinishState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The right to finish if nobody took it; None once it is done. While
+    /// another thread finishes, waits until it is done (then None). Called
+    /// again on the finishing thread itself (from inside its `fini()`):
+    /// None at once, instead of waiting for itself.
+    pub fn claim(&self) -> Option<Finisher<'_>> {
+        let me = std::thread::current().id();
+        let mut state = self.state();
+        loop {
+            match *state {
+                FinishState::NotYet => {
+                    *state = FinishState::By(me);
+                    return Some(Finisher(self));
+                }
+                FinishState::By(other) if other != me => {
+                    state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                FinishState::By(_) | FinishState::Done => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Finisher<'_> {
+    fn drop(&mut self) {
+        *self.0.state() = FinishState::Done;
+        self.0.done.notify_all();
+    }
 }
 
 fn cancel_coroutines(py: Python<'_>, inst: &Instance) {
@@ -310,5 +365,37 @@ pub unsafe fn fini(this: *mut ffi::xlator_t) {
         // SAFETY: made by Box::into_raw in api::install_fops; the caller put
         // GlusterFS's own table back in this->fops.
         drop(unsafe { Box::from_raw(table) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finishing;
+    use std::sync::mpsc::channel;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn one_finishes_the_other_waits_without_the_lock_and_reentry_returns() {
+        let finishing = Arc::new(Finishing::default());
+        let finisher = finishing.claim().expect("the first caller finishes");
+        // Re-entered on the finishing thread (from inside its fini()): no
+        // wait for itself.
+        assert!(finishing.claim().is_none());
+        // A second thread waits until the first is done, then does nothing.
+        let (tx, rx) = channel();
+        let other = Arc::clone(&finishing);
+        let waiter = std::thread::spawn(move || tx.send(other.claim().is_none()).unwrap());
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "it waits"
+        );
+        // While it waits, the lock is free: what the first finisher's
+        // Python waits for may take it.
+        drop(finishing.state());
+        drop(finisher);
+        assert!(rx.recv_timeout(Duration::from_secs(30)).unwrap());
+        waiter.join().unwrap();
+        assert!(finishing.claim().is_none(), "finished once");
     }
 }
