@@ -13,7 +13,8 @@
 //! At the end of the graph: GlusterFS destroys the graph's inode table
 //! (freeing inodes and fds whatever their references) before it calls
 //! fini, so the values Python holds die on PARENT_DOWN, which comes first;
-//! kept requests are answered EIO there too. fini then waits for work in
+//! kept requests are answered EIO there too, without waiting for the GIL
+//! on GlusterFS's thread (see `graph_going_down`). fini then waits for work in
 //! flight (bounded by GRACE), calls `fini()` on a large stack, and frees
 //! the instance.
 
@@ -316,22 +317,68 @@ fn clear_translator(inst: &Arc<Instance>) {
 /// PARENT_DOWN reached the translator: its graph is going away, and
 /// GlusterFS will free the graph's inodes and fds (and, in gfapi, its
 /// dicts and buffers) before fini. The values Python holds die now.
+///
+/// Never waits for the GIL on the calling thread (GlusterFS's: the
+/// application's in glfs_fini, an event thread when a gfapi graph switch
+/// ends with a reply, a janitor in a brick detach): a Python thread that
+/// holds the GIL while it waits for GlusterFS (for this graph to go down,
+/// or for a reply this thread would read) would hang the graph's end. The
+/// kept requests are answered and the life ended without it; the GIL is
+/// only waited for, bounded, through a thread of its own (`gil_handoff`).
 pub fn graph_going_down(this: *mut ffi::xlator_t) {
     // SAFETY: notify gets a live xlator; private is NULL or our Slot.
     let slot = unsafe { ((*this).private as *const Slot).as_ref() };
     let Some(slot) = slot else { return };
-    if let Some(inst) = slot.current() {
-        logging::with_domain(&inst.name, || {
-            Python::attach(|py| cancel_coroutines(py, &inst));
-            answer_kept_frames(&inst, "going down");
-        });
+    let inst = slot.current();
+    if let Some(inst) = &inst {
+        logging::with_domain(&inst.name, || answer_kept_frames(inst, "going down"));
         // An answer Python gave just before (a kept frame, answered from a
         // thread of its own) may still be going up through the parents'
         // callbacks, which touch the graph's inodes: GlusterFS frees them
         // when this returns (a brick detach does not wait for requests).
-        wait_unwinds(&inst);
+        wait_unwinds(inst);
     }
-    Python::attach(|_py| slot.life.end());
+    slot.life.end();
+    gil_handoff(inst);
+}
+
+/// After the life ended: waits, at most GRACE, until a thread of its own
+/// has taken the GIL once. Values read GlusterFS memory only with the GIL
+/// held, right after checking the life, so every reader that saw it alive
+/// is then done; after GRACE (the GIL held that long, e.g. by a thread
+/// waiting on this very graph) the end goes on regardless. That thread
+/// then cancels the instance's coroutines (their requests are answered
+/// already: they find them so).
+fn gil_handoff(inst: Option<Arc<Instance>>) {
+    let (taken, handed) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("glupy-down".into())
+        .stack_size(crate::pool::PYTHON_STACK_BYTES)
+        .spawn(move || {
+            crate::guard::guarded("the end of a graph", (), move || {
+                Python::attach(|py| {
+                    let _ = taken.send(());
+                    if let Some(inst) = &inst {
+                        logging::with_domain(&inst.name, || cancel_coroutines(py, inst));
+                    }
+                })
+            })
+        });
+    match spawned {
+        Ok(_) => {
+            if handed.recv_timeout(GRACE).is_err() {
+                tracing::warn!(
+                    "the graph is going down while a Python thread has held the GIL for {} s; \
+                     not waiting for it (its coroutines are cancelled when it lets go)",
+                    GRACE.as_secs()
+                );
+            }
+        }
+        Err(e) => tracing::error!(
+            "cannot start a thread to finish the end of the graph in Python ({e}); its \
+             coroutines are cancelled at fini"
+        ),
+    }
 }
 
 /// fini: the instance finishes (see the module's doc) and the slot goes.
