@@ -213,6 +213,19 @@ impl<R> Control<R> {
         true
     }
 
+    /// A synchronous wind's reply came back but was lost before the
+    /// machine was told (a panic in the callback entry): the request is
+    /// answered `Error(errno)` in its place, once. Nothing if the reply was
+    /// taken already (its turn's ticket answers then).
+    pub fn reply_lost(&mut self, errno: i32) -> Go<R> {
+        if !matches!(self.stage, Stage::Wound) {
+            return Go::Nothing;
+        }
+        self.stage = Stage::Answered;
+        self.turn += 1;
+        Go::Answer(Answer::Error(errno))
+    }
+
     /// One of a coroutine's winds came back: an answer waiting for it is
     /// given once none is out.
     pub fn async_reply(&mut self) -> Go<R> {
@@ -437,6 +450,31 @@ mod tests {
         assert!(c.answer(t, Answer::Reply("stale")).unwrap().is_nothing());
         assert!(c.shut_down(5).is_nothing());
         assert_eq!(answered_with(c.async_reply()), "error 5");
+    }
+
+    #[test]
+    fn a_lost_reply_answers_once_and_never_after_it_was_taken() {
+        let (mut c, fop) = C::new();
+        c.wind(fop).unwrap();
+        assert_eq!(answered_with(c.reply_lost(5)), "error 5");
+        assert!(c.reply_lost(5).is_nothing());
+        assert!(!c.reply_passes_up());
+        assert_eq!(
+            c.answer(fop, Answer::Error(1)).err(),
+            Some(Refusal::PastTurn)
+        );
+        // Taken by the callback's turn: that ticket answers, not the loss.
+        let (mut c, fop) = C::new();
+        c.wind(fop).unwrap();
+        let cbk = c.reply_for_callback().unwrap();
+        assert!(c.reply_lost(5).is_nothing());
+        assert_eq!(answered_with(c.release(cbk)), "dropped");
+        // A coroutine's wind is not synchronous: nothing to lose here.
+        let (mut c, t) = C::new();
+        c.set_asynchronous(t).unwrap();
+        c.wind(t).unwrap();
+        assert!(c.reply_lost(5).is_nothing());
+        assert!(c.async_reply().is_nothing());
     }
 
     #[test]

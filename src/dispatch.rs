@@ -127,14 +127,25 @@ unsafe extern "C" fn on_cbk(
     let fop = fop as usize;
     guarded("a callback entry", (), || {
         // SAFETY: every glupy wind passes a WindCtx cookie, returned once.
-        let wind = unsafe { WindCtx::from_cookie(cookie) };
+        let WindCtx { child, future } = *unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
-        if let Some(future) = wind.future {
+        // From here until the machine is told, a panic still answers.
+        let mut arrival = Arrival {
+            state: Arc::clone(&state),
+            asynchronous: future.is_some(),
+            future,
+            told: false,
+        };
+        crate::fault::point(crate::fault::Point::CallbackEntry);
+        if arrival.asynchronous {
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.
             let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this) };
-            resolve_later(&state, fop, op_ret, op_errno, owned, future);
+            if let Some(future) = arrival.future.take() {
+                resolve_later(&state, fop, op_ret, op_errno, owned, future);
+            }
+            arrival.told = true;
             state.async_reply();
             return;
         }
@@ -143,6 +154,9 @@ unsafe extern "C" fn on_cbk(
         let callback = state.inst.cbk_methods[fop]
             .as_ref()
             .and_then(|_| state.reply_for_callback());
+        // The machine took the reply: the callback's ticket (`Held`)
+        // answers from here if it is let go unused, or `pass_up` does.
+        arrival.told = true;
         let Some(held) = callback else {
             // SAFETY: args are the reply's own, live during this call.
             unsafe { state.pass_up(op_ret, op_errno, args) };
@@ -153,13 +167,60 @@ unsafe extern "C" fn on_cbk(
         submit(
             held,
             Side::Cbk {
-                child: wind.child as usize,
+                child: child as usize,
                 op_ret,
                 op_errno,
             },
             owned,
         );
     })
+}
+
+/// A wind's reply in the callback entry, until the answering machine is
+/// told of it (RAII). Dropped before that — by a panic unwinding through
+/// the entry — it tells the machine the reply was lost, so the request is
+/// still answered exactly once: a synchronous wind's request is answered
+/// EIO; a coroutine's wind is counted back and its awaitable fails with
+/// RuntimeError (the coroutine's answer, or a kept one, then goes).
+struct Arrival {
+    state: Arc<FrameState>,
+    asynchronous: bool,
+    /// The future a coroutine awaits, until handed to `resolve_later`.
+    future: Option<Py<PyAny>>,
+    told: bool,
+}
+
+impl Drop for Arrival {
+    fn drop(&mut self) {
+        if self.told {
+            return;
+        }
+        if !self.asynchronous {
+            self.state.reply_lost(libc::EIO);
+            return;
+        }
+        if let Some(future) = self.future.take() {
+            fail_later(future, FOPS[self.state.fop].name.as_str());
+        }
+        self.state.async_reply();
+    }
+}
+
+/// Fails a coroutine's awaitable whose reply was lost (on a Python thread:
+/// the caller may be GlusterFS's and hold no GIL).
+fn fail_later(future: Py<PyAny>, fop: &'static str) {
+    let job: pool::Job = Box::new(move || {
+        Python::attach(|py| {
+            let error = PyRuntimeError::new_err(format!(
+                "the reply to this {fop} wind was lost by an internal error in glupy"
+            ));
+            let _ = py
+                .import("glupy._aio")
+                .and_then(|aio| aio.call_method1("fail", (future.bind(py), error.value(py))));
+        })
+    });
+    // Without a pool there is no coroutine either: the future just goes.
+    let _ = pool::submit_or_return(job);
 }
 
 /// Hands a reply to the coroutine awaiting it (as a `glupy.Reply`).
@@ -206,9 +267,10 @@ fn resolve_later(
 /// unused, it answers the request EIO).
 fn submit(held: Held, side: Side, owned: Vec<Owned>) {
     let policy = held.state.inst.thread_policy();
+    let frame = held.state.raw() as usize;
     let mut job: pool::Job = Box::new(move || run(held, side, owned));
     if matches!(side, Side::Cbk { .. }) {
-        match threads::defer_while_winding(job) {
+        match threads::defer_while_winding(frame, job) {
             Ok(()) => return,
             Err(back) => job = back,
         }
@@ -281,11 +343,13 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
             }
             let frame_obj = call_args[0].clone_ref(py);
             let stats = &inst.stats[fop];
-            let started = Instant::now();
+            // Python's own time: without the winds and unwinds it made
+            // (the child's and the parents' time, see outside_python).
+            let (started, outside) = (Instant::now(), threads::outside_ns());
             let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
-            stats
-                .python_ns
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let elapsed = started.elapsed().as_nanos() as u64;
+            let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
+            stats.python_ns.fetch_add(own, Ordering::Relaxed);
             stats.python_calls.fetch_add(1, Ordering::Relaxed);
             let outcome = result.and_then(|ret| {
                 if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
@@ -400,6 +464,6 @@ fn report(py: Python<'_>, state: &Arc<FrameState>, ticket: Ticket, err: &PyErr, 
     }
     if let Ok(go) = decision {
         let answering = Arc::clone(state);
-        py.detach(move || drop(answering.perform(go)));
+        threads::outside_python(|| py.detach(move || drop(answering.perform(go))));
     }
 }

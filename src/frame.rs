@@ -235,6 +235,25 @@ impl FrameState {
         pending
     }
 
+    /// A synchronous wind's reply was lost before the machine took it (a
+    /// panic in the callback entry): answered `errno` (logged), once.
+    pub fn reply_lost(&self, errno: i32) {
+        let go = self.control().reply_lost(errno);
+        if go.is_nothing() {
+            return;
+        }
+        crate::logging::write(
+            &self.inst.name,
+            crate::logging::GF_LOG_ERROR,
+            &format!(
+                "{}: the reply to a {} wind was lost by an internal error (please report this as a \
+                 glupy bug); the request is answered with errno {errno}",
+                self.inst.module, FOPS[self.fop].name
+            ),
+        );
+        drop(self.perform(go));
+    }
+
     /// One of a coroutine's winds came back.
     pub fn async_reply(&self) {
         let go = self.control().async_reply();
@@ -592,15 +611,20 @@ impl Frame {
                 }
                 Ok(awaitable)
             }
-            // GlusterFS runs without the GIL; a reply that comes back on
-            // this thread meanwhile is kept and run when the wind returns.
+            // GlusterFS runs without the GIL; this frame's reply, if it
+            // comes back on this thread meanwhile, is kept and run when the
+            // wind returns (replies to other frames run as they come).
             None => {
-                let mark = threads::deferred_mark();
-                let out = py.detach(move || threads::winding(move || wind(out)));
-                // Python values the arguments referenced go under the GIL.
-                drop(out);
-                // Replies that came back on this thread during the wind.
-                threads::run_deferred_since(mark);
+                let key = st.raw() as usize;
+                // The child's time and the callback's (timed as its own
+                // call) are not this call's.
+                threads::outside_python(|| {
+                    let out = py.detach(move || threads::winding(key, move || wind(out)));
+                    // Python values the arguments referenced go under the GIL.
+                    drop(out);
+                    // This frame's reply, if it came back during the wind.
+                    threads::run_deferred(key);
+                });
                 Ok(py.None())
             }
         }
@@ -621,7 +645,8 @@ impl Frame {
             }
             return Ok(());
         }
-        let used = py.detach(move || state.perform(go));
+        // The parents' callbacks run in the unwind: not this call's time.
+        let used = threads::outside_python(|| py.detach(move || state.perform(go)));
         drop(used);
         Ok(())
     }

@@ -74,9 +74,9 @@ pub struct Instance {
     unwinding: AtomicUsize,
     /// Shared by the values handed to Python (see `Life`).
     pub life: Arc<Life>,
-    /// Whether it was finished (`lifecycle::finish`), held while it is:
-    /// a reload's retirement and fini may both try, one after the other.
-    pub finished: Mutex<bool>,
+    /// Who finishes it (`lifecycle::finish`): a reload's retirement and
+    /// fini may both try; one does, the other waits until it is done.
+    pub finishing: crate::lifecycle::Finishing,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -268,7 +268,7 @@ impl Instance {
             frames: Mutex::new(HashMap::new()),
             unwinding: AtomicUsize::new(0),
             life,
-            finished: Mutex::new(false),
+            finishing: Default::default(),
         })
     }
 

@@ -18,6 +18,7 @@ mod compat_layout;
 mod convert;
 mod dispatch;
 mod events;
+mod fault;
 mod fops;
 mod frame;
 mod gluster_version;

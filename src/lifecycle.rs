@@ -13,7 +13,8 @@
 //! At the end of the graph: GlusterFS destroys the graph's inode table
 //! (freeing inodes and fds whatever their references) before it calls
 //! fini, so the values Python holds die on PARENT_DOWN, which comes first;
-//! kept requests are answered EIO there too. fini then waits for work in
+//! kept requests are answered EIO there too, without waiting for the GIL
+//! on GlusterFS's thread (see `graph_going_down`). fini then waits for work in
 //! flight (bounded by GRACE), calls `fini()` on a large stack, and frees
 //! the instance.
 
@@ -22,7 +23,7 @@ use crate::instance::Instance;
 use crate::logging;
 use crate::values::refs::Life;
 use pyo3::prelude::*;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 /// How long a replaced or finishing instance's work in flight may take
@@ -181,13 +182,13 @@ fn wait_unwinds(inst: &Instance) {
 
 /// Cancels the instance's coroutines, calls its `fini()`, and answers EIO
 /// the requests still pending (the last step a request kept by Python past
-/// fini sees).
+/// fini sees). Once per instance: a second caller waits until the first is
+/// done (fini must not go on while a retirement is at it), with no lock
+/// held while Python runs.
 fn finish(inst: &Instance, why: &str) {
-    // Held until finished: fini must not go on while a retirement is at it.
-    let mut finished = inst.finished.lock().unwrap_or_else(|p| p.into_inner());
-    if std::mem::replace(&mut *finished, true) {
+    let Some(_finisher) = inst.finishing.claim() else {
         return;
-    }
+    };
     logging::with_domain(&inst.name, || {
         crate::threads::on_python_stack(|| {
             crate::guard::guarded("fini", (), || {
@@ -199,6 +200,61 @@ fn finish(inst: &Instance, why: &str) {
         });
         answer_kept_frames(inst, why);
     })
+}
+
+/// Who finishes an instance. The lock only records that (never held while
+/// Python runs: SAFETY.md, no Rust lock across a call into Python).
+#[derive(Default)]
+pub struct Finishing {
+    state: Mutex<FinishState>,
+    done: Condvar,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum FinishState {
+    #[default]
+    NotYet,
+    /// Being finished by this thread.
+    By(std::thread::ThreadId),
+    Done,
+}
+
+/// The right to finish, held while finishing; marks it done when dropped
+/// (a panic included) and wakes whoever waits.
+pub struct Finisher<'a>(&'a Finishing);
+
+impl Finishing {
+    fn state(&self) -> std::sync::MutexGuard<'_, FinishState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The right to finish if nobody took it; None once it is done. While
+    /// another thread finishes, waits until it is done (then None). Called
+    /// again on the finishing thread itself (from inside its `fini()`):
+    /// None at once, instead of waiting for itself.
+    pub fn claim(&self) -> Option<Finisher<'_>> {
+        let me = std::thread::current().id();
+        let mut state = self.state();
+        loop {
+            match *state {
+                FinishState::NotYet => {
+                    *state = FinishState::By(me);
+                    return Some(Finisher(self));
+                }
+                FinishState::By(other) if other != me => {
+                    state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                FinishState::By(_) | FinishState::Done => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Finisher<'_> {
+    fn drop(&mut self) {
+        *self.0.state() = FinishState::Done;
+        self.0.done.notify_all();
+    }
 }
 
 fn cancel_coroutines(py: Python<'_>, inst: &Instance) {
@@ -261,22 +317,68 @@ fn clear_translator(inst: &Arc<Instance>) {
 /// PARENT_DOWN reached the translator: its graph is going away, and
 /// GlusterFS will free the graph's inodes and fds (and, in gfapi, its
 /// dicts and buffers) before fini. The values Python holds die now.
+///
+/// Never waits for the GIL on the calling thread (GlusterFS's: the
+/// application's in glfs_fini, an event thread when a gfapi graph switch
+/// ends with a reply, a janitor in a brick detach): a Python thread that
+/// holds the GIL while it waits for GlusterFS (for this graph to go down,
+/// or for a reply this thread would read) would hang the graph's end. The
+/// kept requests are answered and the life ended without it; the GIL is
+/// only waited for, bounded, through a thread of its own (`gil_handoff`).
 pub fn graph_going_down(this: *mut ffi::xlator_t) {
     // SAFETY: notify gets a live xlator; private is NULL or our Slot.
     let slot = unsafe { ((*this).private as *const Slot).as_ref() };
     let Some(slot) = slot else { return };
-    if let Some(inst) = slot.current() {
-        logging::with_domain(&inst.name, || {
-            Python::attach(|py| cancel_coroutines(py, &inst));
-            answer_kept_frames(&inst, "going down");
-        });
+    let inst = slot.current();
+    if let Some(inst) = &inst {
+        logging::with_domain(&inst.name, || answer_kept_frames(inst, "going down"));
         // An answer Python gave just before (a kept frame, answered from a
         // thread of its own) may still be going up through the parents'
         // callbacks, which touch the graph's inodes: GlusterFS frees them
         // when this returns (a brick detach does not wait for requests).
-        wait_unwinds(&inst);
+        wait_unwinds(inst);
     }
-    Python::attach(|_py| slot.life.end());
+    slot.life.end();
+    gil_handoff(inst);
+}
+
+/// After the life ended: waits, at most GRACE, until a thread of its own
+/// has taken the GIL once. Values read GlusterFS memory only with the GIL
+/// held, right after checking the life, so every reader that saw it alive
+/// is then done; after GRACE (the GIL held that long, e.g. by a thread
+/// waiting on this very graph) the end goes on regardless. That thread
+/// then cancels the instance's coroutines (their requests are answered
+/// already: they find them so).
+fn gil_handoff(inst: Option<Arc<Instance>>) {
+    let (taken, handed) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("glupy-down".into())
+        .stack_size(crate::pool::PYTHON_STACK_BYTES)
+        .spawn(move || {
+            crate::guard::guarded("the end of a graph", (), move || {
+                Python::attach(|py| {
+                    let _ = taken.send(());
+                    if let Some(inst) = &inst {
+                        logging::with_domain(&inst.name, || cancel_coroutines(py, inst));
+                    }
+                })
+            })
+        });
+    match spawned {
+        Ok(_) => {
+            if handed.recv_timeout(GRACE).is_err() {
+                tracing::warn!(
+                    "the graph is going down while a Python thread has held the GIL for {} s; \
+                     not waiting for it (its coroutines are cancelled when it lets go)",
+                    GRACE.as_secs()
+                );
+            }
+        }
+        Err(e) => tracing::error!(
+            "cannot start a thread to finish the end of the graph in Python ({e}); its \
+             coroutines are cancelled at fini"
+        ),
+    }
 }
 
 /// fini: the instance finishes (see the module's doc) and the slot goes.
@@ -310,5 +412,37 @@ pub unsafe fn fini(this: *mut ffi::xlator_t) {
         // SAFETY: made by Box::into_raw in api::install_fops; the caller put
         // GlusterFS's own table back in this->fops.
         drop(unsafe { Box::from_raw(table) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finishing;
+    use std::sync::mpsc::channel;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn one_finishes_the_other_waits_without_the_lock_and_reentry_returns() {
+        let finishing = Arc::new(Finishing::default());
+        let finisher = finishing.claim().expect("the first caller finishes");
+        // Re-entered on the finishing thread (from inside its fini()): no
+        // wait for itself.
+        assert!(finishing.claim().is_none());
+        // A second thread waits until the first is done, then does nothing.
+        let (tx, rx) = channel();
+        let other = Arc::clone(&finishing);
+        let waiter = std::thread::spawn(move || tx.send(other.claim().is_none()).unwrap());
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "it waits"
+        );
+        // While it waits, the lock is free: what the first finisher's
+        // Python waits for may take it.
+        drop(finishing.state());
+        drop(finisher);
+        assert!(rx.recv_timeout(Duration::from_secs(30)).unwrap());
+        waiter.join().unwrap();
+        assert!(finishing.claim().is_none(), "finished once");
     }
 }

@@ -43,6 +43,13 @@ fn log(
     );
 }
 
+/// Tests only: the next time a thread passes the host's fault point
+/// `point` ("callback-entry"), it panics (see `fault`).
+#[pyfunction]
+fn _panic_at(point: &str) -> PyResult<()> {
+    crate::fault::arm(point).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
 /// The fop table: (name, [(arg, kind)], [(cbk arg, kind)], in_glupy_v1).
 #[pyfunction]
 #[allow(clippy::type_complexity)]
@@ -86,6 +93,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<Xlator>()?;
     m.add_function(wrap_pyfunction!(log, &m)?)?;
     m.add_function(wrap_pyfunction!(fop_table, &m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_at, &m)?)?;
     m.add("HOSTED", true)?;
     m.add("GLUSTERFS_VERSION", crate::gluster_version::BUILT_FOR)?;
     m.add("XLATORDIR", env!("GLUPY_XLATORDIR"))?;

@@ -264,50 +264,82 @@ pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
 }
 
 thread_local! {
-    /// How many synchronous winds this thread is inside (Python let go of
-    /// the GIL for GlusterFS's code below).
-    static WINDING: Cell<u32> = const { Cell::new(0) };
-    /// Python jobs for replies that came back during those winds.
-    static DEFERRED: std::cell::RefCell<Vec<Job>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The frames this thread is winding synchronously now (Python let go
+    /// of the GIL for GlusterFS's code below), innermost last.
+    static WINDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Python jobs for replies of those frames that came back during their
+    /// wind, with the frame each belongs to.
+    static DEFERRED: std::cell::RefCell<Vec<(usize, Job)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `wind` (GlusterFS's code below a Python wind, without the GIL)
-/// noting that replies coming back on this thread meanwhile may wait for it.
-pub fn winding<T>(wind: impl FnOnce() -> T) -> T {
-    WINDING.with(|w| w.set(w.get() + 1));
-    let out = wind();
-    WINDING.with(|w| w.set(w.get() - 1));
-    out
+/// Runs `wind` (GlusterFS's code below a Python wind of `frame`, without
+/// the GIL) noting that a reply *to that frame* coming back on this thread
+/// meanwhile may wait for it. Replies to other frames never wait: the wind
+/// may be waiting for one of them (a child that answers a request it kept
+/// while it handles this one).
+pub fn winding<T>(frame: usize, wind: impl FnOnce() -> T) -> T {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            WINDING.with(|w| w.borrow_mut().pop());
+        }
+    }
+    WINDING.with(|w| w.borrow_mut().push(frame));
+    let _pop = Pop;
+    wind()
 }
 
 /// Keeps `job` (a reply's Python callback) for this thread to run when its
-/// wind returns, if it is winding: the thread takes the GIL back then
-/// anyway, so the callback costs no GIL hand-off of its own. Gives the job
-/// back otherwise.
-pub fn defer_while_winding(job: Job) -> Result<(), Job> {
-    if WINDING.with(|w| w.get()) == 0 {
+/// wind of `frame` returns, if it is winding that frame: the thread takes
+/// the GIL back then anyway, so the callback costs no GIL hand-off of its
+/// own, and it runs after the fop's wind call, never nested inside it.
+/// Gives the job back otherwise (a reply to any other frame).
+pub fn defer_while_winding(frame: usize, job: Job) -> Result<(), Job> {
+    if !WINDING.with(|w| w.borrow().contains(&frame)) {
         return Err(job);
     }
-    DEFERRED.with(|d| d.borrow_mut().push(job));
+    DEFERRED.with(|d| d.borrow_mut().push((frame, job)));
     Ok(())
 }
 
-/// Where this thread's deferred jobs end now (see run_deferred_since).
-pub fn deferred_mark() -> usize {
-    DEFERRED.with(|d| d.borrow().len())
-}
-
-/// Runs, in order, the jobs deferred since `mark` (after a wind returned,
+/// Runs, in order, the jobs deferred for `frame` (after its wind returned,
 /// with the GIL held; jobs may wind and defer again, so one at a time).
-pub fn run_deferred_since(mark: usize) {
+pub fn run_deferred(frame: usize) {
     loop {
         let job = DEFERRED.with(|d| {
             let mut d = d.borrow_mut();
-            (d.len() > mark).then(|| d.remove(mark))
+            let at = d.iter().position(|(f, _)| *f == frame)?;
+            Some(d.remove(at).1)
         });
         let Some(job) = job else { break };
         crate::guard::guarded("a glupy job", (), job);
     }
+}
+
+thread_local! {
+    /// Nanoseconds this thread spent, inside Python calls of translators,
+    /// in code that is not theirs (see `outside_python`).
+    static OUTSIDE_NS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Runs `f` — GlusterFS's code under a wind or an unwind, with what it
+/// runs of other layers and of callbacks (each timed as its own call) —
+/// and counts its time as spent outside the Python call around it: a
+/// translator's own time (statedump `python_avg_us`) is its call's time
+/// minus this. Nested uses are counted once, by the outermost.
+pub fn outside_python<T>(f: impl FnOnce() -> T) -> T {
+    let before = OUTSIDE_NS.with(Cell::get);
+    let started = std::time::Instant::now();
+    let out = f();
+    let spent = started.elapsed().as_nanos() as u64;
+    OUTSIDE_NS.with(|o| o.set(before.wrapping_add(spent)));
+    out
+}
+
+/// This thread's running total of time outside Python calls: the
+/// difference over a call is what it spent outside itself.
+pub fn outside_ns() -> u64 {
+    OUTSIDE_NS.with(Cell::get)
 }
 
 /// Runs or queues a Python job as `policy` says. False if it could not be
@@ -329,7 +361,7 @@ pub fn dispatch(policy: Policy, job: Job) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{defer_while_winding, deferred_mark, inline_by_name, run_deferred_since, winding};
+    use super::{defer_while_winding, inline_by_name, run_deferred, winding, DEFERRED};
     use super::{has_python_stack, on_python_stack, thread_stack_left, ON_SEGMENT};
     use std::sync::{Arc, Mutex};
 
@@ -410,26 +442,81 @@ mod tests {
     }
 
     #[test]
-    fn replies_during_a_wind_run_in_order_when_it_returns_and_only_then() {
+    fn replies_to_the_winding_frame_run_in_order_when_its_wind_returns() {
         let ran = Arc::new(Mutex::new(Vec::new()));
         let job = |n: u32| {
             let ran = Arc::clone(&ran);
             Box::new(move || ran.lock().unwrap().push(n)) as super::Job
         };
+        const FRAME: usize = 0x1000;
         // Not winding: the job is given back, to be dispatched as usual.
-        assert!(defer_while_winding(job(0)).is_err());
-        let mark = deferred_mark();
-        winding(|| {
-            assert!(defer_while_winding(job(1)).is_ok());
-            assert!(defer_while_winding(job(2)).is_ok());
+        assert!(defer_while_winding(FRAME, job(0)).is_err());
+        winding(FRAME, || {
+            assert!(defer_while_winding(FRAME, job(1)).is_ok());
+            assert!(defer_while_winding(FRAME, job(2)).is_ok());
         });
         assert!(
             ran.lock().unwrap().is_empty(),
             "nothing runs inside the wind"
         );
-        run_deferred_since(mark);
+        run_deferred(FRAME);
         assert_eq!(*ran.lock().unwrap(), vec![1, 2]);
-        assert_eq!(deferred_mark(), mark, "every deferred job was taken");
+        assert!(
+            DEFERRED.with(|d| d.borrow().is_empty()),
+            "every deferred job was taken"
+        );
+    }
+
+    #[test]
+    fn a_reply_to_another_frame_never_waits_for_a_wind() {
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let job = |n: u32| {
+            let ran = Arc::clone(&ran);
+            Box::new(move || ran.lock().unwrap().push(n)) as super::Job
+        };
+        const WOUND: usize = 0x1000;
+        const OTHER: usize = 0x2000;
+        const INNER: usize = 0x3000;
+        winding(WOUND, || {
+            // A child answers a request it kept (another frame) while it
+            // handles this wind: that reply is handed back to run now.
+            assert!(defer_while_winding(OTHER, job(1)).is_err());
+            // Nested winds: each frame's replies wait for its own wind only.
+            winding(INNER, || {
+                assert!(defer_while_winding(WOUND, job(2)).is_ok());
+                assert!(defer_while_winding(INNER, job(3)).is_ok());
+            });
+            run_deferred(INNER);
+            assert_eq!(
+                *ran.lock().unwrap(),
+                vec![3],
+                "the outer frame's reply still waits"
+            );
+        });
+        run_deferred(WOUND);
+        assert_eq!(*ran.lock().unwrap(), vec![3, 2]);
+        // A panic inside a wind leaves no frame marked as winding.
+        let _ = std::panic::catch_unwind(|| winding(WOUND, || panic!("in the wind")));
+        assert!(defer_while_winding(WOUND, job(4)).is_err());
+    }
+
+    #[test]
+    fn time_outside_python_is_counted_once_however_nested() {
+        use super::{outside_ns, outside_python};
+        use std::time::Duration;
+        let start = outside_ns();
+        outside_python(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            // A nested call (a callback's Python run inside the wind, with
+            // a wind of its own) counts its own outside time...
+            let inner = outside_ns();
+            outside_python(|| std::thread::sleep(Duration::from_millis(20)));
+            assert!(outside_ns() - inner >= 20_000_000);
+        });
+        // ...and the outer one counts the whole span once, not 50 + 20.
+        let spent = outside_ns() - start;
+        assert!(spent >= 50_000_000, "{spent}");
+        assert!(spent < 50_000_000 + 20_000_000, "counted twice: {spent}");
     }
 
     #[test]

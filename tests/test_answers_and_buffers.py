@@ -3,6 +3,7 @@ hold buffers after a call returns; lent C values are copied; and every
 request is answered once, by the rule src/answer.rs states (issue 11,
 items 1, 2 and 4). Judged by what clients read back and receive."""
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -244,3 +245,79 @@ def test_a_coroutines_reply_waits_for_a_sibling_wind_and_is_not_lost(gluster, as
     report = json.loads(client.getxattr("/", "user.race.report"))
     assert report["answered"] and len(report["answered"]) == len(report["sibling_back"])
     assert_log_clean(brick.log_text())
+
+
+def test_a_reply_to_another_frame_is_not_held_back_by_a_wind_on_its_thread(gluster, assert_log_clean):
+    # lower answers the request it kept (hold) while it handles release, on
+    # the thread that runs upper's synchronous wind of release, and waits
+    # for upper's callback of hold. That callback must run then: it used to
+    # be deferred until release's wind returned (a 20 s wait here, a hang
+    # for a child that waits without a limit).
+    brick = gluster.brick([glupy("kept_reply", "lower", role="lower", wait=20),
+                           glupy("kept_reply", "upper", role="upper")])
+    client = gluster.gfapi(brick)
+    held = {}
+
+    def one_getxattr(name):
+        # One getxattr request (the client's getxattr asks for the size first).
+        buf = ctypes.create_string_buffer(256)
+        size = client.lib.glfs_getxattr(client.fs, b"/", name.encode(), buf, len(buf))
+        return buf.raw[:size] if size >= 0 else OSError(ctypes.get_errno(), name)
+
+    def hold():
+        held["value"] = one_getxattr("user.kr.hold")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    # (lower's release waits until hold is kept.)
+    report = json.loads(one_getxattr("user.kr.release"))
+    holder.join(CALL_TIMEOUT)
+    assert not holder.is_alive() and held["value"] == b"held"
+    assert report == {"callback_ran": True}, "the kept request's callback waited for another frame's wind"
+    assert_log_clean(brick.log_text())
+
+
+
+def call_with_timeout(call, *args, timeout=CALL_TIMEOUT):
+    """(result or exception) of call(*args); fails the test if it hangs."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = call(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            outcome["value"] = e
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        pytest.fail(f"{getattr(call, '__name__', call)}{args} was not answered within {timeout}s")
+    return outcome["value"]
+
+
+def test_a_panic_in_the_callback_entry_still_answers_the_request_once(gluster, assert_log_clean):
+    # A Rust panic in the callback entry before the answering machine took
+    # the reply: a synchronous wind's request is answered EIO (it used to
+    # stay wound for ever), a coroutine's awaitable fails (it used to wait
+    # for ever, its wind counted out).
+    brick = gluster.brick([glupy("cbk_panic", "panicky")])
+    client = gluster.gfapi(brick)
+    failed = call_with_timeout(client.getxattr, "/", "user.panic.sync")
+    assert isinstance(failed, OSError) and failed.errno == errno.EIO, failed
+    failed = call_with_timeout(client.statvfs, "/")
+    assert isinstance(failed, OSError) and failed.errno == errno.EREMOTEIO, failed
+    # Nothing is left armed or pending: the next requests pass.
+    plain = call_with_timeout(client.getxattr, "/", "user.none")
+    assert isinstance(plain, OSError) and plain.errno == errno.ENODATA, plain
+    section = glusterlib.statedump_sections(brick.statedump())["xlator.features.glupy.panicky.priv"]
+    for fop in ("getxattr", "statfs"):
+        counters = dict(pair.split("=") for pair in section[f"fop.{fop}"].split())
+        assert counters["calls"] == counters["answered"], (fop, counters)
+    log = brick.log_text()
+    assert "a panic injected at CallbackEntry" in log
+    assert "the reply to a getxattr wind was lost by an internal error" in log
+    assert "statfs wind failed: the reply to this statfs wind was lost" in log
+    assert brick.alive()
+    assert_log_clean(log, allowed=(r"internal error in a callback entry", r"was lost by an internal error",
+                                   r"server4_getxattr_cbk", r"server4_statfs_cbk"))

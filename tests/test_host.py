@@ -644,3 +644,30 @@ def test_the_status_key_is_answered_by_the_host_and_never_reaches_python(gluster
         gluster.gfapi(bare).getxattr("/", STATUS_KEY)
     assert none.value.errno == errno.ENODATA, none.value
     assert STATUS_KEY not in bare.log_text()
+
+
+def test_python_time_in_the_statedump_leaves_out_the_time_inside_winds(gluster):
+    # upper winds synchronously; lower, run on the same thread inside that
+    # wind, sleeps 1 s. Only lower spent that second in its own Python.
+    brick = gluster.brick([glupy("nap_child", name="lower", role="lower", nap=1),
+                           glupy("nap_child", name="upper", role="upper")])
+    client = gluster.gfapi(brick)
+    for _ in range(2):
+        with pytest.raises(OSError):
+            client.getxattr("/", "user.nap")  # ENODATA from posix, after the nap
+    # The reply reaches the client inside both calls (no callbacks): their
+    # counters are added as the calls return, just after.
+    counters = {}
+
+    def both_counted():
+        counters.update(lower=fop_counters(brick, "lower", "getxattr"),
+                        upper=fop_counters(brick, "upper", "getxattr"))
+        return counters["lower"]["python_calls"] == counters["upper"]["python_calls"] == 2
+
+    glusterlib.wait_until(both_counted, 30, interval=0.2)
+    lower, upper = counters["lower"], counters["upper"]
+    assert lower["python_calls"] == upper["python_calls"] == 2, (lower, upper)
+    assert lower["python_avg_us"] >= 1_000_000, lower
+    # A wind of its own is well under a second even on a loaded machine;
+    # it used to include the child's 1 s.
+    assert upper["python_avg_us"] < 500_000, upper

@@ -266,3 +266,52 @@ def test_reconfigure_runs_python_on_a_large_stack(managed, tmp_path):
     assert glusterlib.pid_alive(pid), "the brick died in reconfigure"
     assert "reconfigure" in records(record)
     assert getxattr(mnt, "user.lc.version") == b"1"
+
+
+
+# ------------------------------------------- the end of a graph and the GIL
+
+def test_the_end_of_a_graph_does_not_wait_for_the_gil_on_glusterfs_thread(gluster, workdir):
+    # A Python thread holds the GIL until the brick has seen the client go
+    # (it stands for a thread that waits, GIL held, on this graph's end).
+    # glfs_fini's PARENT_DOWN must still reach protocol/client: it used to
+    # wait for the GIL on GlusterFS's thread, so the client never left and
+    # the holder never let go (a deadlock; here the test breaks it).
+    brick = gluster.brick()
+    fifo, marker = workdir / "gil.fifo", workdir / "gil.held"
+    os.mkfifo(fifo)
+    volfile = gluster.client_volfile(brick, [glupy("gil_holder", fifo=fifo, marker=marker,
+                                                   python_thread="pool")])
+    program = workdir / "gfapi_down"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Werror", "-o", str(program),
+                    str(HERE / "gfapi_down.c"), "-lgfapi"], check=True)
+    log = workdir / "down.log"
+    process = subprocess.Popen([str(program), str(volfile), str(log)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    left = False
+    try:
+        assert glusterlib.wait_until(lambda: lines, 60), "no getxattr answer"
+        assert lines[0].startswith("getxattr 4 "), lines  # 4: "held"
+        assert glusterlib.wait_until(marker.exists, 60), "the holder did not take the GIL"
+        process.stdin.write("go\n")  # glfs_fini
+        process.stdin.flush()
+        left = glusterlib.wait_until(lambda: "disconnecting connection" in brick.log_text(), 60)
+    finally:
+        # The holder lets go of the GIL (O_NONBLOCK: never wait for a reader).
+        writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.write(writer, b"x")
+        os.close(writer)
+        try:
+            process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    reader.join(10)
+    assert left, "PARENT_DOWN waited for the GIL: the client never disconnected"
+    assert process.returncode == 0 and any(l.startswith("fini returned") for l in lines), lines
+    assert "not waiting for it" in log.read_text()
