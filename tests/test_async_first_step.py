@@ -52,7 +52,7 @@ def errno_of(client, path, name):
 
 def test_first_step_cases_are_answered_once_each(gluster):
     brick = gluster.brick([glupy("async_steps", async_timeout=2)])
-    client = gluster.gfapi(brick)
+    client = within(gluster.gfapi, brick)
     within(client.write_file, "/f", b"12345")
     rounds = 20
     for _ in range(rounds):
@@ -86,7 +86,7 @@ IO_THREADS = ("performance/io-threads", {})
 
 def test_first_step_runs_on_the_calling_thread_as_a_task_of_the_loop(gluster):
     brick = gluster.brick([glupy("async_steps"), IO_THREADS])
-    client = gluster.gfapi(brick)
+    client = within(gluster.gfapi, brick)
     within(client.write_file, "/f", b"x")
     seen = within(client.getxattr, "/f", "user.step.where").decode().split(";")
     threads = [s.split("|")[0] for s in seen]
@@ -103,7 +103,7 @@ def test_first_step_runs_on_the_calling_thread_as_a_task_of_the_loop(gluster):
 def test_many_concurrent_first_steps_lose_and_double_nothing(gluster, below_io_threads):
     brick = gluster.brick([glupy("async_steps"), IO_THREADS] if below_io_threads
                           else [glupy("async_steps")])
-    client = gluster.gfapi(brick)
+    client = within(gluster.gfapi, brick)
     within(client.write_file, "/f", b"12345")
     cases = ["twice", "sleep_between", "gather", "answer_then_sleep"]
     expected = {"twice": b"5,5", "sleep_between": b"5,5", "gather": b"5,5",
