@@ -106,7 +106,7 @@ class _Loop(asyncio.SelectorEventLoop):
         if capture is not None:  # only its holder of the turn sets it (first_step)
             self._capture = None
             capture.append((callback, args, context))
-            return events.Handle(callback, args, self, context)
+            return None  # (the task's constructor, the only caller then, drops it)
         return super().call_soon(callback, *args, context=context)
 
 
@@ -168,6 +168,10 @@ _running_lock = threading.Lock()
 _shut_down = weakref.WeakSet()
 
 
+# How long a first step waits for the loop's turn before leaving the
+# coroutine to the loop (seconds).
+TURN_WAIT = 0.002
+
 # This thread's first step: .task while it holds the turn, .paused while
 # a wind of the step runs below (the turn given back).
 _here = threading.local()
@@ -182,11 +186,14 @@ def first_step(coro, frame, translator):
     """Runs the coroutine's first step on this thread (see the module's
     docstring); the rest, if any, runs on the loop thread. False if the
     step cannot run here now: the caller submits the coroutine instead."""
-    lp = loop()
+    lp = _loop if _loop is not None else loop()
     if getattr(_here, "task", None) is not None or getattr(_here, "paused", None) is not None:
         return False  # inside a first step already (a wind below it came back here)
-    if lp.get_debug() or not lp.turn.acquire(False):
-        return False  # the loop is running something: it runs this too
+    # Other first steps hold the turn only while their Python runs (as
+    # they hold the GIL): wait that long. The loop thread may hold it
+    # longer (a coroutine's later step): then the loop runs this one too.
+    if lp.get_debug() or not lp.turn.acquire(True, TURN_WAIT):
+        return False
     try:
         previous = events._get_running_loop()
         events._set_running_loop(lp)
@@ -195,7 +202,7 @@ def first_step(coro, frame, translator):
             _here.before = (ready, scheduled)
             captured = lp._capture = []
             try:
-                task = lp.create_task(_run(coro, frame, translator))
+                task = tasks.Task(_run(coro, frame, translator), loop=lp)
             finally:
                 lp._capture = None
             ((step, args, context),) = captured
@@ -292,8 +299,11 @@ def cancel_all(translator):
 
 
 def _timeout(translator):
+    value = translator.options.get("async-timeout")
+    if not value:
+        return None
     try:
-        value = float(translator.options.get("async-timeout", 0) or 0)
+        value = float(value)
     except ValueError:
         translator.log.error("option async-timeout must be a number of seconds; ignoring it")
         return None
