@@ -163,9 +163,9 @@ def _settle(future, reply, exc):
 
 
 # The coroutines running for each translator object, cancelled at its fini.
-_running = {}
+_running: dict = {}
 _running_lock = threading.Lock()
-_shut_down = weakref.WeakSet()
+_shut_down: weakref.WeakSet = weakref.WeakSet()
 
 
 # How long a first step waits for the loop's turn before leaving the
@@ -195,7 +195,7 @@ def first_step(coro, frame, translator):
     if lp.get_debug() or not lp.turn.acquire(True, TURN_WAIT):
         return False
     try:
-        previous = events._get_running_loop()
+        previous = _here.previous = events._get_running_loop()
         events._set_running_loop(lp)
         try:
             ready, scheduled = len(lp._ready), len(lp._scheduled)
@@ -205,15 +205,18 @@ def first_step(coro, frame, translator):
                 task = tasks.Task(_run(coro, frame, translator), loop=lp)
             finally:
                 lp._capture = None
-            ((step, args, context),) = captured
-            _here.task = task
-            try:
-                if context is None:
-                    step(*args)
-                else:
-                    context.run(step, *args)
-            finally:
-                _here.task = None
+            if captured:  # the task's first step, taken out of call_soon
+                ((step, args, context),) = captured
+                _here.task = task
+                try:
+                    if context is None:
+                        step(*args)
+                    else:
+                        context.run(step, *args)
+                finally:
+                    _here.task = None
+            # (else an asyncio that schedules a task's first step without
+            # call_soon: it is in the loop's queue, and the loop runs it)
         finally:
             events._set_running_loop(previous)
         if not task.done():
@@ -235,7 +238,7 @@ def _pause():
         return False
     lp = task.get_loop()
     tasks._leave_task(lp, task)
-    events._set_running_loop(None)
+    events._set_running_loop(_here.previous)  # (an application's own loop, client side)
     _here.task, _here.paused = None, task
     ready, scheduled = _here.before
     if len(lp._ready) > ready or len(lp._scheduled) != scheduled:
