@@ -5,10 +5,10 @@ use crate::answer::{Answer, Refusal, Ticket};
 use crate::convert::{self, Owned};
 use crate::ffi::{self, glupy_slot_t};
 use crate::fops::FOPS;
-use crate::frame::{Frame, FrameState, Held, WindCtx};
+use crate::frame::{self, Frame, FrameState, Held, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
-use crate::{logging, pool, threads};
+use crate::{aio, logging, pool, threads};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -233,34 +233,35 @@ fn resolve_later(
     future: Py<PyAny>,
 ) {
     let inst = Arc::clone(&state.inst);
-    threads::dispatch(
-        inst.thread_policy(),
-        Box::new(move || {
-            logging::with_domain(&inst.name, || {
-                Python::attach(|py| {
-                    let values: PyResult<Vec<Py<PyAny>>> = owned
-                        .into_iter()
-                        .map(|v| convert::to_python(py, v, inst.owner()))
-                        .collect();
-                    let delivered = values.and_then(|values| {
-                        let aio = py.import("glupy._aio")?;
-                        let reply = aio.getattr("Reply")?.call1((
-                            FOPS[fop].name.as_str(),
-                            op_ret,
-                            op_errno,
-                            PyTuple::new(py, values)?,
-                        ))?;
-                        aio.call_method1("resolve", (future.bind(py), reply))
-                    });
-                    if let Err(e) = delivered {
-                        let _ = py.import("glupy._aio").and_then(|aio| {
-                            aio.call_method1("fail", (future.bind(py), e.value(py)))
-                        });
-                    }
-                })
+    let policy = inst.thread_policy();
+    let job: pool::Job = Box::new(move || {
+        logging::with_domain(&inst.name, || {
+            Python::attach(|py| {
+                let values: PyResult<Vec<Py<PyAny>>> = owned
+                    .into_iter()
+                    .map(|v| convert::to_python(py, v, inst.owner()))
+                    .collect();
+                let delivered = values.and_then(|values| {
+                    let reply = aio::reply(py)?.call1((
+                        FOPS[fop].name.as_str(),
+                        op_ret,
+                        op_errno,
+                        PyTuple::new(py, values)?,
+                    ))?;
+                    aio::resolve(py)?.call1((future.bind(py), reply))
+                });
+                if let Err(e) = delivered {
+                    let _ =
+                        aio::fail(py).and_then(|fail| fail.call1((future.bind(py), e.value(py))));
+                }
             })
-        }),
-    );
+        })
+    });
+    // Back inside a wind from a coroutine's first step on this thread: the
+    // future is resolved when the wind returns, under the GIL it takes back.
+    if let Err(job) = threads::defer_while_winding(state.raw() as usize, job) {
+        threads::dispatch(policy, job);
+    }
 }
 
 /// Queues the Python call; the job holds the turn's ticket (let go of
@@ -359,8 +360,14 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
                 state
                     .set_asynchronous(ticket)
                     .map_err(|why| PyRuntimeError::new_err(why.message(&FOPS[fop].name)))?;
-                let aio = py.import("glupy._aio")?;
-                aio.call_method1("submit", (ret, frame_obj, inst.translator.clone_ref(py)))?;
+                // Its first step runs here, where a sync method would run
+                // (unless the loop is busy: then the loop runs all of it).
+                let translator = inst.translator.bind(py);
+                let args = (ret.clone_ref(py), frame_obj.clone_ref(py), translator);
+                let here = frame::first_step(py, || aio::first_step(py)?.call1(args))?;
+                if !here.is_truthy()? {
+                    aio::submit(py)?.call1((ret, frame_obj, translator))?;
+                }
                 Ok(())
             });
             if let Err(e) = outcome {
@@ -407,9 +414,7 @@ fn child_name(py: Python<'_>, child: usize) -> Py<PyAny> {
 }
 
 fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    py.import("asyncio")?
-        .call_method1("iscoroutine", (value,))?
-        .extract()
+    aio::iscoroutine(py)?.call1((value,))?.extract()
 }
 
 /// Answers a request whose Python code raised, as the answering machine
@@ -463,7 +468,9 @@ fn report(py: Python<'_>, state: &Arc<FrameState>, ticket: Ticket, err: &PyErr, 
         );
     }
     if let Ok(go) = decision {
-        let answering = Arc::clone(state);
-        threads::outside_python(|| py.detach(move || drop(answering.perform(go))));
+        if let Some(go) = frame::keep_for_step_end(state, go) {
+            let answering = Arc::clone(state);
+            threads::outside_python(|| py.detach(move || drop(answering.perform(go))));
+        }
     }
 }

@@ -8,10 +8,11 @@ use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
 use crate::values::refs::SendPtr;
-use crate::{pool, threads};
+use crate::{aio, pool, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -94,6 +95,10 @@ impl Drop for Held {
         // SAFETY: PyGILState_Check only reads this thread's state.
         let gil_held =
             unsafe { pyo3::ffi::Py_IsInitialized() != 0 && pyo3::ffi::PyGILState_Check() == 1 };
+        // Inside a coroutine's first step: performed when it is over.
+        let Some(go) = keep_for_step_end(&self.state, go) else {
+            return;
+        };
         let state = Arc::clone(&self.state);
         if gil_held {
             let job = Box::new(move || drop(state.perform(go)));
@@ -362,6 +367,64 @@ impl FrameState {
     }
 }
 
+/// Answers decided on a thread, with the state they are for.
+type Kept = Vec<(Arc<FrameState>, Go<Reply>)>;
+
+thread_local! {
+    /// Open while this thread runs a coroutine's first step (python/glupy/
+    /// _aio.py, first_step), where the thread holds the event loop's turn:
+    /// the answers decided in it (by the machine, as anywhere) wait here
+    /// and are performed on this thread once the step is over and the turn
+    /// given back (GlusterFS's unwind never runs holding the turn), without
+    /// the GIL, their values dropped with it. Taken out (None) while a wind
+    /// of the step runs below, so nothing nested there adds to it.
+    static STEP_ANSWERS: RefCell<Option<Kept>> = const { RefCell::new(None) };
+}
+
+/// Performs a first step's answers when it ends, even by a panic.
+struct StepEnd<'py> {
+    py: Python<'py>,
+    outer: Option<Kept>,
+}
+
+impl Drop for StepEnd<'_> {
+    fn drop(&mut self) {
+        let kept = STEP_ANSWERS.with(|s| s.replace(self.outer.take()));
+        for (state, go) in kept.unwrap_or_default() {
+            let used = self.py.detach(move || state.perform(go));
+            drop(used);
+        }
+    }
+}
+
+/// Runs `step` (the call of `_aio.first_step`, under the GIL) as this
+/// thread's coroutine first step: async winds made in it go straight down
+/// from this thread, and its answers are performed after it.
+pub fn first_step<T>(py: Python<'_>, step: impl FnOnce() -> T) -> T {
+    let outer = STEP_ANSWERS.with(|s| s.replace(Some(Vec::new())));
+    let _end = StepEnd { py, outer };
+    step()
+}
+
+fn in_first_step() -> bool {
+    STEP_ANSWERS.with(|s| s.borrow().is_some())
+}
+
+/// Keeps `go` for the end of this thread's first step, or gives it back
+/// if the thread is in none.
+pub fn keep_for_step_end(state: &Arc<FrameState>, go: Go<Reply>) -> Option<Go<Reply>> {
+    if go.is_nothing() {
+        return None;
+    }
+    STEP_ANSWERS.with(|s| match s.borrow_mut().as_mut() {
+        Some(kept) => {
+            kept.push((Arc::clone(state), go));
+            None
+        }
+        None => Some(go),
+    })
+}
+
 #[pyclass(frozen, module = "glupy", name = "Frame")]
 pub struct Frame {
     pub(crate) held: Held,
@@ -573,11 +636,7 @@ impl Frame {
             st.inst.xl,
         )?;
         let future = if st.is_asynchronous() {
-            Some(
-                py.import("glupy._aio")?
-                    .call_method0("new_future")?
-                    .unbind(),
-            )
+            Some(aio::new_future(py)?.call0()?.unbind())
         } else {
             None
         };
@@ -602,8 +661,27 @@ impl Frame {
             out
         };
         match awaitable {
-            // A coroutine: the event loop must not run GlusterFS's code
-            // (a child may block on disk), so a Python thread winds.
+            // A coroutine's first step, on the thread that called the fop
+            // method (one the sync path winds from): wound right here, the
+            // loop's turn given back meanwhile; a reply that comes back
+            // during the wind resolves the awaitable before it is returned.
+            Some(awaitable) if in_first_step() && paused(py)? => {
+                let step = STEP_ANSWERS.with(|s| s.take());
+                let key = st.raw() as usize;
+                // The child's time is not the coroutine's (see outside_python).
+                let out = threads::outside_python(|| {
+                    py.detach(move || threads::winding(key, move || wind(out)))
+                });
+                drop(out);
+                let resumed = aio::resume(py).and_then(|resume| resume.call0());
+                STEP_ANSWERS.with(|s| *s.borrow_mut() = step);
+                // This frame's reply, if it came back during the wind.
+                threads::outside_python(|| threads::run_deferred(key));
+                resumed?;
+                Ok(awaitable)
+            }
+            // On the event loop: it must not run GlusterFS's code (a child
+            // may block on disk), so a Python thread winds.
             Some(awaitable) => {
                 let job: pool::Job = Box::new(move || drop(wind(out)));
                 if let Err(job) = pool::submit_or_return(job) {
@@ -635,6 +713,11 @@ impl Frame {
     fn answer(&self, py: Python<'_>, answer: Answer<Reply>) -> Result<(), Refusal> {
         let state = Arc::clone(self.state());
         let go = state.decide(self.held.ticket(), answer)?;
+        // In a coroutine's first step: performed on this thread when the
+        // step is over.
+        let Some(go) = keep_for_step_end(&state, go) else {
+            return Ok(());
+        };
         if state.is_asynchronous() {
             // From a coroutine, on the event loop: the parents' callbacks
             // (which may wind further, down to the disk) run on a Python
@@ -650,4 +733,10 @@ impl Frame {
         drop(used);
         Ok(())
     }
+}
+
+/// Gives the loop's turn back for a wind from a coroutine's first step
+/// (`_aio._pause`); false if this thread is not inside the step's task.
+fn paused(py: Python<'_>) -> PyResult<bool> {
+    aio::pause(py)?.call0()?.is_truthy()
 }

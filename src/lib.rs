@@ -10,6 +10,7 @@
 mod ffi;
 pub mod fop_spec;
 
+mod aio;
 mod answer;
 mod answer_table;
 pub mod api;

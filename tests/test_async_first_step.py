@@ -1,0 +1,136 @@
+"""The first step of an async def fop on the calling thread (issue 14): a
+coroutine that winds twice, sleeps between winds, raises after a wind,
+answers early and goes on, or is cancelled or timed out, is answered
+exactly once, with what it said; none is lost (each call has a deadline
+here) and none doubled (the statedump's calls equal its answers, nothing
+dropped)."""
+
+import errno
+import re
+import threading
+
+import pytest
+
+import glusterlib
+
+from test_host import glupy, glupy_section
+
+DEADLINE = 20  # seconds: a lost answer never comes back
+
+
+def within(call, *args):
+    """call(*args), or fail if it does not return within DEADLINE."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = call(*args)
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            box["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(DEADLINE)
+    if worker.is_alive():
+        pytest.fail(f"{call.__name__}{args} got no answer within {DEADLINE}s (a lost answer)")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def counters(brick):
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    return {fop: dict(kv.split("=") for kv in section[f"fop.{fop}"].split())
+            for fop in ("getxattr", "lookup")}
+
+
+def errno_of(client, path, name):
+    with pytest.raises(OSError) as e:
+        within(client.getxattr, path, name)
+    return e.value.errno
+
+
+def test_first_step_cases_are_answered_once_each(gluster):
+    brick = gluster.brick([glupy("async_steps", async_timeout=2)])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"12345")
+    rounds = 20
+    for _ in range(rounds):
+        assert within(client.getxattr, "/f", "user.step.twice") == b"5,5"
+        assert within(client.getxattr, "/f", "user.step.sleep_between") == b"5,5"
+        assert within(client.getxattr, "/f", "user.step.gather") == b"5,5"
+        assert within(client.getxattr, "/f", "user.step.answer_then_sleep") == b"early"
+        assert errno_of(client, "/f", "user.step.raise_after") == errno.EIO
+        assert errno_of(client, "/f", "user.step.fop_error_after") == errno.EROFS
+        assert errno_of(client, "/f", "user.step.cancel") == errno.ETIMEDOUT
+    for _ in range(2):
+        assert errno_of(client, "/f", "user.step.timeout") == errno.ETIMEDOUT
+    assert brick.alive()
+    # Every getxattr that reached the translator was answered exactly once
+    # (gfapi asks twice per getxattr: the size, then the value).
+    assert glusterlib.wait_until(
+        lambda: (lambda c: c["calls"] == c["answered"])(counters(brick)["getxattr"]), 10)
+    got = counters(brick)
+    for fop in ("getxattr", "lookup"):
+        assert got[fop]["calls"] == got[fop]["answered"], got
+        assert got[fop]["dropped"] == "0", got
+    # gfapi asks twice per getxattr that succeeds (the size, then the value).
+    assert int(got["getxattr"]["calls"]) == (2 * 4 + 3) * rounds + 2, got
+    log = brick.log_text()
+    assert "async_steps: raised after a wind" in log
+    assert log.count("did not finish within async-timeout") >= 2
+
+
+IO_THREADS = ("performance/io-threads", {})
+
+
+def test_first_step_runs_on_the_calling_thread_as_a_task_of_the_loop(gluster):
+    brick = gluster.brick([glupy("async_steps"), IO_THREADS])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"x")
+    seen = within(client.getxattr, "/f", "user.step.where").decode().split(";")
+    threads = [s.split("|")[0] for s in seen]
+    # Before and after a wind whose reply came back inline (posix below
+    # io-threads): the io-threads worker; after a sleep: the loop's thread.
+    assert re.fullmatch(r"glfs_iotwr\w+", threads[0]), seen
+    assert threads[1] == threads[0], seen
+    assert threads[2] == "glupy-asyncio", seen
+    # A task of the glupy loop everywhere, with the log contextvar set.
+    assert all(s.split("|")[1:] == ["True", "True", "True"] for s in seen), seen
+
+
+@pytest.mark.parametrize("below_io_threads", [True, False], ids=["io-threads", "pool"])
+def test_many_concurrent_first_steps_lose_and_double_nothing(gluster, below_io_threads):
+    brick = gluster.brick([glupy("async_steps"), IO_THREADS] if below_io_threads
+                          else [glupy("async_steps")])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"12345")
+    cases = ["twice", "sleep_between", "gather", "answer_then_sleep"]
+    expected = {"twice": b"5,5", "sleep_between": b"5,5", "gather": b"5,5",
+                "answer_then_sleep": b"early"}
+    failures = []
+
+    def worker(n):
+        for i in range(40):
+            case = cases[(n + i) % len(cases)]
+            try:
+                value = client.getxattr("/f", f"user.step.{case}")
+            except OSError as error:
+                failures.append((case, error))
+                continue
+            if value != expected[case]:
+                failures.append((case, value))
+            client.stat("/f")
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a request got no answer within 60 s"
+    assert failures == []
+    got = counters(brick)
+    for fop in ("getxattr", "lookup"):
+        assert got[fop]["calls"] == got[fop]["answered"], got
+        assert got[fop]["dropped"] == "0", got
+    assert brick.alive()

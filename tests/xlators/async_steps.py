@@ -1,0 +1,105 @@
+"""async def fops whose first step runs on the calling thread (the fast
+path of python/glupy/_aio.py, first_step) and then do what may take them
+off it: wind twice, sleep between winds, raise after a wind, answer early
+and go on, get cancelled or time out. getxattr ``user.step.<case>`` picks
+the case; the reply's value says what the coroutine saw."""
+
+import asyncio
+import errno
+import threading
+
+import glupy
+from glupy import _aio
+
+
+def here():
+    """glupy-asyncio on the loop's thread, else the thread's name as the
+    system knows it (glfs_iotwr000, glupy-py3, ...)."""
+    if threading.current_thread().name == "glupy-asyncio":
+        return "glupy-asyncio"
+    with open(f"/proc/self/task/{threading.get_native_id()}/comm") as comm:
+        return comm.read().strip()
+
+
+class xlator(glupy.Translator):
+    def lookup_fop(self, frame, this, loc, xdata):
+        if not (loc.path or "").startswith("/f"):
+            # gfapi's own lookups (at init and fini) go on synchronously,
+            # as its getxattrs: a broken first step fails the tests' calls
+            # on /f..., never the client's setup or teardown.
+            frame.wind(loc, xdata)
+            return None
+        return self.lookup_async(frame, loc, xdata)  # a coroutine: async
+
+    async def lookup_async(self, frame, loc, xdata):
+        return await frame.wind(loc, xdata)
+
+    def getxattr_fop(self, frame, this, loc, name, xdata):
+        if not (name or "").startswith("user.step."):
+            frame.wind(loc, name, xdata)  # gfapi's own (at init): synchronous
+            return None
+        case = name[len("user.step."):]
+        return getattr(self, "case_" + case)(frame, loc, name)  # a coroutine: async
+
+    @staticmethod
+    def text(name, value):
+        data = value.encode()
+        return glupy.Reply("getxattr", len(data), 0, (glupy.Dict({name: data}), None))
+
+    async def case_twice(self, frame, loc, name):
+        first = await frame.wind_fop("stat", loc, None)
+        second = await frame.wind_fop("stat", loc, None)
+        return self.text(name, f"{first.buf.st_size},{second.buf.st_size}")
+
+    async def case_sleep_between(self, frame, loc, name):
+        first = await frame.wind_fop("stat", loc, None)
+        await asyncio.sleep(0.01)
+        second = await frame.wind_fop("stat", loc, None)
+        return self.text(name, f"{first.buf.st_size},{second.buf.st_size}")
+
+    async def case_gather(self, frame, loc, name):
+        a, b = await asyncio.gather(frame.wind_fop("stat", loc, None), frame.wind_fop("stat", loc, None))
+        return self.text(name, f"{a.buf.st_size},{b.buf.st_size}")
+
+    async def case_raise_after(self, frame, loc, name):
+        await frame.wind_fop("stat", loc, None)
+        raise RuntimeError("async_steps: raised after a wind")
+
+    async def case_fop_error_after(self, frame, loc, name):
+        await frame.wind_fop("stat", loc, None)
+        raise glupy.FopError(errno.EROFS)
+
+    async def case_timeout(self, frame, loc, name):
+        await frame.wind_fop("stat", loc, None)
+        await asyncio.sleep(30)  # longer than the instance's async-timeout
+
+    async def case_cancel(self, frame, loc, name):
+        await frame.wind_fop("stat", loc, None)
+        asyncio.current_task().cancel()
+        await asyncio.sleep(5)
+
+    async def case_answer_then_sleep(self, frame, loc, name):
+        reply = self.text(name, "early")
+        frame.unwind(reply.op_ret, reply.op_errno, *reply.args)
+        await asyncio.sleep(0.01)
+        await frame.wind_fop("stat", loc, None)  # answered: refused
+        return None
+
+    async def case_where(self, frame, loc, name):
+        """Threads and asyncio state seen before the first wind, after it,
+        and after a sleep: the first step runs on the calling thread as a
+        task of the glupy loop, the rest on the loop's thread."""
+        seen = []
+
+        def note():
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            log_id = _aio.current_log_id.get()
+            seen.append(f"{here()}|{loop is glupy.loop()}|{task is not None}|{log_id is not None}")
+
+        note()
+        await frame.wind_fop("stat", loc, None)
+        note()
+        await asyncio.sleep(0)
+        note()
+        return self.text(name, ";".join(seen))
