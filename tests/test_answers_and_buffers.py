@@ -56,14 +56,20 @@ def assert_same(name, got, expected):
         pytest.fail(f"{name}: {len(got)} bytes read, {len(expected)} expected, first difference at {first}")
 
 
-def test_replaced_write_data_survives_write_behind_in_a_fuse_client(gluster, assert_log_clean):
+# xor_async: the same replacements by `async def` fops (first step on the
+# calling thread, replies kept past their answers).
+XOR_MODULES = ["xor_data", "xor_async"]
+
+
+@pytest.mark.parametrize("module", XOR_MODULES)
+def test_replaced_write_data_survives_write_behind_in_a_fuse_client(gluster, assert_log_clean, module):
     # FUSE -> glupy (new bytes for every write, wound with the request's own
     # iobref) -> write-behind (flush-behind: it keeps the iovec after our
     # wind returned) -> protocol/client.
     brick = gluster.brick()
     mount = gluster.mount(brick, layers=[
         ("performance/write-behind", {"flush-behind": "on", "cache-size": "8MB"}, "wb"),
-        glupy("xor_data", "xor", xor_writes="on"),
+        glupy(module, "xor", xor_writes="on"),
     ])
     rng = random.Random(11)
     files = {}
@@ -95,12 +101,14 @@ def test_replaced_write_data_survives_io_threads_in_a_brick(gluster, assert_log_
     assert_log_clean(brick.log_text())
 
 
-def test_replaced_read_replies_survive_the_socket_layer_under_concurrent_readers(gluster, assert_log_clean, workdir):
+@pytest.mark.parametrize("module", XOR_MODULES)
+def test_replaced_read_replies_survive_the_socket_layer_under_concurrent_readers(gluster, assert_log_clean, workdir,
+                                                                                  module):
     # The brick answers every readv with new bytes. A reader process is
     # stopped and continued again and again, so the brick's replies to it
     # wait in protocol/server's socket queue (which holds the iovec, not a
     # copy) while another client's reads make the brick reuse buffers.
-    brick = gluster.brick([glupy("xor_data", "xor", xor_reads="on")])
+    brick = gluster.brick([glupy(module, "xor", xor_reads="on")])
     writer = gluster.gfapi(brick)
     rng = random.Random(3)
     expected_dir = workdir / "expected"
