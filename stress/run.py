@@ -232,24 +232,15 @@ def run_all(names, workdir):
             failures += [f"plain-for-{name}: {p}" for p in passed(reference)]
         failures += [f"{name}: {p}" for p in passed(result, reference)]
         results += [result] + ([reference] if reference else [])
-    for name, fault in REPLICA_FAULTS.items():
+    programs = [(name, ["replica.py", str(workdir / name), fault], SECONDS * 4 + 900)
+                for name, fault in REPLICA_FAULTS.items()]
+    programs += [(name, [script, str(workdir / name), "--seconds", str(SECONDS)], SECONDS * 2 + 900)
+                 for name, script in PROGRAMS.items()]
+    for name, (script, *args), timeout in programs:
         if name not in names:
             continue
-        done = subprocess.run([PYTHON, str(HERE / "replica.py"), str(workdir / name), fault],
-                              capture_output=True, text=True, timeout=SECONDS * 4 + 900)
-        lines = done.stdout.strip().splitlines()
-        replica = json.loads(lines[-1]) if lines else {"stderr": done.stderr[-3000:]}
-        replica["exit"] = done.returncode
-        print(json.dumps(replica), flush=True)
-        if done.returncode != 0:
-            failures.append(f"{name}: {replica.get('problems') or replica.get('stderr')}")
-        results.append(replica)
-    for name, script in PROGRAMS.items():
-        if name not in names:
-            continue
-        done = subprocess.run([PYTHON, str(HERE / script), str(workdir / name), "--seconds",
-                               str(SECONDS)], capture_output=True, text=True,
-                              timeout=SECONDS * 2 + 900)
+        done = subprocess.run([PYTHON, str(HERE / script), *args], capture_output=True, text=True,
+                              timeout=timeout)
         lines = done.stdout.strip().splitlines()
         outcome = json.loads(lines[-1]) if lines else {"stderr": done.stderr[-3000:]}
         outcome["exit"] = done.returncode

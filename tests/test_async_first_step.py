@@ -13,29 +13,18 @@ import pytest
 
 import glusterlib
 
+from test_answers_and_buffers import call_with_timeout
 from test_host import glupy, glupy_section
 
 DEADLINE = 20  # seconds: a lost answer never comes back
 
 
 def within(call, *args):
-    """call(*args), or fail if it does not return within DEADLINE."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = call(*args)
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            box["error"] = error
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(DEADLINE)
-    if worker.is_alive():
-        pytest.fail(f"{call.__name__}{args} got no answer within {DEADLINE}s (a lost answer)")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    """call(*args), or fail if it does not return within DEADLINE (a lost answer)."""
+    outcome = call_with_timeout(call, *args, timeout=DEADLINE)
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 def counters(brick):
