@@ -51,7 +51,7 @@ const NONE: *const c_char = std::ptr::null();
 
 /// The options table: glusterd validates `volume set` against it. Any
 /// other option reaches Python untouched.
-static mut OPTIONS: [ffi::volume_option_t; 6] = [
+static mut OPTIONS: [ffi::volume_option_t; 7] = [
     option(
         [c"module-name".as_ptr(), NONE, NONE, NONE],
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
@@ -82,6 +82,12 @@ static mut OPTIONS: [ffi::volume_option_t; 6] = [
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
         NONE,
         c"Change this value (e.g. to a timestamp) to load the module's source again; if the new code fails to load, the running translator is kept.".as_ptr(),
+    ),
+    option(
+        [c"status-interval".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_INT,
+        c"60".as_ptr(),
+        c"How often (seconds) a client process writes again its registration on the volume's root, which glupy status reads (0: never; bricks do not register).".as_ptr(),
     ),
     // SAFETY: all-zero is the terminator GlusterFS looks for.
     unsafe { std::mem::zeroed() },
@@ -311,6 +317,10 @@ fn apply(this: *mut ffi::xlator_t, inst: &Instance, options: &BTreeMap<String, S
             logging::write(&inst.name, logging::GF_LOG_ERROR, &msg);
             return -1;
         }
+    }
+    if let Err(msg) = inst.set_status_interval(options) {
+        logging::write(&inst.name, logging::GF_LOG_ERROR, &msg);
+        return -1;
     }
     Python::attach(|py| {
         let opts = inst.this_obj.get().options.bind(py);

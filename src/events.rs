@@ -95,6 +95,12 @@ pub unsafe extern "C" fn on_notify(this: *mut ffi::xlator_t, event: i32, data: *
             // The graph is going away: see lifecycle.
             crate::lifecycle::graph_going_down(this);
         }
+        if event as u32 == ffi::glusterfs_event_t_GF_EVENT_CHILD_UP {
+            // SAFETY: notify gets a live glupy xlator.
+            if let Some(slot) = unsafe { crate::lifecycle::slot(this) } {
+                slot.announcer.child_up(this);
+            }
+        }
         let Some(name) = event_name(event) else {
             return;
         };

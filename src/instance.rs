@@ -62,6 +62,9 @@ pub struct Instance {
     /// Where this translator's Python calls run (option python-thread;
     /// reconfigure changes it).
     thread_policy: AtomicU8,
+    /// Option status-interval: how often a client rewrites its registration
+    /// (src/announce.rs), in seconds; 0 = never.
+    status_interval: AtomicU64,
     /// notify, forget, release and releasedir, run in arrival order.
     pub events: crate::events::EventQueue,
     /// Answers the host gives without Python.
@@ -205,6 +208,7 @@ impl Instance {
             .ok_or("option module-name is missing: set it to the Python module that defines `class xlator(glupy.Translator)`")?
             .clone();
         let thread_policy = Policy::parse(options.get("python-thread").map(String::as_str))?;
+        let status_interval = parse_status_interval(options)?;
         let this_obj =
             Py::new(py, Xlator::new(py, xl, options).map_err(describe)?).map_err(describe)?;
         let host = py
@@ -263,6 +267,7 @@ impl Instance {
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
             reload_token: options.get("reload").cloned().unwrap_or_default(),
             thread_policy: AtomicU8::new(thread_policy as u8),
+            status_interval: AtomicU64::new(status_interval),
             events: Default::default(),
             tables: crate::answer_table::AnswerTables::new(this_obj_tables),
             frames: Mutex::new(HashMap::new()),
@@ -270,6 +275,17 @@ impl Instance {
             life,
             finishing: Default::default(),
         })
+    }
+
+    pub fn status_interval(&self) -> u64 {
+        self.status_interval.load(Ordering::Relaxed)
+    }
+
+    /// Applies option status-interval (reconfigure).
+    pub fn set_status_interval(&self, options: &BTreeMap<String, String>) -> Result<(), String> {
+        let interval = parse_status_interval(options)?;
+        self.status_interval.store(interval, Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn thread_policy(&self) -> Policy {
@@ -404,5 +420,15 @@ impl Instance {
                 None
             }
         }
+    }
+}
+
+/// Option status-interval: whole seconds, default announce::DEFAULT_INTERVAL.
+fn parse_status_interval(options: &BTreeMap<String, String>) -> Result<u64, String> {
+    match options.get("status-interval") {
+        None => Ok(crate::announce::DEFAULT_INTERVAL),
+        Some(v) => v.trim().parse().map_err(|_| {
+            format!("option status-interval {v:?}: give whole seconds (0: this client does not register for glupy status)")
+        }),
     }
 }

@@ -11,6 +11,7 @@ mod ffi;
 pub mod fop_spec;
 
 mod aio;
+mod announce;
 mod answer;
 mod answer_table;
 pub mod api;

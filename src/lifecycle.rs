@@ -41,6 +41,8 @@ pub struct Slot {
     /// Instances replaced by a reload whose retirement may not be over:
     /// fini finishes them too, before the graph goes.
     retiring: Mutex<Vec<Weak<Instance>>>,
+    /// A client's registration for glupy status (src/announce.rs).
+    pub announcer: Arc<crate::announce::Announcer>,
 }
 
 struct TablePtr(*mut ffi::xlator_fops);
@@ -104,12 +106,23 @@ pub unsafe fn slot_or_new(this: *mut ffi::xlator_t) -> &'static Slot {
                 life: Arc::new(Life::new(&name)),
                 tables: Mutex::new(Vec::new()),
                 retiring: Mutex::new(Vec::new()),
+                announcer: Default::default(),
             };
             lives().push((this as usize, Arc::downgrade(&slot.life)));
             (*this).private = Box::into_raw(Box::new(slot)).cast();
         }
         &*((*this).private as *const Slot)
     }
+}
+
+/// The translator's slot, if init made it.
+///
+/// # Safety
+/// `this` must be a glupy xlator that fini has not freed.
+pub unsafe fn slot<'a>(this: *mut ffi::xlator_t) -> Option<&'a Slot> {
+    // SAFETY: private is NULL or our Slot, freed only by fini, after which
+    // GlusterFS calls no entry of this xlator.
+    unsafe { (std::ptr::read_volatile(&(*this).private) as *const Slot).as_ref() }
 }
 
 /// The live instance of the translator (a new reference), if any.
@@ -138,6 +151,7 @@ pub unsafe fn install(this: *mut ffi::xlator_t, inst: Instance) {
         retiring.push(Arc::downgrade(&old));
         drop(retiring);
         retire(old);
+        slot.announcer.poke();
     }
 }
 
@@ -329,6 +343,7 @@ pub fn graph_going_down(this: *mut ffi::xlator_t) {
     // SAFETY: notify gets a live xlator; private is NULL or our Slot.
     let slot = unsafe { ((*this).private as *const Slot).as_ref() };
     let Some(slot) = slot else { return };
+    slot.announcer.stop();
     let inst = slot.current();
     if let Some(inst) = &inst {
         logging::with_domain(&inst.name, || answer_kept_frames(inst, "going down"));
@@ -394,6 +409,8 @@ pub unsafe fn fini(this: *mut ffi::xlator_t) {
     }
     // SAFETY: the Box::into_raw of slot_or_new.
     let slot = unsafe { Box::from_raw(raw as *mut Slot) };
+    // Its writes go down this graph: done before the graph goes.
+    slot.announcer.join();
     // The graph's inodes and fds are gone already (see the module's doc).
     Python::attach(|_py| slot.life.end());
     lives().retain(|(xl, _)| *xl != this as usize);

@@ -7,6 +7,11 @@
 //! `glupy status` reads it from every brick of a pool through GlusterFS's
 //! own client stack (python/glupy/brickquery.py).
 //!
+//! The key may carry a suffix after a dot (`trusted.glupy.status.<nonce>`),
+//! answered the same under the name asked: `glupy status` asks with a
+//! fresh random suffix, so a value someone stored under the plain key on a
+//! brick without glupy (root on a client can) is never taken for an answer.
+//!
 //! Why this name: in the `trusted.` namespace a brick without glupy answers
 //! it ENODATA, which storage/posix logs at DEBUG only (a name outside the
 //! kernel's namespaces, such as `glusterfs.glupy.status`, is EOPNOTSUPP
@@ -43,6 +48,36 @@ pub unsafe extern "C" fn on_status(this: *mut ffi::xlator_t) -> *mut c_char {
 
 /// The JSON text answering the status key for `inst`.
 pub fn text(inst: &Instance) -> String {
+    serde_json::Value::Object(fields(inst)).to_string()
+}
+
+/// A client's registration (src/announce.rs): the status answer, and who
+/// the process is, when this was written and when it is written again.
+pub fn client_text(inst: &Instance, this: *mut ffi::xlator_t, interval: u64) -> String {
+    let mut fields = fields(inst);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    fields.insert("written_at".into(), now.into());
+    fields.insert("interval".into(), interval.into());
+    // SAFETY: `this` is a live xlator; its context's strings live as long
+    // as the process.
+    let (server, mount, process) = unsafe {
+        (
+            ffi::glupy_volfile_server(this),
+            ffi::glupy_mount_point(this),
+            ffi::glupy_process_name(this),
+        )
+    };
+    let context = crate::announce::context_string;
+    fields.insert("volfile_server".into(), context(server).into());
+    fields.insert("mount_point".into(), context(mount).into());
+    fields.insert("process_name".into(), context(process).into());
+    serde_json::Value::Object(fields).to_string()
+}
+
+fn fields(inst: &Instance) -> serde_json::Map<String, serde_json::Value> {
     let mut fields = serde_json::Map::new();
     fields.insert("xlator".into(), inst.name.to_string().into());
     for (key, value) in crate::statedump::identity(inst) {
@@ -52,10 +87,10 @@ pub fn text(inst: &Instance) -> String {
     fields.insert("hostname".into(), hostname().into());
     fields.insert("glusterfs".into(), crate::gluster_version::BUILT_FOR.into());
     fields.insert("glupy".into(), env!("CARGO_PKG_VERSION").into());
-    serde_json::Value::Object(fields).to_string()
+    fields
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: writes at most buf.len() bytes into buf.
     if unsafe { libc::gethostname(buf.as_mut_ptr() as *mut c_char, buf.len()) } != 0 {

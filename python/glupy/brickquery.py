@@ -8,7 +8,13 @@ client stack and nothing of glupy's own on the network: the volume's client
 volfile (`gluster system:: getspec V`) holds one protocol/client block per
 brick (remote-host, remote-subvolume, transport, the volume's username and
 password); each block alone is a volfile that libgfapi loads to reach that
-one brick, and `glfs_getxattr(fs, "/", STATUS_KEY)` asks it.
+one brick, and `glfs_getxattr(fs, "/", STATUS_KEY + "." + nonce)` asks it
+(a fresh random nonce: a value someone stored under the key on a brick
+without glupy cannot answer it).
+
+The same query lists the client registrations on the brick's root
+(CLIENT_PREFIX, written by each client process's glupy: src/announce.rs):
+what FUSE mounts and gfapi applications on any host run.
 
 Each brick is asked by a child process of its own (this module run with
 `-c`), started from a thread per brick and killed at its timeout: a thread
@@ -24,6 +30,7 @@ import ctypes.util
 import errno
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -34,6 +41,8 @@ from pathlib import Path
 from . import volfilter
 
 STATUS_KEY = "trusted.glupy.status"
+# Client processes register under this prefix (src/announce.rs).
+CLIENT_PREFIX = "trusted.glupy.client."
 BRICK_TIMEOUT = 15.0
 GF_LOG_INFO = 7
 # A brick that answers these for the key runs no glupy that knows it.
@@ -93,8 +102,9 @@ def _ask_one(brick, volfile, log_file, timeout, results):
         done = subprocess.run([sys.executable, "-I", "-c", code, package_parent, str(volfile),
                                str(log_file)], capture_output=True, text=True, timeout=timeout)
         reply = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+        clients = _parse_clients(reply.get("clients", {}))
         if "answer" in reply:
-            results[brick] = {"answer": json.loads(reply["answer"].rstrip("\0"))}
+            results[brick] = {"answer": json.loads(reply["answer"])}
         elif reply.get("errno") in NO_STATUS:
             results[brick] = {"none": f"the brick answers {errno.errorcode[reply['errno']]} "
                                       f"for {STATUS_KEY}"}
@@ -104,10 +114,25 @@ def _ask_one(brick, volfile, log_file, timeout, results):
             results[brick] = {"error": f"the query ended without an answer (exit status "
                                        f"{done.returncode}) {done.stderr.strip()[-300:]}"
                                        + _log_hint(log_file)}
+        results[brick]["clients"] = clients
     except subprocess.TimeoutExpired:
         results[brick] = {"error": f"no answer in {timeout:.0f} s" + _log_hint(log_file)}
     except (OSError, ValueError) as e:
         results[brick] = {"error": f"{type(e).__name__}: {e}"}
+
+
+def _parse_clients(raw):
+    """{name: registration} of the client registrations a brick's root
+    holds; one that is no JSON object is left out."""
+    parsed = {}
+    for name, text in raw.items():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            parsed[name] = value
+    return parsed
 
 
 def _log_hint(log_file):
@@ -133,14 +158,7 @@ def child(volfile, log_file):
 
 
 def _query(volfile, log_file):
-    P, S, INT = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int
-    lib = ctypes.CDLL(ctypes.util.find_library("gfapi") or "libgfapi.so.0", use_errno=True)
-    for name, restype, argtypes in (
-            ("glfs_new", P, [S]), ("glfs_set_volfile", INT, [P, S]),
-            ("glfs_set_logging", INT, [P, S, INT]), ("glfs_init", INT, [P]),
-            ("glfs_getxattr", ctypes.c_ssize_t, [P, S, S, P, ctypes.c_size_t])):
-        function = getattr(lib, name)
-        function.restype, function.argtypes = restype, argtypes
+    lib = _gfapi()
     fs = lib.glfs_new(b"glupy-status")
     if not fs:
         return {"error": "glfs_new failed"}
@@ -149,7 +167,41 @@ def _query(volfile, log_file):
     lib.glfs_set_logging(fs, os.fsencode(log_file), GF_LOG_INFO)
     if lib.glfs_init(fs) != 0:
         return _failed("cannot reach the brick (glfs_init)")
-    key = STATUS_KEY.encode()
+    # A fresh nonce: a value stored under the key (root on a client can
+    # store one on a brick without glupy) never answers it.
+    key = f"{STATUS_KEY}.{secrets.token_hex(8)}".encode()
+    found = _getxattr(lib, fs, key)
+    if isinstance(found, dict):
+        reply = found
+    else:
+        reply = {"answer": found.decode(errors="replace")}
+    names = _listxattr(lib, fs)
+    if isinstance(names, dict):
+        return reply
+    clients = {}
+    for name in names:
+        if name.startswith(CLIENT_PREFIX.encode()):
+            value = _getxattr(lib, fs, name)
+            if not isinstance(value, dict):
+                clients[name.decode(errors="replace")] = value.decode(errors="replace")
+    return {**reply, "clients": clients}
+
+
+def _gfapi():
+    P, S, INT, SIZE = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_ssize_t
+    lib = ctypes.CDLL(ctypes.util.find_library("gfapi") or "libgfapi.so.0", use_errno=True)
+    for name, restype, argtypes in (
+            ("glfs_new", P, [S]), ("glfs_set_volfile", INT, [P, S]),
+            ("glfs_set_logging", INT, [P, S, INT]), ("glfs_init", INT, [P]),
+            ("glfs_getxattr", SIZE, [P, S, S, P, ctypes.c_size_t]),
+            ("glfs_listxattr", SIZE, [P, S, P, ctypes.c_size_t])):
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    return lib
+
+
+def _getxattr(lib, fs, key):
+    """The value of xattr key of the brick's root, or {"error", "errno"}."""
     for _attempt in range(3):
         size = lib.glfs_getxattr(fs, b"/", key, None, 0)
         if size < 0:
@@ -157,10 +209,25 @@ def _query(volfile, log_file):
         buf = ctypes.create_string_buffer(max(size, 1))
         got = lib.glfs_getxattr(fs, b"/", key, buf, size)
         if got >= 0:
-            return {"answer": buf.raw[:got].decode(errors="replace")}
+            return buf.raw[:got].rstrip(b"\0")
         if ctypes.get_errno() != errno.ERANGE:
             return _failed("getxattr")
     return _failed("getxattr")
+
+
+def _listxattr(lib, fs):
+    """The xattr names of the brick's root, or {"error", "errno"}."""
+    for _attempt in range(3):
+        size = lib.glfs_listxattr(fs, b"/", None, 0)
+        if size < 0:
+            return _failed("listxattr")
+        buf = ctypes.create_string_buffer(max(size, 1))
+        got = lib.glfs_listxattr(fs, b"/", buf, size)
+        if got >= 0:
+            return [n for n in buf.raw[:got].split(b"\0") if n]
+        if ctypes.get_errno() != errno.ERANGE:
+            return _failed("listxattr")
+    return _failed("listxattr")
 
 
 def _failed(what):

@@ -45,6 +45,32 @@ void glupy_set_hooks(glupy_fop_hook_t fop, glupy_cbk_hook_t cbk,
  * fop entry, without Python (`glupy status` reads it from each brick). */
 #define GLUPY_STATUS_KEY "trusted.glupy.status"
 
+/* A client process's registration on the volume's root (the name is this
+ * prefix, then host, pid and translator), so that `glupy status` on any
+ * server sees what it runs (src/announce.rs). */
+#define GLUPY_CLIENT_KEY_PREFIX "trusted.glupy.client."
+
+/* Whether `name` asks the status key: GLUPY_STATUS_KEY itself, or it and a
+ * suffix after a dot (a query's nonce, which no stored xattr can answer). */
+int glupy_is_status_key(const char *name);
+
+/* Sets the extended attribute `key` to `value` on the
+ * volume's root through this translator's first child, with a frame of its
+ * own (syncop: the calling thread waits; never call it on an event thread).
+ * 0, or -errno; -EAGAIN while the graph has no inode table at its top
+ * yet (fuse makes it when CHILD_UP reaches it, after this translator). */
+int glupy_root_setxattr(xlator_t *this, const char *key, const char *value);
+
+/* Who this process is, borrowed from GlusterFS's context (NULL if unset):
+ * the volfile server, the mount point, the process name; and whether it
+ * registers: a client process (a mount or a gfapi application, not a brick)
+ * that is not one of GlusterFS's internal clients (a negative client pid:
+ * self-heal, glfsheal, geo-replication or quota's auxiliary mounts). */
+const char *glupy_volfile_server(xlator_t *this);
+const char *glupy_mount_point(xlator_t *this);
+const char *glupy_process_name(xlator_t *this);
+int glupy_registers(xlator_t *this);
+
 /* Points the getxattr slot at the entry that answers GLUPY_STATUS_KEY and
  * hands every other name on: to the glupy entry (python != 0: the module
  * has getxattr in Python) or straight to default_getxattr, as before. */

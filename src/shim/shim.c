@@ -1,6 +1,7 @@
 /* Hand-written helpers; the per-fop code is generated into fops_gen.c by
  * build.rs from src/fops.table and included at the end. */
 #include "glupy_shim.h"
+#include <glusterfs/syncop.h>
 
 static glupy_fop_hook_t fop_hook;
 static glupy_cbk_hook_t cbk_hook;
@@ -174,10 +175,18 @@ glupy_frame_gid(call_frame_t *frame)
 /* The status key (GLUPY_STATUS_KEY). Answered here, in the fop entry, once
  * on every path: the frame never reaches the Rust fop hook, Python or the
  * child. The hook only reads the translator's instance and returns its text
- * (guarded: a panic there is NULL). `name` is compared before anything else
- * and read nowhere after. */
+ * (guarded: a panic there is NULL). `name` (the key, or the key and a
+ * query's nonce) is read only before the answer is sent. */
+int
+glupy_is_status_key(const char *name)
+{
+    size_t len = sizeof(GLUPY_STATUS_KEY) - 1;
+    return name && strncmp(name, GLUPY_STATUS_KEY, len) == 0 &&
+           (name[len] == '\0' || name[len] == '.');
+}
+
 static int32_t
-glupy_status_answer(call_frame_t *frame, xlator_t *this)
+glupy_status_answer(call_frame_t *frame, xlator_t *this, const char *name)
 {
     char *text = status_hook ? status_hook(this) : NULL;
     dict_t *dict = NULL;
@@ -189,15 +198,15 @@ glupy_status_answer(call_frame_t *frame, xlator_t *this)
         dict = dict_new();
         if (dict) {
             int32_t len = (int32_t)strlen(text) + 1;
-            /* On success the dict owns text (freed with GF_FREE). */
-            if (dict_set_dynstr(dict, (char *)GLUPY_STATUS_KEY, text) == 0) {
+            /* On success the dict owns text (freed with GF_FREE); the
+             * value is found under the name asked for. */
+            if (dict_set_dynstr_with_alloc(dict, (char *)name, text) == 0) {
                 text = NULL;
                 op_ret = len;
                 op_errno = 0;
             }
         }
-        if (text)
-            GF_FREE(text);
+        GF_FREE(text);
     }
     STACK_UNWIND_STRICT(getxattr, frame, op_ret, op_errno,
                         op_ret < 0 ? NULL : dict, NULL);
@@ -210,8 +219,8 @@ static int32_t
 glupy_getxattr_status_default(call_frame_t *frame, xlator_t *this, loc_t *loc,
                               const char *name, dict_t *xdata)
 {
-    if (name && strcmp(name, GLUPY_STATUS_KEY) == 0)
-        return glupy_status_answer(frame, this);
+    if (glupy_is_status_key(name))
+        return glupy_status_answer(frame, this, name);
     return default_getxattr(frame, this, loc, name, xdata);
 }
 
@@ -219,8 +228,8 @@ static int32_t
 glupy_getxattr_status_python(call_frame_t *frame, xlator_t *this, loc_t *loc,
                              const char *name, dict_t *xdata)
 {
-    if (name && strcmp(name, GLUPY_STATUS_KEY) == 0)
-        return glupy_status_answer(frame, this);
+    if (glupy_is_status_key(name))
+        return glupy_status_answer(frame, this, name);
     return glupy_fop_getxattr(frame, this, loc, name, xdata);
 }
 
@@ -229,4 +238,75 @@ glupy_fill_status(struct xlator_fops *t, int python)
 {
     t->getxattr = python ? glupy_getxattr_status_python
                          : glupy_getxattr_status_default;
+}
+
+/* See glupy_shim.h. The frame is syncop's own (euid and pid of this
+ * process); the root inode is the one the mount's own table holds (a
+ * reference is taken for the call), looked up first so that the cluster
+ * translators below (DHT's layout) know it, as fuse's and gfapi's first
+ * lookup does. */
+int
+glupy_root_setxattr(xlator_t *this, const char *key, const char *value)
+{
+    xlator_t *top = this->graph ? (xlator_t *)this->graph->top : NULL;
+    inode_table_t *itable = top ? top->itable : NULL;
+    xlator_t *child = glupy_first_child(this);
+    xlator_t *old_this = THIS;
+    loc_t loc = {
+        0,
+    };
+    struct iatt iatt = {
+        0,
+    };
+    dict_t *dict = NULL;
+    int ret = -ENOMEM;
+
+    if (!itable || !itable->root || !child)
+        return -EAGAIN;
+    THIS = this;
+    loc.inode = inode_ref(itable->root);
+    gf_uuid_copy(loc.gfid, loc.inode->gfid);
+    loc.path = gf_strdup("/");
+    if (!loc.path)
+        goto out;
+    ret = syncop_lookup(child, &loc, &iatt, NULL, NULL, NULL);
+    if (ret < 0)
+        goto out;
+    ret = -ENOMEM;
+    dict = dict_new();
+    if (!dict || dict_set_dynstr_with_alloc(dict, (char *)key, value) != 0)
+        goto out;
+    ret = syncop_setxattr(child, &loc, dict, 0, NULL, NULL);
+out:
+    if (dict)
+        dict_unref(dict);
+    loc_wipe(&loc);
+    THIS = old_this;
+    return ret < 0 ? ret : 0;
+}
+
+const char *
+glupy_volfile_server(xlator_t *this)
+{
+    return this->ctx->cmd_args.volfile_server;
+}
+
+const char *
+glupy_mount_point(xlator_t *this)
+{
+    return this->ctx->cmd_args.mount_point;
+}
+
+const char *
+glupy_process_name(xlator_t *this)
+{
+    return this->ctx->cmd_args.process_name;
+}
+
+int
+glupy_registers(xlator_t *this)
+{
+    cmd_args_t *args = &this->ctx->cmd_args;
+    return this->ctx->process_mode == GF_CLIENT_PROCESS &&
+           !(args->client_pid_set && args->client_pid < 0);
 }

@@ -1,0 +1,125 @@
+"""What `glupy status` reads of processes it cannot ask: a client process's
+registration on the volume's root (src/announce.rs), and the status key
+asked with a nonce, which a stored xattr cannot answer (src/status.rs).
+
+Judged from the brick's own directory (the xattrs storage/posix stored) and
+from the client's statedump and pid, not from glupy's counters."""
+
+import errno
+import hashlib
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import glusterlib
+
+HERE = Path(__file__).resolve().parent
+XLATORS = HERE / "xlators"
+sys.path.insert(0, str(HERE.parent / "python"))
+from glupy import brickquery  # noqa: E402
+
+PREFIX = "trusted.glupy.client."
+
+
+def glupy(module, name, **options):
+    opts = {"module-name": module, "module-path": str(XLATORS)}
+    opts.update({k.replace("_", "-"): str(v) for k, v in options.items()})
+    return ("features/glupy", opts, name)
+
+
+def registrations(brick):
+    """{name: JSON} of the client registrations stored on the brick's root."""
+    root = str(brick.directory)
+    return {name: json.loads(os.getxattr(root, name).rstrip(b"\0"))
+            for name in os.listxattr(root) if name.startswith(PREFIX)}
+
+
+def sha256(module):
+    return hashlib.sha256((XLATORS / f"{module}.py").read_bytes()).hexdigest()
+
+
+def test_a_fuse_client_registers_what_it_runs_on_the_volumes_root_and_writes_it_again(gluster):
+    brick = gluster.brick()
+    mount = gluster.mount(brick, [glupy("passall", name="seen", status_interval=1)])
+    key = f"{PREFIX}{os.uname().nodename}.{mount.pid}.seen"
+    found = {}
+
+    def registered():
+        found.update(registrations(brick))
+        return key in found
+
+    glusterlib.wait_until(registered, 30, interval=0.2)
+    first = found[key]
+    assert first["module"] == "passall" and first["module-sha256"] == sha256("passall")
+    assert first["pid"] == mount.pid and first["hostname"] == os.uname().nodename
+    assert first["mount_point"] == str(mount.mountpoint) and first["interval"] == 1
+    assert abs(first["written_at"] - time.time()) < 30
+    section = glusterlib.statedump_sections(mount.statedump())["xlator.features.glupy.seen.priv"]
+    for name in ("module-file", "module-sha256", "loaded-at"):
+        assert first[name] == section[name], name
+    # Written again every interval (and nothing else of the root changed).
+    glusterlib.wait_until(lambda: registrations(brick)[key]["written_at"] > first["written_at"] + 1,
+                          30, interval=0.3)
+    assert list(registrations(brick)) == [key]
+    # An xattr of the root the client itself reads like any other.
+    assert json.loads(os.getxattr(mount.mountpoint, key).rstrip(b"\0"))["pid"] == mount.pid
+    glusterlib.assert_log_clean(mount.log_text(), what="client log")
+
+
+def test_internal_clients_and_interval_zero_do_not_register_and_bricks_never_do(gluster):
+    brick = gluster.brick([glupy("passall", name="brickside")])
+    silent = gluster.mount(brick, [glupy("passall", name="off", status_interval=0)])
+    internal = gluster.mount(brick, [glupy("passall", name="aux")], extra_args=["--client-pid=-2"])
+    watched = gluster.mount(brick, [glupy("passall", name="on")])
+    glusterlib.wait_until(lambda: any(k.endswith(".on") for k in registrations(brick)), 30,
+                          interval=0.2)
+    for mount in (silent, internal, watched):
+        (mount.mountpoint / f"f{mount.pid}").write_bytes(b"x")  # each one's child is up
+    time.sleep(2)
+    names = list(registrations(brick))
+    assert names == [f"{PREFIX}{os.uname().nodename}.{watched.pid}.on"], names
+    assert "not a client process" not in brick.log_text()
+
+
+def test_a_bad_status_interval_is_refused_with_what_to_write(gluster):
+    # GlusterFS refuses what is no number (the option is an INT); glupy
+    # refuses the rest, saying what to write.
+    brick = gluster.brick()
+    for value, says in (("soon", 'invalid number format "soon"'), ("-5", "whole seconds")):
+        name = f"bad{len(value)}"
+        with pytest.raises(glusterlib.GlusterError):
+            gluster.mount(brick, [glupy("passall", name=name, status_interval=value)], name=name)
+        log = (gluster.workdir / f"{name}.log").read_text()
+        assert "status-interval" in log and says in log, log[-2000:]
+
+
+def test_the_status_key_with_a_nonce_is_answered_and_a_stored_value_is_not_believed(gluster):
+    probed = gluster.brick([glupy("passall", name="probed")])
+    bare = gluster.brick()
+    nonce_key = f"{brickquery.STATUS_KEY}.{uuid.uuid4().hex}"
+    client = gluster.gfapi(probed)
+    answer = json.loads(client.getxattr("/", nonce_key).rstrip(b"\0"))
+    assert answer["xlator"] == "probed" and answer["pid"] == probed.pid
+    # A lookalike name is no status key: it goes on to posix.
+    with pytest.raises(OSError) as other:
+        client.getxattr("/", brickquery.STATUS_KEY + "x")
+    assert other.value.errno == errno.ENODATA
+    # Root stores a fake answer on a brick without glupy: the plain key
+    # returns it, the nonce key does not, and `glupy status`'s query says
+    # "no glupy".
+    fake = json.dumps({"xlator": "fake", "module": "fake", "pid": 1}).encode()
+    os.setxattr(str(bare.directory), brickquery.STATUS_KEY, fake)
+    bare_client = gluster.gfapi(bare)
+    assert bare_client.getxattr("/", brickquery.STATUS_KEY) == fake
+    with pytest.raises(OSError) as none:
+        bare_client.getxattr("/", nonce_key)
+    assert none.value.errno == errno.ENODATA
+    volfile = gluster.client_volfile(probed).read_text() + gluster.client_volfile(bare).read_text()
+    results = brickquery.ask([("127.0.0.1", probed.top), ("127.0.0.1", bare.top)], volfile)()
+    assert results[("127.0.0.1", probed.top)]["answer"]["pid"] == probed.pid
+    assert "none" in results[("127.0.0.1", bare.top)], results
