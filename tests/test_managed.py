@@ -331,15 +331,20 @@ class PidProcess:
 class ManagedMount(glusterlib.FuseMount):
     """A FUSE client that fetches its volfile from glusterd."""
 
-    def __init__(self, server, volume, mountpoint, log_file):
+    def __init__(self, server, volume, mountpoint, log_file, hostname=None):
         super().__init__(os.devnull, mountpoint, log_file)
-        self.server, self.volume = server, volume
+        self.server, self.volume, self.hostname = server, volume, hostname
 
     def mount(self, timeout=glusterlib.START_TIMEOUT):
         self.mountpoint.mkdir(parents=True, exist_ok=True)
         command = [glusterlib.GLUSTERFS, "-N", f"--volfile-server={self.server}",
                    f"--volfile-id={self.volume}", "-l", str(self.log_file), "-L", "INFO",
                    str(self.mountpoint)]
+        if self.hostname:
+            # As if on another host: a UTS namespace of its own, with its own
+            # host name (the same pid: unshare and sh exec).
+            command = ["unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"',
+                       self.hostname, *command]
         self.process = glusterlib.spawn(command, self.output_file, cwd=self.log_file.parent)
         if glusterlib.wait_until(self._usable_or_dead, timeout) != "usable":
             log = self.describe()
@@ -482,8 +487,9 @@ class Glusterd:
         return glusterlib.take_statedump(PidProcess(pid), self.dump_dir, glusterlib.DUMP_TIMEOUT,
                                          lambda: f"brick pid {pid}")
 
-    def mount(self, volume, name):
-        fuse = ManagedMount(self.address, volume, self.root / name, self.root / f"{name}.log")
+    def mount(self, volume, name, hostname=None):
+        fuse = ManagedMount(self.address, volume, self.root / name, self.root / f"{name}.log",
+                            hostname)
         self.mounts.append(fuse)
         return fuse.mount()
 

@@ -11,6 +11,7 @@ and a server that was down during a change converges when it comes back.
 Every process is stopped by pid at the end, also on failure.
 """
 
+import hashlib
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import glusterlib
-from test_managed import (GLUSTERD_PORT, Glusterd, getxattr,  # noqa: F401
+from test_managed import (GLUSTERD_PORT, Glusterd, PidProcess, getxattr,  # noqa: F401
                           installed_filter, wait_for, write_module)
 
 from glupy import pool as glupy_pool  # the checkout's (test_managed puts it first on sys.path)
@@ -205,6 +206,38 @@ def assert_bricks_run_what_their_statedumps_say(pool, status, servers):
             assert process["state"] == "ok" and process["hostname"] == os.uname().nodename
 
 
+def assert_clients_run_what_their_statedumps_say(pool, status, servers_by_pid):
+    """Each client as `glupy status` shows it (by its statedump, or by its
+    registration read from the bricks) is what its own statedump says, and
+    is listed under the server it took its volfile from."""
+    for pid, server in servers_by_pid.items():
+        (shown,) = [p for p in bricks_and_clients_of(status, server) if p["pid"] == pid]
+        sections = glusterlib.statedump_sections(client_statedump(pool, pid))
+        (dumped,) = [v for k, v in sections.items() if k.startswith("xlator.features.glupy.")]
+        mine = shown["running"][0]
+        assert (mine["sha256"], mine["loaded_at"], mine["file"], mine["module"]) == (
+            dumped["module-sha256"], dumped["loaded-at"], dumped["module-file"],
+            dumped["module"]), (shown, dumped)
+        assert shown["state"] == "ok", shown
+
+
+def client_statedump(pool, pid):
+    """A client's statedump: in the volume's statedump-path, or GlusterFS's
+    default directory (a client takes the option from its volfile)."""
+    for directory in (pool.first.dump_dir, Path("/var/run/gluster")):
+        try:
+            return glusterlib.take_statedump(PidProcess(pid), Path(directory), 10,
+                                             lambda: f"client pid {pid}")
+        except glusterlib.GlusterError as e:
+            last = e
+    raise last
+
+
+def bricks_and_clients_of(status, server):
+    (view,) = [s for s in status["servers"] if s["host"] == server.address]
+    return view["processes"]
+
+
 def module_files(directory, **files):
     for name, text in files.items():
         write_module(directory, name, text)
@@ -225,7 +258,9 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     pool.glupy(s1, "enable", volume, "poolbrick", "--module-path", bricks_src, "--restart")
     pool.glupy(s2, "enable", volume, "poolclient", "--side", "client", "--module-path", client_src)
     m1 = s1.mount(volume, "m1")
-    m2 = s2.mount(volume, "m2")
+    # m2 as if on another host (its own host name): status sees it only by
+    # the registration it writes on the volume's root.
+    m2 = s2.mount(volume, "m2", hostname="client-b")
     for mount in (m1, m2):
         assert getxattr(mount.mountpoint, "user.glupy.client") == b"c1"
         assert getxattr(mount.mountpoint, "user.glupy.brick") == b"one"
@@ -240,6 +275,12 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     assert len(bricks) == 6 and {p["serves"].partition(":")[0] for p in bricks} == \
         {s.address for s in pool.servers}
     assert sorted(p["pid"] for p in clients) == sorted([m1.pid, m2.pid])
+    assert_clients_run_what_their_statedumps_say(pool, status, {m1.pid: s1, m2.pid: s2})
+    (remote,) = [p for p in clients if p["pid"] == m2.pid]
+    assert remote["seen"] == "registration" and remote["hostname"] == "client-b", remote
+    assert remote["serves"] == str(m2.mountpoint) and remote["volfile_server"] == s2.address
+    assert remote["running"][0]["sha256"] == hashlib.sha256(
+        (client_src / "poolclient.py").read_bytes()).hexdigest()
     brick_bundle = status["wanted"]["brick"]["bundle"]
     assert {b for _, b in running_bundles(status, "brick")} == {brick_bundle}
     assert all(p["running"][0]["loaded_at"] and len(p["running"][0]["sha256"]) == 64 for p in bricks)
@@ -251,6 +292,7 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     first_loads = {p["serves"]: p["running"][0]["loaded_at"] for p in processes_of(status, "brick")}
     text = s1.glupy("status", volume).stdout
     print(text)
+    assert f"{m2.mountpoint} pid {m2.pid} on client-b (registered " in text, text
     for process in bricks_of(status, s3):
         assert (f"{process['serves']} pid {process['pid']}: poolbrick sha256 "
                 f"{process['running'][0]['sha256'][:12]} bundle {brick_bundle[:12]} loaded "
@@ -323,6 +365,12 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
     for mount in (m1, m2):
         wait_for(lambda: getxattr(mount.mountpoint, "user.glupy.client") == b"c2", what="client")
     assert (m2.mountpoint / "while-down.bin").read_bytes() == data[::-1]
+    # The remote client's registration shows the new module (written again
+    # at the reload), as its own statedump does.
+    c2 = hashlib.sha256((client_src / "poolclient.py").read_bytes()).hexdigest()
+    wait_for(lambda: [p["running"][0]["sha256"] for p in processes_of(pool.status(), "client")
+                      if p["pid"] == m2.pid] == [c2], what="m2's registration of c2")
+    assert_clients_run_what_their_statedumps_say(pool, pool.status(), {m1.pid: s1, m2.pid: s2})
 
     # Disabled on the whole pool.
     done = pool.glupy(s1, "disable", volume, "--restart", check=False)
@@ -337,4 +385,9 @@ def test_one_command_runs_a_translator_on_the_whole_pool(pool, tmp_path):
         for name, text in server.volfiles(volume).items():
             assert b"glupy" not in text, f"{server.address} {name}"
     assert (m2.mountpoint / "one.bin").read_bytes() == data
+    # The registrations went with glupy (disable removes them from every
+    # brick), and the remote client, now without glupy, is not listed.
+    for path, _pid in pool.first.bricks(volume):
+        assert not [n for n in os.listxattr(path) if n.startswith("trusted.glupy.client.")], path
+    assert [p["pid"] for p in processes_of(status, "client")] == [m1.pid]
     print(f"pool test body: {time.monotonic() - started:.0f}s")

@@ -123,3 +123,33 @@ def test_the_status_key_with_a_nonce_is_answered_and_a_stored_value_is_not_belie
     results = brickquery.ask([("127.0.0.1", probed.top), ("127.0.0.1", bare.top)], volfile)()
     assert results[("127.0.0.1", probed.top)]["answer"]["pid"] == probed.pid
     assert "none" in results[("127.0.0.1", bare.top)], results
+
+
+def test_status_reads_registrations_from_the_bricks_calls_silent_ones_gone_and_disable_forgets(
+        gluster):
+    from glupy import pool
+
+    brick = gluster.brick()
+    mount = gluster.mount(brick, [glupy("passall", name="seen", status_interval=1)])
+    volfile = gluster.client_volfile(brick).read_text()
+    where = [("127.0.0.1", brick.top)]
+
+    def shown():
+        found = pool.registrations(brickquery.ask(where, volfile)())
+        return found.get((os.uname().nodename, mount.pid))
+
+    glusterlib.wait_until(shown, 30, interval=0.3)
+    process = pool.registered_process((os.uname().nodename, mount.pid), shown(), time.time())
+    assert process["running"][0]["sha256"] == sha256("passall") and "gone" not in process
+    assert process["serves"] == str(mount.mountpoint) and process["written_ago"] <= 5
+    # Killed: nothing writes it again; after three intervals (and the slack)
+    # status calls it gone, not a running process.
+    os.kill(mount.pid, 9)
+    mount.process.wait(10)
+    time.sleep(pool.GONE_INTERVALS * 1 + pool.GONE_SLACK + 2)
+    process = pool.registered_process((os.uname().nodename, mount.pid), shown(), time.time())
+    assert "not heard from" in process["gone"], process
+    # disable's forget: read, then removed from the brick itself.
+    results = brickquery.ask(where, volfile, forget=True)()
+    assert list(results[where[0]]["clients"]) == [f"{PREFIX}{os.uname().nodename}.{mount.pid}.seen"]
+    assert registrations(brick) == {}

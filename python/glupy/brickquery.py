@@ -63,11 +63,14 @@ def client_blocks(volfile_text):
     return found
 
 
-def ask(bricks, volfile_text, timeout=BRICK_TIMEOUT):
+def ask(bricks, volfile_text, timeout=BRICK_TIMEOUT, forget=False):
     """Start asking every brick [(host, path)] in parallel; returns a function
     that waits (at most about `timeout`) and gives {(host, path): result}:
     {"answer": {...}} (the brick's glupy), {"none": why} (it answered that it
-    has no such key: no glupy) or {"error": why} (no answer)."""
+    has no such key: no glupy) or {"error": why} (no answer); each with
+    "clients": {name: registration} found on the brick's root. forget: the
+    registrations are removed from each brick after they are read (`glupy
+    disable`; straight on the brick, so no replica marks them pending)."""
     blocks = client_blocks(volfile_text)
     workdir = Path(tempfile.mkdtemp(prefix="glupy-status-"))
     results, threads = {}, []
@@ -81,7 +84,7 @@ def ask(bricks, volfile_text, timeout=BRICK_TIMEOUT):
         volfile.write_text(block)
         thread = threading.Thread(target=_ask_one, daemon=True, name=f"status {brick[0]}",
                                   args=(brick, volfile, workdir / f"brick{n}.log", timeout,
-                                        results))
+                                        results, forget))
         thread.start()
         threads.append(thread)
 
@@ -94,13 +97,14 @@ def ask(bricks, volfile_text, timeout=BRICK_TIMEOUT):
     return collect
 
 
-def _ask_one(brick, volfile, log_file, timeout, results):
+def _ask_one(brick, volfile, log_file, timeout, results, forget):
     package_parent = str(Path(__file__).resolve().parent.parent)
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-            "from glupy import brickquery; brickquery.child(sys.argv[2], sys.argv[3])")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from glupy import brickquery; "
+            "brickquery.child(sys.argv[2], sys.argv[3], sys.argv[4] == 'forget')")
     try:
         done = subprocess.run([sys.executable, "-I", "-c", code, package_parent, str(volfile),
-                               str(log_file)], capture_output=True, text=True, timeout=timeout)
+                               str(log_file), "forget" if forget else "ask"],
+                              capture_output=True, text=True, timeout=timeout)
         reply = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
         clients = _parse_clients(reply.get("clients", {}))
         if "answer" in reply:
@@ -147,17 +151,17 @@ def _log_hint(log_file):
 
 # ------------------------------------------------------------------ child
 
-def child(volfile, log_file):
+def child(volfile, log_file, forget=False):
     """In the child process: one gfapi instance on the one-block volfile,
-    one getxattr, one JSON line on stdout; then exit without glfs_fini."""
+    the getxattrs, one JSON line on stdout; then exit without glfs_fini."""
     try:
-        print(json.dumps(_query(volfile, log_file)), flush=True)
+        print(json.dumps(_query(volfile, log_file, forget)), flush=True)
     except BaseException as e:  # the parent reads one line whatever happens
         print(json.dumps({"error": f"{type(e).__name__}: {e}"}), flush=True)
     os._exit(0)
 
 
-def _query(volfile, log_file):
+def _query(volfile, log_file, forget):
     lib = _gfapi()
     fs = lib.glfs_new(b"glupy-status")
     if not fs:
@@ -184,6 +188,9 @@ def _query(volfile, log_file):
             value = _getxattr(lib, fs, name)
             if not isinstance(value, dict):
                 clients[name.decode(errors="replace")] = value.decode(errors="replace")
+            if forget and lib.glfs_removexattr(fs, b"/", name) != 0:
+                return {**_failed(f"removexattr {name.decode(errors='replace')}"),
+                        "clients": clients}
     return {**reply, "clients": clients}
 
 
@@ -194,7 +201,8 @@ def _gfapi():
             ("glfs_new", P, [S]), ("glfs_set_volfile", INT, [P, S]),
             ("glfs_set_logging", INT, [P, S, INT]), ("glfs_init", INT, [P]),
             ("glfs_getxattr", SIZE, [P, S, S, P, ctypes.c_size_t]),
-            ("glfs_listxattr", SIZE, [P, S, P, ctypes.c_size_t])):
+            ("glfs_listxattr", SIZE, [P, S, P, ctypes.c_size_t]),
+            ("glfs_removexattr", INT, [P, S, S])):
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
     return lib

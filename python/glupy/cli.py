@@ -611,6 +611,12 @@ def disable_client(ctx, volume):
     pairs += blank_stale_chunks(options, "client", 0)
     set_client_entry(ctx, volume, None, pairs)
     print(f"{volume}: glupy removed from the client volfiles; running clients switch back")
+    # What the clients registered for `glupy status` (src/announce.rs) would
+    # otherwise stay on the bricks' roots until it counted as gone.
+    for brick, why in pool.forget_registrations(ctx.gluster, volume):
+        print(f"{volume}: the client registrations on brick {brick} stay ({why}); `glupy "
+              f"status` lists them as gone once they are {pool.GONE_INTERVALS} intervals old",
+              file=sys.stderr)
 
 
 def reload_client(ctx, volume, prepared):

@@ -16,17 +16,22 @@
   in time is reported, not waited for;
 - for each FUSE client of the volume on this host (found in /proc), what it
   really runs: the glupy section of a statedump (SIGUSR1) names the module
-  file, its sha256 and load time.
+  file, its sha256 and load time;
+- every client process with glupy on any host (FUSE mounts and gfapi
+  applications): its registration on the volume's root, read from the
+  bricks by the same query (src/announce.rs writes it, and again every
+  `status-interval` seconds); one not written again for three intervals is
+  listed as gone (unmounted, ended, or cut off from the bricks).
 
-A client process on another host is judged by the client volfile its server
-serves; what it runs is only visible from its own host (`glupy status`
-there). Everything is plain data (dicts and lists) for any renderer.
+A client process on another host without glupy is not seen (nothing
+registers it). Everything is plain data (dicts and lists) for any renderer.
 """
 
 import hashlib
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -201,12 +206,22 @@ def arg_value(args, *names):
     return None
 
 
+def same_host(pid):
+    """Whether process pid has this process's host name: a process in
+    another UTS namespace (a container) is another host to the pool, and
+    registers under its own name."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/uts") == os.readlink("/proc/self/ns/uts")
+    except OSError:
+        return True  # no namespace links: one host
+
+
 def local_clients(volume, processes):
     """FUSE clients of volume on this host: [{pid, server, mountpoint}]."""
     clients = []
     for proc in processes:
         args = proc["args"]
-        if proc["program"] != "glusterfs" or "--process-name" in args:
+        if proc["program"] != "glusterfs" or "--process-name" in args or not same_host(proc["pid"]):
             continue
         volfile_id = (arg_value(args, "--volfile-id") or "").lstrip("/")
         if volfile_id != volume:
@@ -311,7 +326,7 @@ def short(digest):
     return (digest or "?")[:12]
 
 
-def brick_answers(gluster, volume, bricks, timeout):
+def brick_answers(gluster, volume, bricks, timeout, forget=False):
     """Starts asking every online brick for its status key; returns a
     function giving {(host, path): result} (see brickquery.ask)."""
     online = sorted(key for key, brick in bricks.items() if brick["online"])
@@ -320,7 +335,53 @@ def brick_answers(gluster, volume, bricks, timeout):
     except Exception as e:  # every brick then says why
         why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         return lambda: {b: {"error": f"no client volfile to reach it: {why}"} for b in online}
-    return brickquery.ask(online, volfile, timeout)
+    return brickquery.ask(online, volfile, timeout, forget)
+
+
+def forget_registrations(gluster, volume, timeout=brickquery.BRICK_TIMEOUT):
+    """Removes every client registration from every online brick's root;
+    returns [(brick, why)] of the bricks where that failed."""
+    bricks = volume_bricks(gluster, volume)
+    results = brick_answers(gluster, volume, bricks, timeout, forget=True)()
+    return [(f"{host}:{path}", r["error"]) for (host, path), r in sorted(results.items())
+            if "error" in r]
+
+
+# A registration not written again for this many intervals (and this many
+# seconds more, for a slow brick or clock drift) is gone.
+GONE_INTERVALS, GONE_SLACK = 3, 10
+
+
+def registrations(results):
+    """{(hostname, pid): {translator: registration}} from every brick's
+    answer: the newest copy of each (replicas may lag after an outage)."""
+    newest = {}
+    for result in results.values():
+        for name, value in result.get("clients", {}).items():
+            if name not in newest or value.get("written_at", 0) > newest[name].get("written_at", 0):
+                newest[name] = value
+    found = {}
+    for value in newest.values():
+        key = (value.get("hostname"), value.get("pid"))
+        found.setdefault(key, {})[value.get("xlator", "?")] = value
+    return found
+
+
+def registered_process(host_pid, by_xlator, now):
+    """A client process as its registrations describe it."""
+    first = max(by_xlator.values(), key=lambda v: v.get("written_at", 0))
+    hostname, pid = host_pid
+    age = max(0, int(now - first.get("written_at", 0)))
+    interval = first.get("interval") or 60
+    serves = first.get("mount_point") or first.get("process_name") or "?"
+    process = {"kind": "client", "serves": serves, "pid": pid, "online": True,
+               "hostname": hostname, "volfile_server": first.get("volfile_server") or None,
+               "running": running(by_xlator), "seen": "registration", "written_ago": age}
+    if age > GONE_INTERVALS * interval + GONE_SLACK:
+        process["gone"] = (f"not heard from for {age} s (it writes every {interval} s): "
+                           f"unmounted, ended, or cut off from the bricks; `glupy disable` "
+                           f"removes its registration")
+    return process
 
 
 def apply_answer(process, result):
@@ -379,10 +440,12 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=(),
         result["servers"].append(entry)
 
     by_host = {s["host"]: s for s in result["servers"]}
+    this_server = next((s for s in result["servers"] if s["self"]), None)
     for client in clients:
-        server = by_host.get(client["server"]) or next((s for s in result["servers"] if s["self"]), None)
+        server = by_host.get(client["server"]) or this_server
         process = {"kind": "client", "serves": client["mountpoint"], "pid": client["pid"],
-                   "online": True, "running": None, "volfile_server": client["server"]}
+                   "online": True, "running": None, "volfile_server": client["server"],
+                   "hostname": socket.gethostname(), "seen": "statedump"}
         listed.append(process)
         if server is not None:
             server["processes"].append(process)
@@ -398,15 +461,35 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=(),
     results = answers()
     for key, process in queried:
         apply_answer(process, results[key])
+    local_pids = {p["pid"] for p in listed}
+    now = time.time()
+    for host_pid, by_xlator in sorted(registrations(results).items(), key=str):
+        hostname, pid = host_pid
+        if hostname == socket.gethostname() and (pid in local_pids or not _alive(pid)):
+            continue  # seen by its statedump above, or ended (this host)
+        process = registered_process(host_pid, by_xlator, now)
+        server = by_host.get(process["volfile_server"]) or this_server
+        if server is not None:
+            server["processes"].append(process)
 
     for server in result["servers"]:
         server_problems(result, server, wanted, expected)
     result["consistent"] = not result["problems"]
     result["failed"] = [f"{s['host']}: {p['kind']} {p['serves']} (pid {p['pid']}): {p['why']}"
                         for s in result["servers"] for p in s["processes"]
-                        if p.get("state") not in ("ok", None) and s["reachable"]]
+                        if p.get("state") not in ("ok", "gone", None) and s["reachable"]]
     result["unreachable"] = [s["host"] for s in result["servers"] if not s["reachable"]]
     return result
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError):
+        pass
+    return True
 
 
 def server_problems(result, server, wanted, expected):
@@ -439,6 +522,9 @@ def server_problems(result, server, wanted, expected):
                                 f"bundle: the glupy filter is not installed there, or failed")
     for process in server["processes"]:
         side = process["kind"]
+        if process.get("gone"):
+            process["state"], process["why"] = "gone", process["gone"]
+            continue  # a registration left behind is no running process
         state, why = judge(process, wanted.get(side), expected.get(side))
         process["state"], process["why"] = state, why
         if state != "ok":
@@ -475,8 +561,12 @@ def render_text(status):
             else:
                 shown = "?"
             mark = "" if process.get("state") == "ok" else f"  <- {process.get('why')}"
-            lines.append(f"    {process['kind']:6} {process['serves']} pid {process['pid'] or '-'}: "
-                         f"{shown}{mark}")
+            where = ""
+            if process.get("seen") == "registration":
+                where = (f" on {process['hostname']} (registered {process['written_ago']} s "
+                         f"ago)")
+            lines.append(f"    {process['kind']:6} {process['serves']} pid {process['pid'] or '-'}"
+                         f"{where}: {shown}{mark}")
     if status["problems"]:
         lines.append("  NOT CONSISTENT:")
         lines += [f"    - {p}" for p in status["problems"]]
