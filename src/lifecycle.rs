@@ -82,6 +82,11 @@ fn lives() -> std::sync::MutexGuard<'static, Vec<(usize, Weak<Life>)>> {
     LIVES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether `xl` is a glupy translator whose fini has not run.
+pub fn is_glupy(xl: *mut ffi::xlator_t) -> bool {
+    lives().iter().any(|(x, _)| *x == xl as usize)
+}
+
 /// The life of the glupy translator this thread runs for, if any.
 pub fn life_of_this() -> Option<Arc<Life>> {
     let this = crate::values::current_this() as usize;

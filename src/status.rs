@@ -46,9 +46,41 @@ pub unsafe extern "C" fn on_status(this: *mut ffi::xlator_t) -> *mut c_char {
     })
 }
 
-/// The JSON text answering the status key for `inst`.
+/// The JSON text answering the status key for `inst`: its fields, and
+/// under "below" those of every glupy translator under it in the graph
+/// (the key never reaches them: the topmost answers for all).
 pub fn text(inst: &Instance) -> String {
-    serde_json::Value::Object(fields(inst)).to_string()
+    let mut top = fields(inst);
+    let below: Vec<serde_json::Value> = glupy_below(inst.xl)
+        .iter()
+        .map(|i| serde_json::Value::Object(fields(i)))
+        .collect();
+    if !below.is_empty() {
+        top.insert("below".into(), below.into());
+    }
+    serde_json::Value::Object(top).to_string()
+}
+
+/// The live instances of the glupy translators under `xl`, each once, in
+/// depth-first volfile order.
+fn glupy_below(xl: *mut ffi::xlator_t) -> Vec<std::sync::Arc<Instance>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    let mut stack: Vec<_> = crate::instance::children(xl).into_iter().rev().collect();
+    while let Some((_, child)) = stack.pop() {
+        if !seen.insert(child as usize) {
+            continue;
+        }
+        if crate::lifecycle::is_glupy(child) {
+            // SAFETY: a glupy xlator of this live graph (its fini comes
+            // after this graph's requests end).
+            if let Some(inst) = unsafe { crate::lifecycle::current(child) } {
+                found.push(inst);
+            }
+        }
+        stack.extend(crate::instance::children(child).into_iter().rev());
+    }
+    found
 }
 
 /// A client's registration (src/announce.rs): the status answer, and who

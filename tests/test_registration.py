@@ -153,3 +153,17 @@ def test_status_reads_registrations_from_the_bricks_calls_silent_ones_gone_and_d
     results = brickquery.ask(where, volfile, forget=True)()
     assert list(results[where[0]]["clients"]) == [f"{PREFIX}{os.uname().nodename}.{mount.pid}.seen"]
     assert registrations(brick) == {}
+
+
+def test_the_topmost_glupy_of_a_brick_answers_for_every_glupy_under_it(gluster):
+    brick = gluster.brick([glupy("passall", name="lower"), glupy("empty", name="middle"),
+                           glupy("status_probe", name="upper")])
+    answer = json.loads(gluster.gfapi(brick).getxattr("/", brickquery.STATUS_KEY).rstrip(b"\0"))
+    sections = glusterlib.statedump_sections(brick.statedump())
+    assert answer["xlator"] == "upper"
+    assert [b["xlator"] for b in answer["below"]] == ["middle", "lower"], answer
+    for shown in [answer, *answer["below"]]:
+        dumped = sections[f"xlator.features.glupy.{shown['xlator']}.priv"]
+        assert (shown["module"], shown["module-sha256"], shown["loaded-at"]) == (
+            dumped["module"], dumped["module-sha256"], dumped["loaded-at"])
+        assert shown["module-sha256"] == sha256(shown["module"])

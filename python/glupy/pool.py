@@ -307,7 +307,8 @@ def judge(process, wanted, expected_files):
                 "the status key)" if process.get("no_glupy") else "")
         return "missing", (f"runs no glupy{hint}; the pool has {wanted['module']} "
                            f"{short(wanted['bundle'])}")
-    mine = loaded[0]
+    # The pool's translator, where a graph has more than one glupy.
+    mine = next((x for x in loaded if x["module"] == wanted["module"]), loaded[0])
     if mine["module"] != wanted["module"]:
         return "differs", f"runs module {mine['module']}, the pool has {wanted['module']}"
     if wanted["bundle"] and mine["bundle"] != wanted["bundle"]:
@@ -388,7 +389,9 @@ def apply_answer(process, result):
     """What a brick's status answer (or its absence) says about it."""
     if "answer" in result:
         answer = result["answer"]
-        process["running"] = running({answer.get("xlator", "?"): answer})
+        every = {answer.get("xlator", "?"): answer}
+        every.update((b.get("xlator", "?"), b) for b in answer.get("below", []))
+        process["running"] = running(every)
         process["pid"] = answer.get("pid", process["pid"])
         process["hostname"] = answer.get("hostname")
     elif "none" in result:

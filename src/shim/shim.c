@@ -265,7 +265,7 @@ glupy_root_setxattr(xlator_t *this, const char *key, const char *value)
         return -EAGAIN;
     THIS = this;
     loc.inode = inode_ref(itable->root);
-    gf_uuid_copy(loc.gfid, loc.inode->gfid);
+    memcpy(loc.gfid, loc.inode->gfid, sizeof(loc.gfid));
     loc.path = gf_strdup("/");
     if (!loc.path)
         goto out;
