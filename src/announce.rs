@@ -4,60 +4,92 @@
 //! server of the pool reads it from the bricks (clients do not listen, so
 //! nothing can ask them; python/glupy/brickquery.py).
 //!
-//! The name is `trusted.glupy.client.<hostname>.<pid>.<translator>`; the
-//! value is the status answer (`status::client_text`): module, sha256, load
-//! time, pid, host, volfile server, mount point, and when it was written
+//! The name is `trusted.glupy.client.<host id>.<pid>.<translator>`, where
+//! the host id tells machines (and UTS namespaces) apart whatever their host
+//! names: the first 8 hex digits of the kernel's boot id and the inode of
+//! the UTS namespace. The value is the translator's status answer without
+//! its helpers (`status::client_text`): module, sha256, load time, pid,
+//! host name and id, volfile server, mount point, and when it was written
 //! and how often it is written again. It goes down this translator's own
-//! child (not through its Python), with a frame of its own, as GlusterFS's
+//! child (not through its Python), with frames of its own, as GlusterFS's
 //! internal clients do: so through DHT and AFR to every brick, and healed
 //! like any xattr of the root.
 //!
 //! One thread per translator writes it at the first CHILD_UP, again after
-//! every CHILD_UP (a brick came back) and every reload, and every
-//! `status-interval` seconds (option; 0 = never). Nothing removes it when
-//! the process ends (GlusterFS calls no fini at unmount): `glupy status`
-//! calls a registration not written again for three intervals gone, and
-//! `glupy disable` removes them all. A graph switch in one process writes
-//! under the same name; only the newest graph's translator writes it (an
-//! old graph, until its PARENT_DOWN, would write back the old module).
+//! every CHILD_UP (a brick came back) and every reload or option change,
+//! and every `status-interval` seconds (option; 0 = none: the registration
+//! is removed). Nothing removes it when the process ends (GlusterFS calls no
+//! fini at unmount), so each write first removes what is left behind: the
+//! registrations of this host whose process is gone, and any not written
+//! again for a day past its own interval (bricks' xattr space is finite:
+//! ext4 keeps all of an inode's in one block). `glupy status` calls a
+//! registration not written again for three intervals gone, and `glupy
+//! disable` removes them all. A graph switch in one process writes under
+//! the same name; only the newest graph's translator writes it.
 //!
-//! Not for bricks (the status key answers for them) nor for GlusterFS's internal clients (a negative
-//! client pid: glfsheal, geo-replication and quota mounts), which come and
-//! go and would only leave registrations behind.
+//! The end of a graph: PARENT_DOWN stops the writes; the thread then
+//! removes the registration if it still owns it (no newer graph of the
+//! process writes it: a graph switch to a graph without glupy, a disable,
+//! a glfs_fini), best effort, while the children disconnect. CHILD_DOWN
+//! after it waits for the call in flight (answered, ENOTCONN at the latest,
+//! as the children disconnect) and lets no other start, before GlusterFS
+//! goes on to free the inode table (gfapi's glfs_fini frees it after the
+//! CHILD_DOWN, before any fini). fini joins the thread.
+//!
+//! Not for bricks (the status key answers for them) nor for GlusterFS's
+//! internal clients (a negative client pid: self-heal, glfsheal,
+//! geo-replication and quota mounts), which come and go.
 
 use crate::ffi;
 use crate::instance::Instance;
 use crate::logging;
-use std::collections::HashMap;
-use std::ffi::{CStr, CString};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The default of option status-interval, in seconds.
 pub const DEFAULT_INTERVAL: u64 = 60;
+/// A registration not written again for this long past three of its
+/// intervals is removed by any writer.
+const FORGET_AFTER_SECS: u64 = 24 * 3600;
+/// How long CHILD_DOWN waits for a call in flight after PARENT_DOWN.
+const DRAIN: Duration = Duration::from_secs(10);
+/// How long PARENT_DOWN waits for the registration to be removed.
+const WITHDRAW: Duration = Duration::from_secs(2);
 
 /// One translator's registration writer.
 #[derive(Default)]
 pub struct Announcer {
     state: Mutex<State>,
     wake: Condvar,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Default)]
 struct State {
     started: bool,
-    /// Write again now (a CHILD_UP or a reload), not at the next interval.
+    /// Write again now (a CHILD_UP, a reload, an option change).
     poked: bool,
+    /// PARENT_DOWN or fini: nothing is written any more; the registration
+    /// is removed once, if this writer still owns it.
     stopped: bool,
+    /// CHILD_DOWN after PARENT_DOWN, or fini: no call goes down any more.
+    closed: bool,
+    /// A call of the writer is down the graph.
+    in_flight: bool,
+    /// The writer is over (its last removal done or given up).
+    finished: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Which announcer of this process writes each name: the newest.
+/// Which announcer of this process writes each name: the newest. Its lock
+/// is held across the check and the write, so a replaced graph's writer
+/// never writes after the newer one.
 static NEWEST: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn newest() -> std::sync::MutexGuard<'static, Option<HashMap<String, u64>>> {
+fn newest() -> MutexGuard<'static, Option<HashMap<String, u64>>> {
     NEWEST.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -68,7 +100,7 @@ struct Xl(*mut ffi::xlator_t);
 unsafe impl Send for Xl {}
 
 impl Announcer {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -85,48 +117,96 @@ impl Announcer {
             return;
         }
         state.started = true;
-        drop(state);
         // SAFETY: notify gets a live xlator.
         if unsafe { ffi::glupy_registers(this) } == 0 {
             return;
         }
         let me = Arc::clone(self);
         let xl = Xl(this);
+        // Spawned and kept under the lock: join() finds it.
         let spawned = std::thread::Builder::new()
             .name("glupy-announce".into())
             .spawn(move || {
                 let xl = xl;
-                crate::guard::guarded("a client registration", (), || me.run(xl.0))
+                crate::guard::guarded("a client registration", (), || me.run(xl.0));
+                me.state().finished = true;
+                me.wake.notify_all();
             });
         match spawned {
-            Ok(handle) => {
-                *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
-            }
+            Ok(handle) => state.thread = Some(handle),
             Err(e) => tracing::error!(
                 "cannot start the thread that registers this client for glupy status ({e})"
             ),
         }
     }
 
-    /// A reload installed a new instance: write its registration now.
+    /// A reload or an option change: write (or remove) now.
     pub fn poke(&self) {
-        let mut state = self.state();
-        state.poked = true;
+        self.state().poked = true;
         self.wake.notify_all();
     }
 
-    /// The graph is going down: no more writes (never waits: PARENT_DOWN
-    /// comes on GlusterFS's threads).
+    /// PARENT_DOWN, before it goes on to the children: nothing more is
+    /// written, and the writer removes its registration if it owns it (a
+    /// graph switch to a graph without it, a disable, a glfs_fini) while
+    /// the children are still there. Waits for that at most WITHDRAW (it
+    /// needs no lock and no GIL of the caller's; GlusterFS's other threads
+    /// carry its answer), none where no writer runs (bricks).
     pub fn stop(&self) {
-        self.state().stopped = true;
+        let until = Instant::now() + WITHDRAW;
+        let mut state = self.state();
+        state.stopped = true;
         self.wake.notify_all();
+        while state.thread.is_some() && !state.finished {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            state = self
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
     }
 
-    /// fini: stops and waits for the writer (a write in flight is answered
-    /// by the child, at the latest when its connection goes).
+    /// CHILD_DOWN after PARENT_DOWN: waits (bounded) until the call in
+    /// flight, answered as the children disconnect, is over; none starts
+    /// after this (gfapi frees the inode table right after).
+    pub fn child_down(&self) {
+        let until = Instant::now() + DRAIN;
+        let mut state = self.state();
+        if !state.stopped {
+            return;
+        }
+        state.closed = true;
+        while state.in_flight {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    "the graph is going down while its glupy status registration is still \
+                     waiting for an answer after {} s",
+                    DRAIN.as_secs()
+                );
+                return;
+            }
+            state = self
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// fini: closes and waits for the writer.
     pub fn join(&self) {
-        self.stop();
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        {
+            let mut state = self.state();
+            state.stopped = true;
+            state.closed = true;
+        }
+        self.wake.notify_all();
+        let handle = self.state().thread.take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }
@@ -134,88 +214,213 @@ impl Announcer {
 
     fn run(&self, this: *mut ffi::xlator_t) {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let mut key = None;
+        let me = Identity::of_this_process();
+        let mut name: Option<String> = None;
+        let mut written = false;
         let mut failing = false;
         loop {
             // SAFETY: `this` lives until fini, which stops and joins us
             // first; current() reads the slot GlusterFS has not freed.
             let Some(inst) = (unsafe { crate::lifecycle::current(this) }) else {
-                return;
+                break;
             };
-            let interval = inst.status_interval();
-            if interval == 0 {
-                logging::write(
-                    &inst.name,
-                    logging::GF_LOG_DEBUG,
-                    "status-interval 0: this client does not register for glupy status",
-                );
-                return;
-            }
-            let name = key
+            let key = name
                 .get_or_insert_with(|| {
-                    let name = client_key(&inst);
+                    let key = client_key(&me, &inst);
                     newest()
                         .get_or_insert_with(HashMap::new)
-                        .insert(name.clone(), id);
-                    name
+                        .insert(key.clone(), id);
+                    key
                 })
                 .clone();
-            if newest().as_ref().and_then(|m| m.get(&name)) != Some(&id) {
-                return; // a newer graph's translator writes it now
-            }
-            let text = crate::status::client_text(&inst, this, interval);
+            let interval = inst.status_interval();
+            let text = crate::status::client_text(&inst, this, &me, interval);
+            let domain = inst.name.clone();
             drop(inst);
-            let result = write(this, &name, &text);
-            // SAFETY: as above.
-            let Some(inst) = (unsafe { crate::lifecycle::current(this) }) else {
-                return;
+            let mut wait = Some(Duration::from_secs(interval));
+            let result = {
+                let newest = newest();
+                if newest.as_ref().and_then(|m| m.get(&key)) != Some(&id) {
+                    written = false; // a newer graph's translator writes it now
+                    break;
+                }
+                if self.state().stopped {
+                    break;
+                }
+                if interval == 0 {
+                    wait = None; // until poked or stopped
+                    if written {
+                        self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None)
+                    } else {
+                        Ok(())
+                    }
+                } else {
+                    self.forget_left_behind(this, &me, &key);
+                    self.call(this, ffi::GLUPY_ROOT_SET, &key, Some(&text))
+                }
             };
-            let mut wait = Duration::from_secs(interval);
             match result {
                 // The mount's inode table comes right after this CHILD_UP.
-                Err(e) if e == libc::EAGAIN => wait = Duration::from_millis(200),
-                Err(e) if !failing => {
-                    failing = true;
-                    logging::write(
-                        &inst.name,
-                        logging::GF_LOG_WARNING,
-                        &format!(
-                            "cannot register this client for glupy status ({}: setxattr of \
-                             {name} on the volume's root); trying again every {interval} s",
-                            std::io::Error::from_raw_os_error(e)
-                        ),
-                    );
+                Err(e) if e == libc::EAGAIN => wait = Some(Duration::from_millis(200)),
+                Err(e) if e == libc::ECANCELED => break,
+                Err(e) => {
+                    if !failing {
+                        failing = true;
+                        logging::write(
+                            &domain,
+                            logging::GF_LOG_WARNING,
+                            &format!(
+                                "cannot {} this client's registration for glupy status ({}: \
+                                 {key} on the volume's root); trying again every {interval} s",
+                                if interval == 0 { "remove" } else { "write" },
+                                std::io::Error::from_raw_os_error(e)
+                            ),
+                        );
+                    }
+                    wait = wait.map(|w| w.max(Duration::from_secs(1)));
                 }
-                Err(_) => {}
-                Ok(()) if failing => {
-                    failing = false;
-                    logging::write(
-                        &inst.name,
-                        logging::GF_LOG_INFO,
-                        &format!("registered for glupy status again ({name})"),
-                    );
+                Ok(()) => {
+                    written = interval != 0;
+                    if failing {
+                        failing = false;
+                        logging::write(
+                            &domain,
+                            logging::GF_LOG_INFO,
+                            &format!("glupy status registration {key} written again"),
+                        );
+                    }
                 }
-                Ok(()) => {}
             }
-            drop(inst);
             if !self.wait(wait) {
                 break;
             }
         }
-        let mut map = newest();
-        if let (Some(m), Some(name)) = (map.as_mut(), key) {
-            if m.get(&name) == Some(&id) {
-                m.remove(&name);
+        let mut newest = newest();
+        if let (Some(m), Some(key)) = (newest.as_mut(), name) {
+            if m.get(&key) == Some(&id) {
+                m.remove(&key);
+                if written {
+                    // Nobody else writes it: gone with this graph.
+                    let _ = self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None);
+                }
             }
         }
     }
 
-    /// Until the interval passes or a poke (true), or a stop (false).
-    fn wait(&self, interval: Duration) -> bool {
+    /// Removes the registrations nobody will write again: this host's
+    /// whose process is gone, and any silent for a day past three of its
+    /// intervals. Best effort: the write goes on whatever happens here.
+    fn forget_left_behind(&self, this: *mut ffi::xlator_t, me: &Identity, mine: &str) {
+        let Ok(all) = self.list(this) else { return };
+        let now = unix_now();
+        for (key, text) in all {
+            if key == mine || !key.starts_with(prefix()) {
+                continue;
+            }
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let number = |k: &str| value.get(k).and_then(serde_json::Value::as_u64);
+            let host_gone = value.get("host_id").and_then(serde_json::Value::as_str)
+                == Some(me.host_id.as_str())
+                && number("pid").is_some_and(|pid| !pid_alive(pid));
+            let silent = number("written_at").is_some_and(|at| {
+                at + 3 * number("interval").unwrap_or(DEFAULT_INTERVAL) + FORGET_AFTER_SECS < now
+            });
+            if host_gone || silent {
+                let _ = self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None);
+            }
+        }
+    }
+
+    /// Every xattr of the volume's root, as text.
+    fn list(&self, this: *mut ffi::xlator_t) -> Result<BTreeMap<String, String>, i32> {
+        let mut all: *mut ffi::dict_t = std::ptr::null_mut();
+        self.guarded_call(|proceed, arg| {
+            // SAFETY: a live xlator (see run); `all` receives a reference
+            // we own.
+            unsafe {
+                ffi::glupy_root_xattr(
+                    this,
+                    ffi::GLUPY_ROOT_LIST as c_int,
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    &mut all,
+                    proceed,
+                    arg,
+                )
+            }
+        })?;
+        let map = crate::instance::options_map(all);
+        if !all.is_null() {
+            // SAFETY: the reference syncop_getxattr handed us.
+            unsafe { ffi::dict_unref(all) };
+        }
+        Ok(map)
+    }
+
+    /// Sets (value) or removes `key` on the volume's root.
+    fn call(
+        &self,
+        this: *mut ffi::xlator_t,
+        op: u32,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), i32> {
+        let key = CString::new(key).map_err(|_| libc::EINVAL)?;
+        let value = value
+            .map(|v| CString::new(v).map_err(|_| libc::EINVAL))
+            .transpose()?;
+        self.guarded_call(|proceed, arg| {
+            // SAFETY: a live xlator (see run); the strings are
+            // NUL-terminated and live across the call, which copies them.
+            unsafe {
+                ffi::glupy_root_xattr(
+                    this,
+                    op as c_int,
+                    key.as_ptr(),
+                    value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                    std::ptr::null_mut(),
+                    proceed,
+                    arg,
+                )
+            }
+        })
+    }
+
+    /// Runs a call down the graph marked in flight, unless closed; the
+    /// shim asks `proceed` again before each of its syncops.
+    fn guarded_call(
+        &self,
+        body: impl FnOnce(ffi::glupy_proceed_t, *mut c_void) -> c_int,
+    ) -> Result<(), i32> {
+        {
+            let mut state = self.state();
+            if state.closed {
+                return Err(libc::ECANCELED);
+            }
+            state.in_flight = true;
+        }
+        let ret = body(Some(proceed), self as *const Self as *mut c_void);
+        self.state().in_flight = false;
+        self.wake.notify_all();
+        if ret < 0 {
+            Err(-ret)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Until the interval passes or a poke (true), or a stop (false);
+    /// None: no interval.
+    fn wait(&self, interval: Option<Duration>) -> bool {
+        let deadline = interval.map(|i| Instant::now() + i);
         let mut state = self.state();
-        let deadline = std::time::Instant::now() + interval;
         while !state.stopped && !state.poked {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
             if left.is_zero() {
                 break;
             }
@@ -230,32 +435,64 @@ impl Announcer {
     }
 }
 
-/// `trusted.glupy.client.<hostname>.<pid>.<translator>`.
-pub fn client_key(inst: &Instance) -> String {
-    let prefix = std::str::from_utf8(ffi::GLUPY_CLIENT_KEY_PREFIX)
+/// The shim's question before each syncop: not closed?
+unsafe extern "C" fn proceed(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the Announcer of guarded_call, alive across it.
+    let me = unsafe { &*(arg as *const Announcer) };
+    c_int::from(!me.state().closed)
+}
+
+/// Who this process is, for its registration.
+pub struct Identity {
+    /// The boot id's first 8 hex digits and the UTS namespace's inode.
+    pub host_id: String,
+    pub hostname: String,
+}
+
+impl Identity {
+    fn of_this_process() -> Self {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let uts = std::fs::metadata("/proc/self/ns/uts")
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or(0);
+        let boot: String = boot.trim().chars().take(8).collect();
+        Identity {
+            host_id: format!("{boot}-{uts}"),
+            hostname: crate::status::hostname(),
+        }
+    }
+}
+
+fn prefix() -> &'static str {
+    std::str::from_utf8(ffi::GLUPY_CLIENT_KEY_PREFIX)
         .unwrap_or_default()
-        .trim_end_matches('\0');
+        .trim_end_matches('\0')
+}
+
+/// `trusted.glupy.client.<host id>.<pid>.<translator>`.
+fn client_key(me: &Identity, inst: &Instance) -> String {
     format!(
-        "{prefix}{}.{}.{}",
-        crate::status::hostname(),
+        "{}{}.{}.{}",
+        prefix(),
+        me.host_id,
         std::process::id(),
         inst.name
     )
 }
 
-/// Sets `name` to `text` on the volume's root (blocks until answered).
-fn write(this: *mut ffi::xlator_t, name: &str, text: &str) -> Result<(), i32> {
-    let (Ok(name), Ok(text)) = (CString::new(name), CString::new(text)) else {
-        return Err(libc::EINVAL);
+fn pid_alive(pid: u64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
     };
-    // SAFETY: a live xlator (see run); both strings are NUL-terminated and
-    // live across the call, which copies them.
-    let ret = unsafe { ffi::glupy_root_setxattr(this, name.as_ptr(), text.as_ptr()) };
-    if ret < 0 {
-        Err(-ret)
-    } else {
-        Ok(())
-    }
+    // SAFETY: signal 0 only checks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A string GlusterFS's context holds for the process's life, or "".

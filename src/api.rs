@@ -318,9 +318,18 @@ fn apply(this: *mut ffi::xlator_t, inst: &Instance, options: &BTreeMap<String, S
             return -1;
         }
     }
-    if let Err(msg) = inst.set_status_interval(options) {
-        logging::write(&inst.name, logging::GF_LOG_ERROR, &msg);
-        return -1;
+    match inst.set_status_interval(options) {
+        Ok(true) => {
+            // SAFETY: reconfigure gets a live glupy xlator.
+            if let Some(slot) = unsafe { crate::lifecycle::slot(this) } {
+                slot.announcer.poke();
+            }
+        }
+        Ok(false) => {}
+        Err(msg) => {
+            logging::write(&inst.name, logging::GF_LOG_ERROR, &msg);
+            return -1;
+        }
     }
     Python::attach(|py| {
         let opts = inst.this_obj.get().options.bind(py);

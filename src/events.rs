@@ -95,10 +95,12 @@ pub unsafe extern "C" fn on_notify(this: *mut ffi::xlator_t, event: i32, data: *
             // The graph is going away: see lifecycle.
             crate::lifecycle::graph_going_down(this);
         }
-        if event as u32 == ffi::glusterfs_event_t_GF_EVENT_CHILD_UP {
-            // SAFETY: notify gets a live glupy xlator.
-            if let Some(slot) = unsafe { crate::lifecycle::slot(this) } {
-                slot.announcer.child_up(this);
+        // SAFETY: notify gets a live glupy xlator.
+        if let Some(slot) = unsafe { crate::lifecycle::slot(this) } {
+            match event as u32 {
+                ffi::glusterfs_event_t_GF_EVENT_CHILD_UP => slot.announcer.child_up(this),
+                ffi::glusterfs_event_t_GF_EVENT_CHILD_DOWN => slot.announcer.child_down(),
+                _ => {}
             }
         }
         let Some(name) = event_name(event) else {

@@ -281,11 +281,10 @@ impl Instance {
         self.status_interval.load(Ordering::Relaxed)
     }
 
-    /// Applies option status-interval (reconfigure).
-    pub fn set_status_interval(&self, options: &BTreeMap<String, String>) -> Result<(), String> {
+    /// Applies option status-interval (reconfigure): whether it changed.
+    pub fn set_status_interval(&self, options: &BTreeMap<String, String>) -> Result<bool, String> {
         let interval = parse_status_interval(options)?;
-        self.status_interval.store(interval, Ordering::Relaxed);
-        Ok(())
+        Ok(self.status_interval.swap(interval, Ordering::Relaxed) != interval)
     }
 
     pub fn thread_policy(&self) -> Policy {

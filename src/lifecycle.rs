@@ -344,6 +344,8 @@ fn clear_translator(inst: &Arc<Instance>) {
 /// or for a reply this thread would read) would hang the graph's end. The
 /// kept requests are answered and the life ended without it; the GIL is
 /// only waited for, bounded, through a thread of its own (`gil_handoff`).
+/// A client's registration is removed first, while the children are still
+/// there (src/announce.rs: waits at most 2 s, for a thread of its own).
 pub fn graph_going_down(this: *mut ffi::xlator_t) {
     // SAFETY: notify gets a live xlator; private is NULL or our Slot.
     let slot = unsafe { ((*this).private as *const Slot).as_ref() };

@@ -83,15 +83,20 @@ fn glupy_below(xl: *mut ffi::xlator_t) -> Vec<std::sync::Arc<Instance>> {
     found
 }
 
-/// A client's registration (src/announce.rs): the status answer, and who
-/// the process is, when this was written and when it is written again.
-pub fn client_text(inst: &Instance, this: *mut ffi::xlator_t, interval: u64) -> String {
+/// A client's registration (src/announce.rs): the status answer without
+/// the helpers (a brick keeps all of its root's xattrs in little space),
+/// who the process is, when this was written and when it is written again.
+pub fn client_text(
+    inst: &Instance,
+    this: *mut ffi::xlator_t,
+    me: &crate::announce::Identity,
+    interval: u64,
+) -> String {
     let mut fields = fields(inst);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    fields.insert("written_at".into(), now.into());
+    fields.remove("module-helpers");
+    fields.insert("host_id".into(), me.host_id.clone().into());
+    fields.insert("hostname".into(), me.hostname.clone().into());
+    fields.insert("written_at".into(), crate::announce::unix_now().into());
     fields.insert("interval".into(), interval.into());
     // SAFETY: `this` is a live xlator; its context's strings live as long
     // as the process.

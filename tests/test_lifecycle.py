@@ -79,6 +79,11 @@ def run_cycles(gluster, workdir, wrapper=(), rounds=2, keep_rounds=1, timeout=24
                            str(rounds), str(keep_rounds)],
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    # Each round's translator registered for glupy status at its CHILD_UP
+    # (src/announce.rs) and removed it at glfs_fini's PARENT_DOWN, before
+    # the graph went: nothing of the program is left on the volume's root.
+    left = [n for n in os.listxattr(str(brick.directory)) if n.startswith("trusted.glupy.client.")]
+    assert not left, left
     return done, records(record)
 
 

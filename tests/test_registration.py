@@ -9,6 +9,7 @@ import errno
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -24,6 +25,10 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from glupy import brickquery  # noqa: E402
 
 PREFIX = "trusted.glupy.client."
+# This host as registrations name it: the boot id's first 8 hex digits and
+# the UTS namespace's inode.
+HOST_ID = (Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8] + "-"
+           + str(os.stat("/proc/self/ns/uts").st_ino))
 
 
 def glupy(module, name, **options):
@@ -46,7 +51,7 @@ def sha256(module):
 def test_a_fuse_client_registers_what_it_runs_on_the_volumes_root_and_writes_it_again(gluster):
     brick = gluster.brick()
     mount = gluster.mount(brick, [glupy("passall", name="seen", status_interval=1)])
-    key = f"{PREFIX}{os.uname().nodename}.{mount.pid}.seen"
+    key = f"{PREFIX}{HOST_ID}.{mount.pid}.seen"
     found = {}
 
     def registered():
@@ -58,6 +63,7 @@ def test_a_fuse_client_registers_what_it_runs_on_the_volumes_root_and_writes_it_
     assert first["module"] == "passall" and first["module-sha256"] == sha256("passall")
     assert first["pid"] == mount.pid and first["hostname"] == os.uname().nodename
     assert first["mount_point"] == str(mount.mountpoint) and first["interval"] == 1
+    assert first["host_id"] == HOST_ID and "module-helpers" not in first  # kept small
     assert abs(first["written_at"] - time.time()) < 30
     section = glusterlib.statedump_sections(mount.statedump())["xlator.features.glupy.seen.priv"]
     for name in ("module-file", "module-sha256", "loaded-at"):
@@ -82,8 +88,7 @@ def test_internal_clients_and_interval_zero_do_not_register_and_bricks_never_do(
         (mount.mountpoint / f"f{mount.pid}").write_bytes(b"x")  # each one's child is up
     time.sleep(2)
     names = list(registrations(brick))
-    assert names == [f"{PREFIX}{os.uname().nodename}.{watched.pid}.on"], names
-    assert "not a client process" not in brick.log_text()
+    assert names == [f"{PREFIX}{HOST_ID}.{watched.pid}.on"], names
 
 
 def test_a_bad_status_interval_is_refused_with_what_to_write(gluster):
@@ -136,10 +141,10 @@ def test_status_reads_registrations_from_the_bricks_calls_silent_ones_gone_and_d
 
     def shown():
         found = pool.registrations(brickquery.ask(where, volfile)())
-        return found.get((os.uname().nodename, mount.pid))
+        return found.get((HOST_ID, mount.pid))
 
     glusterlib.wait_until(shown, 30, interval=0.3)
-    process = pool.registered_process((os.uname().nodename, mount.pid), shown(), time.time())
+    process = pool.registered_process((HOST_ID, mount.pid), shown(), time.time())
     assert process["running"][0]["sha256"] == sha256("passall") and "gone" not in process
     assert process["serves"] == str(mount.mountpoint) and process["written_ago"] <= 5
     # Killed: nothing writes it again; after three intervals (and the slack)
@@ -147,12 +152,41 @@ def test_status_reads_registrations_from_the_bricks_calls_silent_ones_gone_and_d
     os.kill(mount.pid, 9)
     mount.process.wait(10)
     time.sleep(pool.GONE_INTERVALS * 1 + pool.GONE_SLACK + 2)
-    process = pool.registered_process((os.uname().nodename, mount.pid), shown(), time.time())
+    process = pool.registered_process((HOST_ID, mount.pid), shown(), time.time())
     assert "not heard from" in process["gone"], process
     # disable's forget: read, then removed from the brick itself.
     results = brickquery.ask(where, volfile, forget=True)()
-    assert list(results[where[0]]["clients"]) == [f"{PREFIX}{os.uname().nodename}.{mount.pid}.seen"]
+    assert list(results[where[0]]["clients"]) == [f"{PREFIX}{HOST_ID}.{mount.pid}.seen"]
+    assert results[where[0]]["forget"] == "ok" and "forget_error" not in results[where[0]]
     assert registrations(brick) == {}
+
+
+def test_a_writer_removes_what_is_left_behind_and_nothing_else(gluster):
+    """Nothing removes a registration when a process ends; each writer
+    removes this host's whose process is gone and any silent for a day past
+    its intervals, and leaves other hosts' current ones alone."""
+    brick = gluster.brick()
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    now = int(time.time())
+    planted = {
+        f"{PREFIX}{HOST_ID}.{ended.pid}.old": {"host_id": HOST_ID, "pid": ended.pid,
+                                                "written_at": now, "interval": 60},
+        f"{PREFIX}0badc0de-1.4242.silent": {"host_id": "0badc0de-1", "pid": 4242,
+                                             "written_at": now - 2 * 86400, "interval": 60},
+        f"{PREFIX}0badc0de-1.4243.current": {"host_id": "0badc0de-1", "pid": 4243,
+                                              "written_at": now - 30, "interval": 60},
+        f"{PREFIX}{HOST_ID}.{os.getpid()}.alive": {"host_id": HOST_ID, "pid": os.getpid(),
+                                                    "written_at": now - 86400, "interval": 60},
+    }
+    for name, value in planted.items():
+        os.setxattr(str(brick.directory), name, json.dumps(value).encode())
+    mount = gluster.mount(brick, [glupy("passall", name="w", status_interval=1)])
+    mine = f"{PREFIX}{HOST_ID}.{mount.pid}.w"
+    glusterlib.wait_until(lambda: mine in registrations(brick), 30, interval=0.2)
+    time.sleep(1.5)  # its second write, after it listed the root again
+    assert sorted(registrations(brick)) == sorted(
+        [mine, f"{PREFIX}0badc0de-1.4243.current", f"{PREFIX}{HOST_ID}.{os.getpid()}.alive"])
 
 
 def test_the_topmost_glupy_of_a_brick_answers_for_every_glupy_under_it(gluster):

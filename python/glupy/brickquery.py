@@ -119,10 +119,19 @@ def _ask_one(brick, volfile, log_file, timeout, results, forget):
                                        f"{done.returncode}) {done.stderr.strip()[-300:]}"
                                        + _log_hint(log_file)}
         results[brick]["clients"] = clients
+        if forget:
+            done_forget = reply.get("forget")
+            if done_forget != "ok":
+                results[brick]["forget_error"] = done_forget or results[brick].get(
+                    "error", "the query ended without an answer")
+            else:
+                results[brick]["forget"] = "ok"
     except subprocess.TimeoutExpired:
         results[brick] = {"error": f"no answer in {timeout:.0f} s" + _log_hint(log_file)}
     except (OSError, ValueError) as e:
         results[brick] = {"error": f"{type(e).__name__}: {e}"}
+    if forget and "forget" not in results[brick]:
+        results[brick].setdefault("forget_error", results[brick].get("error", "no answer"))
 
 
 def _parse_clients(raw):
@@ -181,16 +190,20 @@ def _query(volfile, log_file, forget):
         reply = {"answer": found.decode(errors="replace")}
     names = _listxattr(lib, fs)
     if isinstance(names, dict):
+        if forget:
+            reply["forget"] = names["error"]
         return reply
-    clients = {}
+    clients, failures = {}, []
     for name in names:
         if name.startswith(CLIENT_PREFIX.encode()):
             value = _getxattr(lib, fs, name)
             if not isinstance(value, dict):
                 clients[name.decode(errors="replace")] = value.decode(errors="replace")
-            if forget and lib.glfs_removexattr(fs, b"/", name) != 0:
-                return {**_failed(f"removexattr {name.decode(errors='replace')}"),
-                        "clients": clients}
+            if forget and lib.glfs_removexattr(fs, b"/", name) != 0 and \
+                    ctypes.get_errno() != errno.ENODATA:
+                failures.append(_failed(f"removexattr {name.decode(errors='replace')}")["error"])
+    if forget:
+        reply["forget"] = "; ".join(failures) or "ok"
     return {**reply, "clients": clients}
 
 

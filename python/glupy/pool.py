@@ -341,11 +341,15 @@ def brick_answers(gluster, volume, bricks, timeout, forget=False):
 
 def forget_registrations(gluster, volume, timeout=brickquery.BRICK_TIMEOUT):
     """Removes every client registration from every online brick's root;
-    returns [(brick, why)] of the bricks where that failed."""
+    returns [(brick, why)] of the bricks where some stay (offline ones
+    included: `glupy status` shows what they hold as gone)."""
     bricks = volume_bricks(gluster, volume)
     results = brick_answers(gluster, volume, bricks, timeout, forget=True)()
-    return [(f"{host}:{path}", r["error"]) for (host, path), r in sorted(results.items())
-            if "error" in r]
+    failed = [(f"{host}:{path}", "brick offline")
+              for (host, path), brick in sorted(bricks.items()) if not brick["online"]]
+    failed += [(f"{host}:{path}", r["forget_error"])
+               for (host, path), r in sorted(results.items()) if "forget_error" in r]
+    return failed
 
 
 # A registration not written again for this many intervals (and this many
@@ -353,8 +357,19 @@ def forget_registrations(gluster, volume, timeout=brickquery.BRICK_TIMEOUT):
 GONE_INTERVALS, GONE_SLACK = 3, 10
 
 
+def host_id():
+    """This host's id as client registrations carry it (src/announce.rs):
+    the kernel boot id's first 8 hex digits and the UTS namespace's inode."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        uts = os.stat("/proc/self/ns/uts").st_ino
+    except OSError:
+        return None
+    return f"{boot}-{uts}"
+
+
 def registrations(results):
-    """{(hostname, pid): {translator: registration}} from every brick's
+    """{(host id, pid): {translator: registration}} from every brick's
     answer: the newest copy of each (replicas may lag after an outage)."""
     newest = {}
     for result in results.values():
@@ -363,25 +378,32 @@ def registrations(results):
                 newest[name] = value
     found = {}
     for value in newest.values():
-        key = (value.get("hostname"), value.get("pid"))
+        key = (value.get("host_id"), value.get("pid"))
         found.setdefault(key, {})[value.get("xlator", "?")] = value
     return found
 
 
 def registered_process(host_pid, by_xlator, now):
-    """A client process as its registrations describe it."""
-    first = max(by_xlator.values(), key=lambda v: v.get("written_at", 0))
-    hostname, pid = host_pid
-    age = max(0, int(now - first.get("written_at", 0)))
-    interval = first.get("interval") or 60
-    serves = first.get("mount_point") or first.get("process_name") or "?"
-    process = {"kind": "client", "serves": serves, "pid": pid, "online": True,
-               "hostname": hostname, "volfile_server": first.get("volfile_server") or None,
-               "running": running(by_xlator), "seen": "registration", "written_ago": age}
-    if age > GONE_INTERVALS * interval + GONE_SLACK:
-        process["gone"] = (f"not heard from for {age} s (it writes every {interval} s): "
-                           f"unmounted, ended, or cut off from the bricks; `glupy disable` "
-                           f"removes its registration")
+    """A client process as its registrations describe it: the translators
+    whose registration is fresh run; it is gone when none is."""
+    def age(value):
+        return max(0, int(now - value.get("written_at", 0)))
+
+    def gone(value):
+        return age(value) > GONE_INTERVALS * (value.get("interval") or 60) + GONE_SLACK
+
+    newest = min(by_xlator.values(), key=age)
+    live = {name: v for name, v in by_xlator.items() if not gone(v)}
+    serves = newest.get("mount_point") or newest.get("process_name") or "?"
+    process = {"kind": "client", "serves": serves, "pid": host_pid[1], "online": True,
+               "hostname": newest.get("hostname"), "host_id": host_pid[0],
+               "volfile_server": newest.get("volfile_server") or None,
+               "running": running(live or by_xlator), "seen": "registration",
+               "written_ago": age(newest)}
+    if not live:
+        process["gone"] = (f"not heard from for {age(newest)} s (it writes every "
+                           f"{newest.get('interval') or 60} s): unmounted, ended, or cut off from "
+                           f"the bricks; `glupy disable` removes its registration")
     return process
 
 
@@ -465,10 +487,10 @@ def gather(gluster, volume, local_host_names=(), dump_dirs=(),
     for key, process in queried:
         apply_answer(process, results[key])
     local_pids = {p["pid"] for p in listed}
+    here = host_id()
     now = time.time()
     for host_pid, by_xlator in sorted(registrations(results).items(), key=str):
-        hostname, pid = host_pid
-        if hostname == socket.gethostname() and (pid in local_pids or not _alive(pid)):
+        if host_pid[0] == here and (host_pid[1] in local_pids or not _alive(host_pid[1])):
             continue  # seen by its statedump above, or ended (this host)
         process = registered_process(host_pid, by_xlator, now)
         server = by_host.get(process["volfile_server"]) or this_server

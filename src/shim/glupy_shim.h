@@ -54,12 +54,19 @@ void glupy_set_hooks(glupy_fop_hook_t fop, glupy_cbk_hook_t cbk,
  * suffix after a dot (a query's nonce, which no stored xattr can answer). */
 int glupy_is_status_key(const char *name);
 
-/* Sets the extended attribute `key` to `value` on the
- * volume's root through this translator's first child, with a frame of its
- * own (syncop: the calling thread waits; never call it on an event thread).
- * 0, or -errno; -EAGAIN while the graph has no inode table at its top
- * yet (fuse makes it when CHILD_UP reaches it, after this translator). */
-int glupy_root_setxattr(xlator_t *this, const char *key, const char *value);
+/* One call on the volume's root through this translator's first child,
+ * after a lookup of it, each with a frame of its own (syncop: the calling
+ * thread waits; never call it on an event thread): GLUPY_ROOT_LIST gets
+ * every xattr into *all (a reference the caller unrefs), GLUPY_ROOT_SET sets
+ * `key` to `value`, GLUPY_ROOT_REMOVE removes `key`. `proceed(arg)` is asked
+ * before each call goes down: 0 stops there (-ECANCELED). 0, or -errno;
+ * -EAGAIN while the graph has no inode table at its top yet (fuse makes it
+ * when CHILD_UP reaches it, after this translator). */
+typedef int (*glupy_proceed_t)(void *arg);
+enum { GLUPY_ROOT_LIST = 0, GLUPY_ROOT_SET = 1, GLUPY_ROOT_REMOVE = 2 };
+int glupy_root_xattr(xlator_t *this, int op, const char *key,
+                     const char *value, dict_t **all, glupy_proceed_t proceed,
+                     void *arg);
 
 /* Who this process is, borrowed from GlusterFS's context (NULL if unset):
  * the volfile server, the mount point, the process name; and whether it

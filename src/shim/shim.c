@@ -198,10 +198,9 @@ glupy_status_answer(call_frame_t *frame, xlator_t *this, const char *name)
         dict = dict_new();
         if (dict) {
             int32_t len = (int32_t)strlen(text) + 1;
-            /* On success the dict owns text (freed with GF_FREE); the
-             * value is found under the name asked for. */
+            /* The dict copies name and text: the value is found under
+             * the name asked for. */
             if (dict_set_dynstr_with_alloc(dict, (char *)name, text) == 0) {
-                text = NULL;
                 op_ret = len;
                 op_errno = 0;
             }
@@ -240,13 +239,14 @@ glupy_fill_status(struct xlator_fops *t, int python)
                          : glupy_getxattr_status_default;
 }
 
-/* See glupy_shim.h. The frame is syncop's own (euid and pid of this
+/* See glupy_shim.h. The frames are syncop's own (euid and pid of this
  * process); the root inode is the one the mount's own table holds (a
  * reference is taken for the call), looked up first so that the cluster
  * translators below (DHT's layout) know it, as fuse's and gfapi's first
- * lookup does. */
+ * lookup does. `proceed` is asked before each call goes down. */
 int
-glupy_root_setxattr(xlator_t *this, const char *key, const char *value)
+glupy_root_xattr(xlator_t *this, int op, const char *key, const char *value,
+                 dict_t **all, glupy_proceed_t proceed, void *arg)
 {
     xlator_t *top = this->graph ? (xlator_t *)this->graph->top : NULL;
     inode_table_t *itable = top ? top->itable : NULL;
@@ -259,24 +259,44 @@ glupy_root_setxattr(xlator_t *this, const char *key, const char *value)
         0,
     };
     dict_t *dict = NULL;
-    int ret = -ENOMEM;
+    int ret = -ECANCELED;
 
     if (!itable || !itable->root || !child)
         return -EAGAIN;
+    if (!proceed(arg))
+        return -ECANCELED;
     THIS = this;
     loc.inode = inode_ref(itable->root);
     memcpy(loc.gfid, loc.inode->gfid, sizeof(loc.gfid));
     loc.path = gf_strdup("/");
-    if (!loc.path)
+    if (!loc.path) {
+        ret = -ENOMEM;
         goto out;
+    }
     ret = syncop_lookup(child, &loc, &iatt, NULL, NULL, NULL);
     if (ret < 0)
         goto out;
-    ret = -ENOMEM;
-    dict = dict_new();
-    if (!dict || dict_set_dynstr_with_alloc(dict, (char *)key, value) != 0)
+    ret = -ECANCELED;
+    if (!proceed(arg))
         goto out;
-    ret = syncop_setxattr(child, &loc, dict, 0, NULL, NULL);
+    switch (op) {
+        case GLUPY_ROOT_LIST:
+            ret = syncop_getxattr(child, &loc, all, NULL, NULL, NULL);
+            break;
+        case GLUPY_ROOT_SET:
+            ret = -ENOMEM;
+            dict = dict_new();
+            if (!dict ||
+                dict_set_dynstr_with_alloc(dict, (char *)key, value) != 0)
+                goto out;
+            ret = syncop_setxattr(child, &loc, dict, 0, NULL, NULL);
+            break;
+        case GLUPY_ROOT_REMOVE:
+            ret = syncop_removexattr(child, &loc, key, NULL, NULL);
+            break;
+        default:
+            ret = -EINVAL;
+    }
 out:
     if (dict)
         dict_unref(dict);
