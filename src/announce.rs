@@ -317,7 +317,9 @@ impl Announcer {
             if key == mine || !key.starts_with(prefix()) {
                 continue;
             }
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            // (stored with the C string's NUL, as setxattr got it)
+            let text = text.trim_end_matches('\0');
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
                 continue;
             };
             let number = |k: &str| value.get(k).and_then(serde_json::Value::as_u64);

@@ -882,13 +882,31 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     clients = [p for p in status_processes(glusterd, volume) if p["kind"] == "client"]
     assert sorted(p["pid"] for p in clients) == sorted([early.pid, late.pid])
     assert all(p["glupy"] == [{"name": f"{volume}-glupy", "module": "behaviour"}] for p in clients)
+    # Both mounts registered on the volume's root for glupy status (the
+    # switched graph of `early` too). The application may have registered
+    # before it ended (without glfs_fini): that one stays behind, until a
+    # writer of this host removes it. Read from the brick's own directory.
+    [(brick_dir, _pid)] = glusterd.bricks(volume)
+    both = {registration_name(early.pid, volume), registration_name(late.pid, volume)}
+    wait_for(lambda: both <= registrations_on(brick_dir), what="the mounts' registrations")
+    for left in registrations_on(brick_dir) - both:
+        assert json.loads(os.getxattr(brick_dir, left).rstrip(b"\0"))["process_name"] == "gfapi.app"
 
-    # New options reach the running clients' reconfigure.
+    # New options reach the running clients' reconfigure; status-interval 0
+    # removes the registrations at once, another value writes them again.
     reconfigured = reconfigured_count(early.mountpoint)
     glusterd.glupy("enable", volume, "behaviour", "--side", "client", "--module-path", modules,
-                   "-o", "greeting=bye")
+                   "-o", "greeting=bye", "-o", "status-interval=0")
     wait_for(lambda: getxattr(early.mountpoint, "user.glupy.option") == b"bye", what="reconfigure")
     assert reconfigured_count(early.mountpoint) > reconfigured
+    wait_for(lambda: not registrations_on(brick_dir) & both, what="status-interval 0 to remove them")
+    # Written again (and an ended application's removed by them: this host,
+    # its process gone).
+    glusterd.glupy("enable", volume, "behaviour", "--side", "client", "--module-path", modules,
+                   "-o", "greeting=bye", "-o", "status-interval=30")  # (a client entry's
+    # options are replaced as a whole)
+    wait_for(lambda: registrations_on(brick_dir) == both, what="status-interval 30 to write them")
+    assert all(json.loads(os.getxattr(brick_dir, n).rstrip(b"\0"))["interval"] == 30 for n in both)
 
     # A failed reload keeps the running translator; a good one loads the new source.
     (modules / "behaviour.py").write_text(BROKEN_SOURCE)
@@ -913,6 +931,20 @@ def test_clients_get_glupy_through_the_filter(glusterd, tmp_path):
     wait_for(lambda: getxattr(early.mountpoint, "user.glupy.instance") == errno.ENODATA,
              what="the mount to switch back to the graph without glupy")
     assert (early.mountpoint / "d.bin").read_bytes() == data[::-1]
+    os.listdir(late.mountpoint)  # switches at its next request too
+    # disable removed them; the graphs that ended would have too.
+    wait_for(lambda: registrations_on(brick_dir) == set(), what="no registration left")
+
+
+def registration_name(pid, volume):
+    """The name a client's glupy registers under (src/announce.rs)."""
+    host_id = (Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8] + "-"
+               + str(os.stat("/proc/self/ns/uts").st_ino))
+    return f"trusted.glupy.client.{host_id}.{pid}.{volume}-glupy"
+
+
+def registrations_on(directory):
+    return {n for n in os.listxattr(directory) if n.startswith("trusted.glupy.client.")}
 
 
 def test_client_position_the_filter_cannot_place_is_refused_before_anything_changes(glusterd, tmp_path):

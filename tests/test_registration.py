@@ -180,7 +180,8 @@ def test_a_writer_removes_what_is_left_behind_and_nothing_else(gluster):
                                                     "written_at": now - 86400, "interval": 60},
     }
     for name, value in planted.items():
-        os.setxattr(str(brick.directory), name, json.dumps(value).encode())
+        # As a client's setxattr stores it: with the C string's NUL.
+        os.setxattr(str(brick.directory), name, json.dumps(value).encode() + b"\0")
     mount = gluster.mount(brick, [glupy("passall", name="w", status_interval=1)])
     mine = f"{PREFIX}{HOST_ID}.{mount.pid}.w"
     glusterlib.wait_until(lambda: mine in registrations(brick), 30, interval=0.2)
