@@ -155,7 +155,8 @@ fuzz: deps install
 # ASAN_TESTS: the fault and value tests (add more here; a test that starts a
 # process with a fresh environment drops LD_PRELOAD and cannot load the
 # ASan glupy.so).
-ASAN_TESTS   ?= tests/test_faults.py tests/test_host.py tests/test_answers_and_buffers.py
+ASAN_TESTS   ?= tests/test_faults.py tests/test_host.py tests/test_answers_and_buffers.py \
+                tests/test_registration.py
 ASAN_TARGET  := x86_64-unknown-linux-gnu
 ASAN_DIR     := $(CURDIR)/target/asan
 ASAN_SO      := $(ASAN_DIR)/$(ASAN_TARGET)/release/libglupy.so

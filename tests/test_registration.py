@@ -38,10 +38,17 @@ def glupy(module, name, **options):
 
 
 def registrations(brick):
-    """{name: JSON} of the client registrations stored on the brick's root."""
-    root = str(brick.directory)
-    return {name: json.loads(os.getxattr(root, name).rstrip(b"\0"))
-            for name in os.listxattr(root) if name.startswith(PREFIX)}
+    """{name: JSON} of the client registrations stored on the brick's root
+    (one removed between the listing and the read is left out)."""
+    root, found = str(brick.directory), {}
+    for name in os.listxattr(root):
+        if name.startswith(PREFIX):
+            try:
+                found[name] = json.loads(os.getxattr(root, name).rstrip(b"\0"))
+            except OSError as e:
+                if e.errno != errno.ENODATA:
+                    raise
+    return found
 
 
 def sha256(module):
