@@ -51,6 +51,12 @@ use std::time::{Duration, Instant};
 
 /// The default of option status-interval, in seconds.
 pub const DEFAULT_INTERVAL: u64 = 60;
+/// The default of option status-space, in bytes: what registrations may
+/// take of the root's xattrs (names and values; about 600 bytes each).
+/// ext4 keeps all of an inode's xattrs in one 4 KiB block: 6 registrations
+/// filled it on a brick root (after that GlusterFS could not add a key
+/// there, such as AFR's mark for a new brick); this keeps 1 KiB for it.
+pub const DEFAULT_SPACE: u64 = 3072;
 /// A registration not written again for this long past three of its
 /// intervals is removed by any writer.
 const FORGET_AFTER_SECS: u64 = 24 * 3600;
@@ -218,6 +224,7 @@ impl Announcer {
         let mut name: Option<String> = None;
         let mut written = false;
         let mut failing = false;
+        let mut over_space = false;
         loop {
             // SAFETY: `this` lives until fini, which stops and joins us
             // first; current() reads the slot GlusterFS has not freed.
@@ -233,7 +240,8 @@ impl Announcer {
                     key
                 })
                 .clone();
-            let interval = inst.status_interval();
+            let interval = inst.status.interval();
+            let space = inst.status.space();
             let text = crate::status::client_text(&inst, this, &me, interval);
             let domain = inst.name.clone();
             drop(inst);
@@ -255,8 +263,39 @@ impl Announcer {
                         Ok(())
                     }
                 } else {
-                    self.forget_left_behind(this, &me, &key);
-                    self.call(this, ffi::GLUPY_ROOT_SET, &key, Some(&text))
+                    match self.tidy(this, &me, &key) {
+                        Err(e) => Err(e),
+                        Ok(used)
+                            if space != 0 && used + key.len() + text.len() > space as usize =>
+                        {
+                            if !over_space {
+                                over_space = true;
+                                logging::write(
+                                    &domain,
+                                    logging::GF_LOG_WARNING,
+                                    &format!(
+                                        "not registered for glupy status: the other clients' \
+                                         registrations take {used} of the {space} bytes of \
+                                         status-space on the volume's root, and this one needs \
+                                         {}; raise status-space where the bricks are on XFS \
+                                         (ext4 keeps all of an inode's xattrs in one block)",
+                                        key.len() + text.len()
+                                    ),
+                                );
+                            }
+                            if written {
+                                self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None)
+                                    .map(|()| written = false)
+                            } else {
+                                Ok(())
+                            }
+                        }
+                        Ok(_) => {
+                            over_space = false;
+                            self.call(this, ffi::GLUPY_ROOT_SET, &key, Some(&text))
+                                .map(|()| written = true)
+                        }
+                    }
                 }
             };
             match result {
@@ -280,7 +319,9 @@ impl Announcer {
                     wait = wait.map(|w| w.max(Duration::from_secs(1)));
                 }
                 Ok(()) => {
-                    written = interval != 0;
+                    if interval == 0 {
+                        written = false;
+                    }
                     if failing {
                         failing = false;
                         logging::write(
@@ -307,19 +348,22 @@ impl Announcer {
         }
     }
 
-    /// Removes the registrations nobody will write again: this host's
-    /// whose process is gone, and any silent for a day past three of its
-    /// intervals. Best effort: the write goes on whatever happens here.
-    fn forget_left_behind(&self, this: *mut ffi::xlator_t, me: &Identity, mine: &str) {
-        let Ok(all) = self.list(this) else { return };
+    /// Removes the registrations nobody will write again (this host's whose
+    /// process is gone, and any silent for a day past three of its
+    /// intervals); the bytes the others take (name and value).
+    fn tidy(&self, this: *mut ffi::xlator_t, me: &Identity, mine: &str) -> Result<usize, i32> {
+        let all = self.list(this)?;
         let now = unix_now();
+        let mut used = 0;
         for (key, text) in all {
             if key == mine || !key.starts_with(prefix()) {
                 continue;
             }
+            let size = key.len() + text.len();
             // (stored with the C string's NUL, as setxattr got it)
-            let text = text.trim_end_matches('\0');
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(text.trim_end_matches('\0'))
+            else {
+                used += size;
                 continue;
             };
             let number = |k: &str| value.get(k).and_then(serde_json::Value::as_u64);
@@ -329,10 +373,13 @@ impl Announcer {
             let silent = number("written_at").is_some_and(|at| {
                 at + 3 * number("interval").unwrap_or(DEFAULT_INTERVAL) + FORGET_AFTER_SECS < now
             });
-            if host_gone || silent {
-                let _ = self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None);
+            if !(host_gone || silent)
+                || self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None).is_err()
+            {
+                used += size;
             }
         }
+        Ok(used)
     }
 
     /// Every xattr of the volume's root, as text.

@@ -51,7 +51,7 @@ const NONE: *const c_char = std::ptr::null();
 
 /// The options table: glusterd validates `volume set` against it. Any
 /// other option reaches Python untouched.
-static mut OPTIONS: [ffi::volume_option_t; 7] = [
+static mut OPTIONS: [ffi::volume_option_t; 8] = [
     option(
         [c"module-name".as_ptr(), NONE, NONE, NONE],
         ffi::volume_option_type_t_GF_OPTION_TYPE_STR,
@@ -88,6 +88,12 @@ static mut OPTIONS: [ffi::volume_option_t; 7] = [
         ffi::volume_option_type_t_GF_OPTION_TYPE_INT,
         c"60".as_ptr(),
         c"How often (seconds) a client process writes again its registration on the volume's root, which glupy status reads (0: never; bricks do not register).".as_ptr(),
+    ),
+    option(
+        [c"status-space".as_ptr(), NONE, NONE, NONE],
+        ffi::volume_option_type_t_GF_OPTION_TYPE_INT,
+        c"3072".as_ptr(),
+        c"Bytes the client registrations may take on the volume's root; a client that would exceed it does not register (0: no limit; ext4 bricks keep all of an inode's xattrs in one 4 KiB block, which GlusterFS needs too).".as_ptr(),
     ),
     // SAFETY: all-zero is the terminator GlusterFS looks for.
     unsafe { std::mem::zeroed() },
@@ -318,7 +324,7 @@ fn apply(this: *mut ffi::xlator_t, inst: &Instance, options: &BTreeMap<String, S
             return -1;
         }
     }
-    match inst.set_status_interval(options) {
+    match inst.status.set(options) {
         Ok(true) => {
             // SAFETY: reconfigure gets a live glupy xlator.
             if let Some(slot) = unsafe { crate::lifecycle::slot(this) } {

@@ -62,9 +62,8 @@ pub struct Instance {
     /// Where this translator's Python calls run (option python-thread;
     /// reconfigure changes it).
     thread_policy: AtomicU8,
-    /// Option status-interval: how often a client rewrites its registration
-    /// (src/announce.rs), in seconds; 0 = never.
-    status_interval: AtomicU64,
+    /// Options status-interval and status-space (src/announce.rs).
+    pub status: StatusOptions,
     /// notify, forget, release and releasedir, run in arrival order.
     pub events: crate::events::EventQueue,
     /// Answers the host gives without Python.
@@ -208,7 +207,7 @@ impl Instance {
             .ok_or("option module-name is missing: set it to the Python module that defines `class xlator(glupy.Translator)`")?
             .clone();
         let thread_policy = Policy::parse(options.get("python-thread").map(String::as_str))?;
-        let status_interval = parse_status_interval(options)?;
+        let status = StatusOptions::new(options)?;
         let this_obj =
             Py::new(py, Xlator::new(py, xl, options).map_err(describe)?).map_err(describe)?;
         let host = py
@@ -267,7 +266,7 @@ impl Instance {
             stats: (0..FOPS.len()).map(|_| FopStats::default()).collect(),
             reload_token: options.get("reload").cloned().unwrap_or_default(),
             thread_policy: AtomicU8::new(thread_policy as u8),
-            status_interval: AtomicU64::new(status_interval),
+            status,
             events: Default::default(),
             tables: crate::answer_table::AnswerTables::new(this_obj_tables),
             frames: Mutex::new(HashMap::new()),
@@ -275,16 +274,6 @@ impl Instance {
             life,
             finishing: Default::default(),
         })
-    }
-
-    pub fn status_interval(&self) -> u64 {
-        self.status_interval.load(Ordering::Relaxed)
-    }
-
-    /// Applies option status-interval (reconfigure): whether it changed.
-    pub fn set_status_interval(&self, options: &BTreeMap<String, String>) -> Result<bool, String> {
-        let interval = parse_status_interval(options)?;
-        Ok(self.status_interval.swap(interval, Ordering::Relaxed) != interval)
     }
 
     pub fn thread_policy(&self) -> Policy {
@@ -422,12 +411,60 @@ impl Instance {
     }
 }
 
-/// Option status-interval: whole seconds, default announce::DEFAULT_INTERVAL.
-fn parse_status_interval(options: &BTreeMap<String, String>) -> Result<u64, String> {
-    match options.get("status-interval") {
-        None => Ok(crate::announce::DEFAULT_INTERVAL),
-        Some(v) => v.trim().parse().map_err(|_| {
-            format!("option status-interval {v:?}: give whole seconds (0: this client does not register for glupy status)")
-        }),
+/// Options status-interval (seconds between a client's registrations; 0:
+/// none) and status-space (bytes the registrations may take on the
+/// volume's root; 0: no limit): see src/announce.rs.
+pub struct StatusOptions {
+    interval: AtomicU64,
+    space: AtomicU64,
+}
+
+impl StatusOptions {
+    fn new(options: &BTreeMap<String, String>) -> Result<Self, String> {
+        let (interval, space) = Self::parse(options)?;
+        Ok(StatusOptions {
+            interval: AtomicU64::new(interval),
+            space: AtomicU64::new(space),
+        })
+    }
+
+    fn parse(options: &BTreeMap<String, String>) -> Result<(u64, u64), String> {
+        let number = |key: &str, default: u64, what: &str| match options.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| format!("option {key} {v:?}: give {what}")),
+        };
+        Ok((
+            number(
+                "status-interval",
+                crate::announce::DEFAULT_INTERVAL,
+                "whole seconds (0: this client does not register for glupy status)",
+            )?,
+            number(
+                "status-space",
+                crate::announce::DEFAULT_SPACE,
+                "bytes (0: no limit, for bricks on XFS)",
+            )?,
+        ))
+    }
+
+    pub fn interval(&self) -> u64 {
+        self.interval.load(Ordering::Relaxed)
+    }
+
+    pub fn space(&self) -> u64 {
+        self.space.load(Ordering::Relaxed)
+    }
+
+    /// Applies new options (reconfigure): whether a value changed.
+    pub fn set(&self, options: &BTreeMap<String, String>) -> Result<bool, String> {
+        let (interval, space) = Self::parse(options)?;
+        let before = (
+            self.interval.swap(interval, Ordering::Relaxed),
+            self.space.swap(space, Ordering::Relaxed),
+        );
+        Ok(before != (interval, space))
     }
 }

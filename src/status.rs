@@ -84,8 +84,8 @@ fn glupy_below(xl: *mut ffi::xlator_t) -> Vec<std::sync::Arc<Instance>> {
 }
 
 /// A client's registration (src/announce.rs): the status answer without
-/// the helpers (a brick keeps all of its root's xattrs in little space),
-/// who the process is, when this was written and when it is written again.
+/// the helpers and versions, who the process is (what is known of it),
+/// when this was written and when it is written again.
 pub fn client_text(
     inst: &Instance,
     this: *mut ffi::xlator_t,
@@ -93,7 +93,10 @@ pub fn client_text(
     interval: u64,
 ) -> String {
     let mut fields = fields(inst);
-    fields.remove("module-helpers");
+    // Small: the bricks keep it in the root's xattrs (status-space).
+    for unneeded in ["module-helpers", "glusterfs", "glupy"] {
+        fields.remove(unneeded);
+    }
     fields.insert("host_id".into(), me.host_id.clone().into());
     fields.insert("hostname".into(), me.hostname.clone().into());
     fields.insert("written_at".into(), crate::announce::unix_now().into());
@@ -107,10 +110,16 @@ pub fn client_text(
             ffi::glupy_process_name(this),
         )
     };
-    let context = crate::announce::context_string;
-    fields.insert("volfile_server".into(), context(server).into());
-    fields.insert("mount_point".into(), context(mount).into());
-    fields.insert("process_name".into(), context(process).into());
+    for (name, value) in [
+        ("volfile_server", server),
+        ("mount_point", mount),
+        ("process_name", process),
+    ] {
+        let value = crate::announce::context_string(value);
+        if !value.is_empty() {
+            fields.insert(name.into(), value.into());
+        }
+    }
     serde_json::Value::Object(fields).to_string()
 }
 

@@ -209,3 +209,34 @@ def test_the_topmost_glupy_of_a_brick_answers_for_every_glupy_under_it(gluster):
         assert (shown["module"], shown["module-sha256"], shown["loaded-at"]) == (
             dumped["module"], dumped["module-sha256"], dumped["loaded-at"])
         assert shown["module-sha256"] == sha256(shown["module"])
+
+
+def test_registrations_keep_within_status_space_and_a_client_over_it_says_so(gluster):
+    """ext4 keeps all of an inode's xattrs in one 4 KiB block: registrations
+    take at most status-space bytes of the root's, and GlusterFS keeps room
+    for its own keys."""
+    brick = gluster.brick()
+    now = int(time.time())
+    others = {f"{PREFIX}0badc0de-1.{pid}.big": json.dumps(
+        {"host_id": "0badc0de-1", "pid": pid, "written_at": now, "interval": 3600,
+         "padding": "x" * 1300}).encode() + b"\0" for pid in (1, 2)}
+    for name, value in others.items():
+        os.setxattr(str(brick.directory), name, value)
+    used = sum(len(n) + len(v) for n, v in others.items())
+    crowded = gluster.mount(brick, [glupy("passall", name="crowded", status_interval=1)])
+    glusterlib.wait_until(lambda: "not registered for glupy status" in crowded.log_text(), 30,
+                          interval=0.2)
+    log = crowded.log_text()
+    assert f"take {used} of the 3072 bytes of status-space" in log, log[-2000:]
+    assert sorted(registrations(brick)) == sorted(others)
+    # No limit (bricks on XFS): it registers beside them.
+    free = gluster.mount(brick, [glupy("passall", name="free", status_space=0)])
+    glusterlib.wait_until(lambda: f"{PREFIX}{HOST_ID}.{free.pid}.free" in registrations(brick), 30,
+                          interval=0.2)
+    # Room again: the crowded one registers at its next interval.
+    for name in others:
+        os.removexattr(str(brick.directory), name)
+    mine = f"{PREFIX}{HOST_ID}.{crowded.pid}.crowded"
+    glusterlib.wait_until(lambda: mine in registrations(brick), 30, interval=0.2)
+    assert mine in registrations(brick)
+    assert crowded.log_text().count("not registered for glupy status") == 1  # said once

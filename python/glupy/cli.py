@@ -589,6 +589,9 @@ def enable_client(ctx, volume, module, position, options, source):
     digest, pairs = volfilter.bundle_options("client", files, source)
     pairs += blank_stale_chunks(current, "client", len(pairs) - 2)
     options = {k: v for k, v in options.items() if k != "module-path"}  # the filter's
+    if "status-space" not in options and brick_file_systems(ctx, volume) == {"xfs"}:
+        # The registrations' space limit is for ext4 bricks (src/announce.rs).
+        options["status-space"] = "0"
     earlier = volfilter.pool_client_entry(volume, current)
     token = earlier.options.get("reload", "") if isinstance(earlier, volfilter.ClientEntry) else ""
     options["reload"] = token if token.startswith(digest[:16]) else reload_token(digest)
@@ -597,6 +600,18 @@ def enable_client(ctx, volume, module, position, options, source):
     set_client_entry(ctx, volume, entry, pairs)
     print(f"{volume}: client volfiles get glupy module {module} (bundle {digest[:12]}) at "
           f"{entry.position} on every server; running clients switch graphs by themselves")
+
+
+def brick_file_systems(ctx, volume):
+    """The file systems of the volume's bricks, as glusterd reports them
+    (empty when it cannot say: a brick offline, an older glusterd)."""
+    try:
+        root = ctx.gluster.xml("volume", "status", volume, "detail")
+    except (CliError, ElementTree.ParseError):
+        return set()
+    names = {(node.findtext("fsName") or "").strip().lower() for node in root.iter("node")
+             if (node.findtext("path") or "").startswith("/")}
+    return set() if "" in names else names
 
 
 def disable_client(ctx, volume):
