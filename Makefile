@@ -28,7 +28,7 @@ DEBS        := glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev \
                libssl-dev uuid-dev libclang-dev python3-dev python3-pytest mypy fuse3 attr \
                python3-prometheus-client libjs-chart.js \
                chromium chromium-driver python3-selenium \
-               dpkg-dev lintian
+               dpkg-dev lintian xfsprogs
 
 .PHONY: all deps print-debs build install test test-rust test-python lint generate demo clean
 

@@ -1004,3 +1004,40 @@ def test_every_brick_position_glusterd_accepts_works_except_io_stats(glusterd, t
         glusterd.glupy("enable", volume, "behaviour", "--module-path", modules, "--position", position)
         [text] = brick_volfiles(glusterd, volume).values()
         assert glupy_above(text.decode()) == {f"{volume}-glupy": f"{volume}-{same_as}"}, position
+
+
+@pytest.mark.skipif(not shutil.which("mkfs.xfs"), reason="xfsprogs is not installed")
+def test_client_registrations_get_no_space_limit_where_every_brick_is_on_xfs(glusterd, tmp_path):
+    """status-space protects ext4 bricks (one xattr block per inode); glupy
+    enable lifts it when glusterd reports every brick on XFS, and not
+    otherwise (this machine's other bricks are on ext4)."""
+    volume = unique("xfs")
+    image, bricks = tmp_path / "xfs.img", glusterd.root / "bricks" / volume
+    with open(image, "wb") as f:
+        f.truncate(512 << 20)
+    subprocess.run(["mkfs.xfs", "-q", str(image)], check=True)
+    bricks.mkdir(parents=True)
+    modules = module_dir(tmp_path, "behaviour")
+    mounted = subprocess.run(["mount", "-o", "loop", str(image), str(bricks)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:  # no loop devices here (a container)
+        pytest.skip(f"cannot mount an XFS image: {mounted.stderr.strip()}")
+    try:
+        glusterd.create_volume(volume)
+        glusterd.glupy("enable", volume, "behaviour", "--side", "client", "--module-path", modules)
+        entry = json.loads(pool_options(glusterd, volume)["user.glupy.client"])
+        assert entry["options"].get("status-space") == "0", entry
+        # Given by hand, it is kept.
+        glusterd.glupy("enable", volume, "behaviour", "--side", "client", "--module-path", modules,
+                       "-o", "status-space=4096")
+        entry = json.loads(pool_options(glusterd, volume)["user.glupy.client"])
+        assert entry["options"].get("status-space") == "4096", entry
+        glusterd.release_test_state()
+    finally:
+        glusterd.release_test_state()
+        subprocess.run(["umount", str(bricks)], check=False)
+    # A volume on this machine's ext4: the default stays.
+    plain = unique("ext4")
+    glusterd.create_volume(plain)
+    glusterd.glupy("enable", plain, "behaviour", "--side", "client", "--module-path", modules)
+    assert "status-space" not in json.loads(pool_options(glusterd, plain)["user.glupy.client"])["options"]
