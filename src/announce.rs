@@ -25,7 +25,9 @@
 //! ext4 keeps all of an inode's in one block). `glupy status` calls a
 //! registration not written again for three intervals gone, and `glupy
 //! disable` removes them all. A graph switch in one process writes under
-//! the same name; only the newest graph's translator writes it.
+//! the same name; only the newest graph's translator writes it, and a
+//! graph that is no longer the process's active one (a new volfile came:
+//! fuse switches an idle mount only at its next request) writes no more.
 //!
 //! The end of a graph: PARENT_DOWN stops the writes; the thread then
 //! removes the registration if it still owns it (no newer graph of the
@@ -255,8 +257,13 @@ impl Announcer {
                 if self.state().stopped {
                     break;
                 }
-                if interval == 0 {
-                    wait = None; // until poked or stopped
+                // SAFETY: a live xlator (see above).
+                let superseded = unsafe { ffi::glupy_graph_active(this) } == 0;
+                if interval == 0 || superseded {
+                    // Until poked or stopped. A graph a new volfile replaced
+                    // (a disable, an idle mount's lazy switch) writes no more:
+                    // the new graph's translator, if any, registers itself.
+                    wait = None;
                     if written {
                         self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None)
                     } else {
@@ -319,7 +326,7 @@ impl Announcer {
                     wait = wait.map(|w| w.max(Duration::from_secs(1)));
                 }
                 Ok(()) => {
-                    if interval == 0 {
+                    if wait.is_none() {
                         written = false;
                     }
                     if failing {

@@ -397,11 +397,25 @@ def restore_options(gluster, volume, wanted):
                 failed.append(f"{key} {value}: {e}")
     for key, value in missing.items():
         if key in SPECIAL_OPTIONS:
-            try:
-                gluster.run(*SPECIAL_OPTIONS[key](volume, value))
-            except CliError as e:
-                failed.append(f"{key} {value}: {e}")
+            # glusterd refuses granular-entry-heal while heal info lists an
+            # entry, which a write in flight (an AFR transaction's dirty
+            # mark) or a brick just back makes for a moment: tried again.
+            deadline = time.monotonic() + SPECIAL_OPTION_PATIENCE
+            while True:
+                try:
+                    gluster.run(*SPECIAL_OPTIONS[key](volume, value))
+                    break
+                except CliError as e:
+                    if "heal" not in str(e).lower() or time.monotonic() >= deadline:
+                        failed.append(f"{key} {value}: {e}")
+                        break
+                    time.sleep(1)
     return failed
+
+
+# How long restore_options tries again an option glusterd refuses while
+# entries wait for heal (seconds).
+SPECIAL_OPTION_PATIENCE = 60
 
 
 def finish_brick_change(ctx, volume, restart):
@@ -854,7 +868,9 @@ def cmd_disable(ctx, args):
     sides = [args.side] if args.side else sides_enabled(ctx, args.volume)
     if not sides:
         raise CliError(f"glupy is not enabled on {args.volume}")
-    for side in sides:
+    # Clients first: they stop writing their registrations on the root
+    # before the bricks' options are reset and set again.
+    for side in sorted(sides, key=lambda side: side != "client"):
         if side == "brick":
             disable_brick(ctx, args.volume, args.restart)
         else:

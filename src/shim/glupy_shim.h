@@ -78,6 +78,11 @@ const char *glupy_mount_point(xlator_t *this);
 const char *glupy_process_name(xlator_t *this);
 int glupy_registers(xlator_t *this);
 
+/* Whether this translator's graph is the process's active one: a new
+ * volfile makes another graph active at once, while fuse switches to it
+ * only at its next request (an idle mount keeps the old one). */
+int glupy_graph_active(xlator_t *this);
+
 /* Points the getxattr slot at the entry that answers GLUPY_STATUS_KEY and
  * hands every other name on: to the glupy entry (python != 0: the module
  * has getxattr in Python) or straight to default_getxattr, as before. */

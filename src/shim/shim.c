@@ -324,6 +324,12 @@ glupy_process_name(xlator_t *this)
 }
 
 int
+glupy_graph_active(xlator_t *this)
+{
+    return this->graph && this->ctx->active == this->graph;
+}
+
+int
 glupy_registers(xlator_t *this)
 {
     cmd_args_t *args = &this->ctx->cmd_args;
