@@ -868,9 +868,7 @@ def cmd_disable(ctx, args):
     sides = [args.side] if args.side else sides_enabled(ctx, args.volume)
     if not sides:
         raise CliError(f"glupy is not enabled on {args.volume}")
-    # Clients first: they stop writing their registrations on the root
-    # before the bricks' options are reset and set again.
-    for side in sorted(sides, key=lambda side: side != "client"):
+    for side in sides:
         if side == "brick":
             disable_brick(ctx, args.volume, args.restart)
         else:
