@@ -161,48 +161,33 @@ impl Announcer {
     /// needs no lock and no GIL of the caller's; GlusterFS's other threads
     /// carry its answer), none where no writer runs (bricks).
     pub fn stop(&self) {
-        let until = Instant::now() + WITHDRAW;
         let mut state = self.state();
         state.stopped = true;
         self.wake.notify_all();
-        while state.thread.is_some() && !state.finished {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            state = self
-                .wake
-                .wait_timeout(state, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        let _ = self
+            .wake
+            .wait_timeout_while(state, WITHDRAW, |s| s.thread.is_some() && !s.finished);
     }
 
     /// CHILD_DOWN after PARENT_DOWN: waits (bounded) until the call in
     /// flight, answered as the children disconnect, is over; none starts
     /// after this (gfapi frees the inode table right after).
     pub fn child_down(&self) {
-        let until = Instant::now() + DRAIN;
         let mut state = self.state();
         if !state.stopped {
             return;
         }
         state.closed = true;
-        while state.in_flight {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                tracing::warn!(
-                    "the graph is going down while its glupy status registration is still \
-                     waiting for an answer after {} s",
-                    DRAIN.as_secs()
-                );
-                return;
-            }
-            state = self
-                .wake
-                .wait_timeout(state, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+        let (_state, waited) = self
+            .wake
+            .wait_timeout_while(state, DRAIN, |s| s.in_flight)
+            .unwrap_or_else(|p| p.into_inner());
+        if waited.timed_out() {
+            tracing::warn!(
+                "the graph is going down while its glupy status registration is still \
+                 waiting for an answer after {} s",
+                DRAIN.as_secs()
+            );
         }
     }
 
