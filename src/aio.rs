@@ -15,10 +15,12 @@ macro_rules! looked_up_once {
 }
 
 looked_up_once! {
-    first_step => "glupy._aio"."first_step";
+    event_loop => "glupy._aio"."loop";
     submit => "glupy._aio"."submit";
-    pause => "glupy._aio"."_pause";
-    resume => "glupy._aio"."_resume";
+    run => "glupy._aio"."_run";
+    settled => "glupy._aio"."_settled";
+    track => "glupy._aio"."_track";
+    task_context => "glupy._aio"."task_context";
     new_future => "glupy._aio"."new_future";
     resolve => "glupy._aio"."resolve";
     fail => "glupy._aio"."fail";

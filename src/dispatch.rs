@@ -242,13 +242,14 @@ fn resolve_later(
                     .map(|v| convert::to_python(py, v, inst.owner()))
                     .collect();
                 let delivered = values.and_then(|values| {
-                    let reply = aio::reply(py)?.call1((
-                        FOPS[fop].name.as_str(),
+                    let reply = crate::step::new_reply(
+                        py,
+                        fop,
                         op_ret,
                         op_errno,
                         PyTuple::new(py, values)?,
-                    ))?;
-                    aio::resolve(py)?.call1((future.bind(py), reply))
+                    )?;
+                    crate::step::resolve(py, future.bind(py), reply)
                 });
                 if let Err(e) = delivered {
                     let _ =
@@ -363,9 +364,10 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
                 // Its first step runs here, where a sync method would run
                 // (unless the loop is busy: then the loop runs all of it).
                 let translator = inst.translator.bind(py);
-                let args = (ret.clone_ref(py), frame_obj.clone_ref(py), translator);
-                let here = frame::first_step(py, || aio::first_step(py)?.call1(args))?;
-                if !here.is_truthy()? {
+                let here = frame::first_step(py, || {
+                    crate::step::first_step(py, &inst, ret.bind(py), frame_obj.bind(py), translator)
+                })?;
+                if !here {
                     aio::submit(py)?.call1((ret, frame_obj, translator))?;
                 }
                 Ok(())
@@ -414,7 +416,7 @@ fn child_name(py: Python<'_>, child: usize) -> Py<PyAny> {
 }
 
 fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-    aio::iscoroutine(py)?.call1((value,))?.extract()
+    crate::step::is_coroutine(py, value)
 }
 
 /// Answers a request whose Python code raised, as the answering machine

@@ -8,7 +8,7 @@ use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
 use crate::values::refs::SendPtr;
-use crate::{aio, pool, threads};
+use crate::{pool, step, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -435,6 +435,14 @@ impl Frame {
         Frame { held }
     }
 
+    pub(crate) fn is_answered(&self) -> bool {
+        self.answered()
+    }
+
+    pub(crate) fn fop_index(&self) -> usize {
+        self.state().fop
+    }
+
     fn state(&self) -> &Arc<FrameState> {
         &self.held.state
     }
@@ -489,7 +497,7 @@ impl Frame {
 
     /// Answers the request: op_ret, op_errno, then the callback's arguments.
     #[pyo3(signature = (op_ret, op_errno, *args))]
-    fn unwind(
+    pub(crate) fn unwind(
         &self,
         py: Python<'_>,
         op_ret: i32,
@@ -636,7 +644,7 @@ impl Frame {
             st.inst.xl,
         )?;
         let future = if st.is_asynchronous() {
-            Some(aio::new_future(py)?.call0()?.unbind())
+            Some(step::new_future(py)?)
         } else {
             None
         };
@@ -665,7 +673,7 @@ impl Frame {
             // method (one the sync path winds from): wound right here, the
             // loop's turn given back meanwhile; a reply that comes back
             // during the wind resolves the awaitable before it is returned.
-            Some(awaitable) if in_first_step() && paused(py)? => {
+            Some(awaitable) if in_first_step() && step::pause(py)? => {
                 let step = STEP_ANSWERS.with(|s| s.take());
                 let key = st.raw() as usize;
                 // The child's time is not the coroutine's (see outside_python).
@@ -673,7 +681,7 @@ impl Frame {
                     py.detach(move || threads::winding(key, move || wind(out)))
                 });
                 drop(out);
-                let resumed = aio::resume(py).and_then(|resume| resume.call0());
+                let resumed = step::resume(py);
                 STEP_ANSWERS.with(|s| *s.borrow_mut() = step);
                 // This frame's reply, if it came back during the wind.
                 threads::outside_python(|| threads::run_deferred(key));
@@ -733,10 +741,4 @@ impl Frame {
         drop(used);
         Ok(())
     }
-}
-
-/// Gives the loop's turn back for a wind from a coroutine's first step
-/// (`_aio._pause`); false if this thread is not inside the step's task.
-fn paused(py: Python<'_>) -> PyResult<bool> {
-    aio::pause(py)?.call0()?.is_truthy()
 }

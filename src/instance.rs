@@ -79,6 +79,9 @@ pub struct Instance {
     /// Who finishes it (`lifecycle::finish`): a reload's retirement and
     /// fini may both try; one does, the other waits until it is done.
     pub finishing: crate::lifecycle::Finishing,
+    /// The contextvars every coroutine of this translator starts from
+    /// (its log id set: `_aio.task_context`), made at the first one.
+    task_context: pyo3::sync::PyOnceLock<Py<PyAny>>,
 }
 
 // SAFETY: xl is the xlator this instance belongs to; it outlives the
@@ -191,6 +194,20 @@ impl Xlator {
 }
 
 impl Instance {
+    /// A fresh copy of the contexts this translator's coroutines start in.
+    pub fn task_context<'py>(
+        &self,
+        py: Python<'py>,
+        translator: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let template = self.task_context.get_or_try_init(py, || {
+            crate::aio::task_context(py)?
+                .call1((translator,))
+                .map(Bound::unbind)
+        })?;
+        template.bind(py).call_method0(pyo3::intern!(py, "copy"))
+    }
+
     /// Imports the module and checks the translator class (through
     /// `glupy._host.load`, which `glupy check` shares); the error string
     /// says what to fix.
@@ -273,6 +290,7 @@ impl Instance {
             unwinding: AtomicUsize::new(0),
             life,
             finishing: Default::default(),
+            task_context: pyo3::sync::PyOnceLock::new(),
         })
     }
 

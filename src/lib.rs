@@ -35,5 +35,6 @@ mod pymodule;
 mod pystubs;
 mod statedump;
 mod status;
+mod step;
 mod threads;
 mod values;

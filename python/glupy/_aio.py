@@ -24,7 +24,12 @@ runs the rest of the task, as for any task. If the turn is taken (the loop
 is running something, or this thread is already inside a first step), the
 coroutine is submitted to the loop instead, as before. Answers given
 during the step are performed by the host once the step is over and the
-turn given back (src/frame.rs), never on the loop.
+turn given back (src/frame.rs), never on the loop. The first step itself
+(the turn, the task, the pause and resume around a wind, the wind's
+future) is the host's, in Rust (src/step.rs): as Python functions they
+cost more than a sync fop does. Without an async-timeout the task runs the
+coroutine itself, and its end is answered by the host (a Reply) or by
+_settled; with one, _run wraps it.
 """
 
 import asyncio
@@ -35,7 +40,6 @@ import selectors
 import threading
 import traceback
 import weakref
-from asyncio import events, tasks
 
 from . import FOPS
 
@@ -51,6 +55,8 @@ class Reply:
     """A callback's arguments: ``op_ret``, ``op_errno``, ``args`` (the rest,
     in the callback's order) and each of them by name (``reply.inode``)."""
 
+    # The host makes a wind's Reply without __init__, setting these slots
+    # itself (src/step.rs, new_reply): keep the two in step.
     __slots__ = ("fop", "op_ret", "op_errno", "args")
 
     def __init__(self, fop, op_ret, op_errno, args):
@@ -92,22 +98,26 @@ class _TurnSelector(selectors.DefaultSelector):
             self._turn.acquire()
 
 
+try:  # the host's turn (src/step.rs): a first step takes it without a Python call
+    from ._glupy import Turn as _Turn
+except ImportError:  # outside GlusterFS
+    _Turn = threading.Lock
+
+
 class _Loop(asyncio.SelectorEventLoop):
     """The glupy event loop: a selector loop with a turn (see the module's
-    docstring) and a way to take a new task's first step out of call_soon."""
+    docstring). While the host makes a first step's task it shadows
+    call_soon with an attribute of this object that keeps the task's step."""
 
     def __init__(self):
-        self.turn = threading.Lock()
-        self._capture = None
+        self.turn = _Turn()
         super().__init__(_TurnSelector(self.turn))
 
-    def call_soon(self, callback, *args, context=None):
-        capture = self._capture
-        if capture is not None:  # only its holder of the turn sets it (first_step)
-            self._capture = None
-            capture.append((callback, args, context))
-            return None  # (the task's constructor, the only caller then, drops it)
-        return super().call_soon(callback, *args, context=context)
+    def set_debug(self, enabled):
+        super().set_debug(enabled)
+        # Every Future and Task asks get_debug when made: a C callable,
+        # not a Python method call per coroutine and per wind.
+        self.get_debug = (True).__bool__ if enabled else (False).__bool__
 
 
 def loop():
@@ -135,7 +145,8 @@ def _serve(new, ready):
 
 
 def new_future():
-    """The awaitable frame.wind returns in a coroutine."""
+    """The awaitable frame.wind returns in a coroutine, off a first step
+    (a first step's is made by the host, src/step.rs)."""
     try:
         return asyncio.get_running_loop().create_future()
     except RuntimeError:
@@ -143,10 +154,8 @@ def new_future():
 
 
 def resolve(future, reply):
-    if _holds_turn(future.get_loop()):
-        _settle(future, reply, None)  # this thread is the loop's runner now
-    else:
-        future.get_loop().call_soon_threadsafe(_settle, future, reply, None)
+    """Hands a reply to a coroutine that is not in its first step."""
+    future.get_loop().call_soon_threadsafe(_settle, future, reply, None)
 
 
 def fail(future, exc):
@@ -168,96 +177,13 @@ _running_lock = threading.Lock()
 _shut_down: weakref.WeakSet = weakref.WeakSet()
 
 
-# How long a first step waits for the loop's turn before leaving the
-# coroutine to the loop (seconds).
-TURN_WAIT = 0.002
-
-# This thread's first step: .task while it holds the turn, .paused while
-# a wind of the step runs below (the turn given back).
-_here = threading.local()
-
-
-def _holds_turn(lp):
-    task = getattr(_here, "task", None)
-    return task is not None and task.get_loop() is lp
-
-
-def first_step(coro, frame, translator):
-    """Runs the coroutine's first step on this thread (see the module's
-    docstring); the rest, if any, runs on the loop thread. False if the
-    step cannot run here now: the caller submits the coroutine instead."""
-    lp = _loop if _loop is not None else loop()
-    if getattr(_here, "task", None) is not None or getattr(_here, "paused", None) is not None:
-        return False  # inside a first step already (a wind below it came back here)
-    # Other first steps hold the turn only while their Python runs (as
-    # they hold the GIL): wait that long. The loop thread may hold it
-    # longer (a coroutine's later step): then the loop runs this one too.
-    if lp.get_debug() or not lp.turn.acquire(True, TURN_WAIT):
-        return False
-    try:
-        previous = _here.previous = events._get_running_loop()
-        events._set_running_loop(lp)
-        try:
-            ready, scheduled = len(lp._ready), len(lp._scheduled)
-            _here.before = (ready, scheduled)
-            captured = lp._capture = []
-            try:
-                task = tasks.Task(_run(coro, frame, translator), loop=lp)
-            finally:
-                lp._capture = None
-            if captured:  # the task's first step, taken out of call_soon
-                ((step, args, context),) = captured
-                _here.task = task
-                try:
-                    if context is None:
-                        step(*args)
-                    else:
-                        context.run(step, *args)
-                finally:
-                    _here.task = None
-            # (else an asyncio that schedules a task's first step without
-            # call_soon: it is in the loop's queue, and the loop runs it)
-        finally:
-            events._set_running_loop(previous)
-        if not task.done():
-            _track(task, translator)
-        ready, scheduled = _here.before
-        if not task.done() or len(lp._ready) > ready or len(lp._scheduled) != scheduled:
-            lp._write_to_self()  # the loop computed its wait before this step
-    finally:
-        lp.turn.release()
-    return True
-
-
-def _pause():
-    """A wind from a first step is about to run GlusterFS's code on this
-    thread: the turn is given back meanwhile (the task leaves the loop, as
-    between two steps). False if this thread is not in a first step."""
-    task = getattr(_here, "task", None)
-    if task is None:
-        return False
-    lp = task.get_loop()
-    tasks._leave_task(lp, task)
-    events._set_running_loop(_here.previous)  # (an application's own loop, client side)
-    _here.task, _here.paused = None, task
-    ready, scheduled = _here.before
-    if len(lp._ready) > ready or len(lp._scheduled) != scheduled:
-        # The step made work for the loop (a timer, a task): it may run
-        # while the wind does (the loop computed its wait before).
-        _here.before = (len(lp._ready), len(lp._scheduled))
-        lp._write_to_self()
-    lp.turn.release()
-    return True
-
-
-def _resume():
-    """The wind returned: the turn is taken back and the step goes on."""
-    task = _here.paused
-    lp = task.get_loop()
-    lp.turn.acquire()
-    _here.task, _here.paused = task, None
-    events._set_running_loop(lp)
-    tasks._enter_task(lp, task)
+def task_context(translator):
+    """The contextvars a translator's coroutines start from (each task gets
+    a copy): its log id set, so that lines of other loggers logged in the
+    coroutine go to that translator's log."""
+    context = contextvars.Context()
+    context.run(current_log_id.set, getattr(translator.log, "glupy_log_id", None))
+    return context
 
 
 def submit(coro, frame, translator):
@@ -320,9 +246,9 @@ def _give_up(frame, code):
 
 
 async def _run(coro, frame, translator):
-    log = translator.log
-    current_log_id.set(getattr(log, "glupy_log_id", None))  # in this task's own context
-    fop = frame.fop
+    """A coroutine submitted to the loop, or one with an async-timeout:
+    runs it and answers its request."""
+    current_log_id.set(getattr(translator.log, "glupy_log_id", None))  # in this task's own context
     timeout = _timeout(translator)
     try:
         if timeout is None:
@@ -334,27 +260,50 @@ async def _run(coro, frame, translator):
                 result = await coro
             if deadline.expired() or deadline.when() <= asyncio.get_running_loop().time():
                 raise asyncio.TimeoutError
-    except asyncio.TimeoutError:
-        log.error("%s_fop did not finish within async-timeout %ss; answered ETIMEDOUT", fop, timeout)
+    except BaseException as e:
+        _failed(frame, translator, e, timeout)
+    else:
+        _answer(frame, result, translator.log)
+
+
+def _settled(frame, translator, task):
+    """A task that runs the coroutine itself (no async-timeout; src/step.rs)
+    ended: answers its request as _run does."""
+    if task.cancelled():
+        try:
+            task.result()
+        except asyncio.CancelledError as e:
+            _failed(frame, translator, e, None)
+        return
+    exc = task.exception()
+    if exc is not None:
+        _failed(frame, translator, exc, None)
+    else:
+        _answer(frame, task.result(), translator.log)
+
+
+def _failed(frame, translator, exc, timeout):
+    """The coroutine raised `exc` (or was cancelled, or timed out)."""
+    log, fop = translator.log, frame.fop
+    if isinstance(exc, asyncio.TimeoutError):
+        if timeout is not None:
+            log.error("%s_fop did not finish within async-timeout %ss; answered ETIMEDOUT", fop, timeout)
+        else:
+            log.error("%s_fop raised TimeoutError; answered ETIMEDOUT", fop)
         _give_up(frame, errno.ETIMEDOUT)
-    except asyncio.CancelledError:
+    elif isinstance(exc, asyncio.CancelledError):
         if translator in _shut_down:
             log.warning("%s_fop was cancelled: the translator is shut down; answered EIO", fop)
             _give_up(frame, errno.EIO)
         else:
             log.error("%s_fop was cancelled; answered ETIMEDOUT", fop)
             _give_up(frame, errno.ETIMEDOUT)
-    except OSError as e:
-        if e.errno and e.errno > 0:
-            _give_up(frame, e.errno)
-        else:
-            log.error("%s_fop raised; the request is answered EIO.\n%s", fop, traceback.format_exc().rstrip())
-            _give_up(frame, errno.EIO)
-    except BaseException:
-        log.error("%s_fop raised; the request is answered EIO.\n%s", fop, traceback.format_exc().rstrip())
-        _give_up(frame, errno.EIO)
+    elif isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        _give_up(frame, exc.errno)
     else:
-        _answer(frame, result, log)
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+        log.error("%s_fop raised; the request is answered EIO.\n%s", fop, trace)
+        _give_up(frame, errno.EIO)
 
 
 def _answer(frame, result, log):
