@@ -447,57 +447,74 @@ impl Capture {
 #[pyclass(frozen, module = "glupy._glupy")]
 #[derive(Default)]
 pub struct Turn {
-    held: Mutex<bool>,
+    state: Mutex<TurnState>,
     given_back: Condvar,
+}
+
+#[derive(Default)]
+struct TurnState {
+    held: bool,
+    /// Threads waiting for it: giving it back wakes one only if there is
+    /// one (a futex wake is a system call, twice per async fop otherwise).
+    waiting: usize,
 }
 
 impl Turn {
     /// Takes the turn, waiting without the GIL at most `wait` seconds
     /// (None: as long as it takes); false if it was not taken.
     fn take(&self, py: Python<'_>, wait: Option<f64>) -> bool {
-        let Ok(mut held) = self.held.lock() else {
+        let Ok(mut state) = self.state.lock() else {
             return false;
         };
-        if !*held {
-            *held = true;
+        if !state.held {
+            state.held = true;
             return true;
         }
-        drop(held);
+        if wait.is_some_and(|w| w <= 0.0) {
+            return false;
+        }
+        state.waiting += 1;
+        drop(state);
         py.detach(|| {
             let deadline = wait.map(|w| Instant::now() + Duration::from_secs_f64(w));
-            let Ok(mut held) = self.held.lock() else {
+            let Ok(mut state) = self.state.lock() else {
                 return false;
             };
-            while *held {
-                held = match deadline {
-                    None => match self.given_back.wait(held) {
-                        Ok(h) => h,
-                        Err(_) => return false,
-                    },
-                    Some(deadline) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            return false;
-                        }
-                        match self.given_back.wait_timeout(held, left) {
-                            Ok((h, _)) => h,
-                            Err(_) => return false,
-                        }
-                    }
+            let taken = loop {
+                if !state.held {
+                    state.held = true;
+                    break true;
+                }
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let woken = match left {
+                    None => self.given_back.wait(state).ok(),
+                    Some(left) if left.is_zero() => break false,
+                    Some(left) => self
+                        .given_back
+                        .wait_timeout(state, left)
+                        .ok()
+                        .map(|(s, _)| s),
                 };
-            }
-            *held = true;
-            true
+                // (poisoned: no thread panics holding it)
+                let Some(woken) = woken else { return false };
+                state = woken;
+            };
+            state.waiting -= 1;
+            taken
         })
     }
 
+    /// Gives the turn back; false if it was not held.
     fn give_back(&self) -> bool {
-        let Ok(mut held) = self.held.lock() else {
+        let Ok(mut state) = self.state.lock() else {
             return false;
         };
-        let was = std::mem::replace(&mut *held, false);
-        drop(held);
-        self.given_back.notify_one();
+        let was = std::mem::replace(&mut state.held, false);
+        let wake = state.waiting > 0;
+        drop(state);
+        if wake {
+            self.given_back.notify_one();
+        }
         was
     }
 }
@@ -531,6 +548,6 @@ impl Turn {
     }
 
     fn locked(&self) -> bool {
-        self.held.lock().map(|h| *h).unwrap_or(true)
+        self.state.lock().map(|s| s.held).unwrap_or(true)
     }
 }

@@ -1,5 +1,5 @@
 """async def fops whose first step runs on the calling thread (the fast
-path of python/glupy/_aio.py, first_step) and then do what may take them
+path: src/step.rs) and then do what may take them
 off it: wind twice, sleep between winds, raise after a wind, answer early
 and go on, get cancelled or time out. getxattr ``user.step.<case>`` picks
 the case; the reply's value says what the coroutine saw."""
