@@ -371,8 +371,8 @@ impl FrameState {
 type Kept = Vec<(Arc<FrameState>, Go<Reply>)>;
 
 thread_local! {
-    /// Open while this thread runs a coroutine's first step (python/glupy/
-    /// _aio.py, first_step), where the thread holds the event loop's turn:
+    /// Open while this thread runs a coroutine's first step (src/step.rs),
+    /// where the thread holds the event loop's turn:
     /// the answers decided in it (by the machine, as anywhere) wait here
     /// and are performed on this thread once the step is over and the turn
     /// given back (GlusterFS's unwind never runs holding the turn), without
@@ -397,7 +397,7 @@ impl Drop for StepEnd<'_> {
     }
 }
 
-/// Runs `step` (the call of `_aio.first_step`, under the GIL) as this
+/// Runs `step` (`step::first_step`, under the GIL) as this
 /// thread's coroutine first step: async winds made in it go straight down
 /// from this thread, and its answers are performed after it.
 pub fn first_step<T>(py: Python<'_>, step: impl FnOnce() -> T) -> T {
