@@ -74,9 +74,27 @@ struct Step {
     /// The loop that was running on this thread before (an application's
     /// own, client side), put back while a wind runs and after the step.
     previous: Py<PyAny>,
-    /// The loop's ready and scheduled counts when the loop last knew of
-    /// this step's work: more means the loop must wake up.
-    before: (usize, usize),
+    /// The loop's work as the loop last saw it (when the step started or
+    /// took the turn back, or woke the loop): more means it must wake up.
+    before: Work,
+}
+
+/// What the loop has to do: its ready callbacks and its earliest timer.
+#[derive(Clone, Copy, PartialEq)]
+struct Work {
+    ready: usize,
+    scheduled: usize,
+    earliest: (usize, f64),
+}
+
+impl Work {
+    /// Whether the loop, waiting in select with what it saw in `before`,
+    /// must be woken for this.
+    fn is_news_to(&self, before: &Work) -> bool {
+        self.ready > before.ready
+            || self.scheduled != before.scheduled
+            || self.earliest != before.earliest
+    }
 }
 
 enum Here {
@@ -115,12 +133,23 @@ pub fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> 
     aio::iscoroutine(py)?.call1((value,))?.extract()
 }
 
-fn counts(py: Python<'_>, l: &Loop) -> PyResult<(usize, usize)> {
-    let lp = l.lp.bind(py);
-    Ok((
-        l.ready.bind(py).len()?,
-        lp.getattr(intern!(py, "_scheduled"))?.len()?,
-    ))
+fn work(py: Python<'_>, l: &Loop) -> PyResult<Work> {
+    let scheduled = l.lp.bind(py).getattr(intern!(py, "_scheduled"))?;
+    let count = scheduled.len()?;
+    let earliest = if count > 0 {
+        let first = scheduled.get_item(0)?;
+        (
+            first.as_ptr() as usize,
+            first.getattr(intern!(py, "_when"))?.extract()?,
+        )
+    } else {
+        (0, 0.0)
+    };
+    Ok(Work {
+        ready: l.ready.bind(py).len()?,
+        scheduled: count,
+        earliest,
+    })
 }
 
 fn wake(py: Python<'_>, l: &Loop) -> PyResult<()> {
@@ -144,8 +173,7 @@ pub fn first_step(
     }
     let l = the_loop(py)?;
     let lp = l.lp.bind(py);
-    let turn = l.turn.get();
-    if lp.getattr(intern!(py, "_debug"))?.is_truthy()? || !turn.take(py, Some(TURN_WAIT)) {
+    if lp.getattr(intern!(py, "_debug"))?.is_truthy()? {
         return Ok(false);
     }
     // With an async-timeout, `_aio._run` wraps the coroutine and answers
@@ -156,10 +184,15 @@ pub fn first_step(
         .call_method1(intern!(py, "get"), ("async-timeout",))?
         .is_truthy()?;
     let previous = l.get_running_loop.bind(py).call0()?;
+    let turn = l.turn.get();
+    if !turn.take(py, Some(TURN_WAIT)) {
+        return Ok(false);
+    }
+    let mut held = Held { turn, holds: true };
     let stepped = take_step(py, l, inst, coro, frame, translator, bare, &previous);
     let ended = take_here();
     // Not Paused: a wind's resume that failed left the turn to others.
-    let holds = !matches!(ended, Here::Paused(_));
+    held.holds = !matches!(ended, Here::Paused(_));
     let before = match ended {
         Here::Running(s) | Here::Paused(s) => Some(s.before),
         Here::Idle => None,
@@ -170,30 +203,48 @@ pub fn first_step(
         let done = task.call_method0(intern!(py, "done"))?.is_truthy()?;
         if !done {
             if bare {
-                let settled = aio::settled(py)?;
-                let callback = py
-                    .import("functools")?
-                    .getattr("partial")?
-                    .call1((settled, frame, translator))?;
+                static PARTIAL: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+                let partial = PARTIAL.import(py, "functools", "partial")?;
+                let callback = partial.call1((aio::settled(py)?, frame, translator))?;
                 task.call_method1(intern!(py, "add_done_callback"), (callback,))?;
             }
             aio::track(py)?.call1((&task, translator))?;
         }
-        let (ready, scheduled) = counts(py, l)?;
-        let (was_ready, was_scheduled) = before.unwrap_or((ready, scheduled));
-        if !done || ready > was_ready || scheduled != was_scheduled {
+        let now = work(py, l)?;
+        if !done || before.is_none_or(|before| now.is_news_to(&before)) {
             wake(py, l)?; // the loop computed its wait before this step
         }
         Ok((task, done))
     });
-    if holds {
-        turn.give_back();
-    }
+    held.give_back();
     let (task, done) = outcome?;
     if done && bare {
         finish(py, &task, frame, translator)?;
     }
     Ok(true)
+}
+
+/// The turn a first step holds: given back when the step ends, however it
+/// ends (an error, a panic), unless a wind's pause left it to others.
+struct Held<'a> {
+    turn: &'a Turn,
+    holds: bool,
+}
+
+impl Held<'_> {
+    fn give_back(&mut self) {
+        if std::mem::take(&mut self.holds) {
+            self.turn.give_back();
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.holds && !matches!(take_here(), Here::Paused(_)) {
+            self.give_back();
+        }
+    }
 }
 
 /// Creates the task and runs its first step here (unless asyncio queued
@@ -211,7 +262,7 @@ fn take_step<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let lp = l.lp.bind(py);
     l.set_running_loop.bind(py).call1((lp,))?;
-    let before = counts(py, l)?;
+    let before = work(py, l)?;
     let coroutine = if bare {
         coro.clone()
     } else {
@@ -246,83 +297,99 @@ fn take_step<'py>(
         previous: previous.clone().unbind(),
         before,
     }));
-    if let Some(context) = context {
-        let mut call = vec![step];
-        call.extend(args.iter());
-        context.call_method1(intern!(py, "run"), PyTuple::new(py, call)?)?;
-    } else {
-        step.call1(args)?;
+    let ran = match context {
+        Some(context) => {
+            let mut call = vec![step];
+            call.extend(args.iter());
+            context.call_method1(intern!(py, "run"), PyTuple::new(py, call)?)
+        }
+        None => step.call1(args),
+    };
+    if let Err(e) = ran {
+        // asyncio raises SystemExit and KeyboardInterrupt out of a step
+        // after setting them on the task: its end answers them (EIO).
+        if !task.call_method0(intern!(py, "done"))?.is_truthy()? {
+            return Err(e);
+        }
     }
     Ok(task)
 }
 
 /// The task ended in its first step: a Reply of the frame's fop is
 /// answered here; anything else (an error, a cancellation, another value,
-/// an answer that fails) by `_aio._settled`, as when it ends on the loop.
+/// a reply that cannot be sent) by `_aio._settled`, as when it ends on the
+/// loop, which also says why.
 fn finish(
     py: Python<'_>,
     task: &Bound<'_, PyAny>,
     frame: &Bound<'_, PyAny>,
     translator: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    if !task.call_method0(intern!(py, "cancelled"))?.is_truthy()?
-        && task.call_method0(intern!(py, "exception"))?.is_none()
-    {
-        let result = task.call_method0(intern!(py, "result"))?;
-        let frame_ref = frame.cast::<Frame>()?.get();
-        if frame_ref.is_answered() {
-            return Ok(()); // the coroutine answered itself
-        }
-        if result.get_type().is(aio::reply(py)?) {
-            let fop: String = result.getattr(intern!(py, "fop"))?.extract()?;
-            if fop == FOPS[frame_ref.fop_index()].name.as_str() {
-                let op_ret: i32 = result.getattr(intern!(py, "op_ret"))?.extract()?;
-                let op_errno: i32 = result.getattr(intern!(py, "op_errno"))?.extract()?;
-                let args = result.getattr(intern!(py, "args"))?;
-                if frame_ref
-                    .unwind(py, op_ret, op_errno, args.cast::<PyTuple>()?)
-                    .is_ok()
-                {
-                    return Ok(());
-                }
-                // (a reply it cannot send: _settled tries again and says why)
-            }
-        }
+    if !answered_with_reply(py, task, frame).unwrap_or(false) {
+        aio::settled(py)?.call1((frame, translator, task))?;
     }
-    aio::settled(py)?.call1((frame, translator, task))?;
     Ok(())
+}
+
+/// True if the task returned a Reply of the frame's fop and it was sent
+/// (or the coroutine had answered itself).
+fn answered_with_reply(
+    py: Python<'_>,
+    task: &Bound<'_, PyAny>,
+    frame: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    if task.call_method0(intern!(py, "cancelled"))?.is_truthy()?
+        || !task.call_method0(intern!(py, "exception"))?.is_none()
+    {
+        return Ok(false);
+    }
+    let result = task.call_method0(intern!(py, "result"))?;
+    let frame_ref = frame.cast::<Frame>()?.get();
+    if frame_ref.is_answered() {
+        return Ok(true);
+    }
+    if !result.get_type().is(aio::reply(py)?) {
+        return Ok(false);
+    }
+    let fop: String = result.getattr(intern!(py, "fop"))?.extract()?;
+    if fop != FOPS[frame_ref.fop_index()].name.as_str() {
+        return Ok(false);
+    }
+    let op_ret: i32 = result.getattr(intern!(py, "op_ret"))?.extract()?;
+    let op_errno: i32 = result.getattr(intern!(py, "op_errno"))?.extract()?;
+    let args = result.getattr(intern!(py, "args"))?;
+    frame_ref.unwind(py, op_ret, op_errno, args.cast::<PyTuple>()?)?;
+    Ok(true)
 }
 
 /// A wind from a first step is about to run GlusterFS's code on this
 /// thread: the task leaves the loop (as between two steps) and the turn is
 /// given back meanwhile. False if this thread is not in a first step.
 pub fn pause(py: Python<'_>) -> PyResult<bool> {
-    let step = match take_here() {
+    let l = the_loop(py)?;
+    let mut step = match take_here() {
         Here::Running(step) => step,
         other => {
             set_here(other);
             return Ok(false);
         }
     };
-    let l = the_loop(py)?;
     let lp = l.lp.bind(py);
-    let left = l
-        .leave_task
-        .bind(py)
-        .call1((lp, step.task.bind(py)))
-        .and_then(|_| l.set_running_loop.bind(py).call1((step.previous.bind(py),)));
-    let mut step = step;
-    let woke = left.and_then(|_| {
-        let now = counts(py, l)?;
-        if now.0 > step.before.0 || now.1 != step.before.1 {
+    let left = (|| {
+        let now = work(py, l)?;
+        if now.is_news_to(&step.before) {
             // The step made work for the loop (a timer, a task): it may
             // run while the wind does (the loop computed its wait before).
-            step.before = now;
             wake(py, l)?;
         }
-        Ok(())
-    });
-    if let Err(e) = woke {
+        step.before = now;
+        l.leave_task.bind(py).call1((lp, step.task.bind(py)))?;
+        l.set_running_loop
+            .bind(py)
+            .call1((step.previous.bind(py),))
+            .map(drop)
+    })();
+    if let Err(e) = left {
         set_here(Here::Running(step)); // still holding the turn
         return Err(e);
     }
@@ -334,6 +401,7 @@ pub fn pause(py: Python<'_>) -> PyResult<bool> {
 /// The wind returned: the turn is taken back (waiting without the GIL, as
 /// Python's locks do) and the step goes on.
 pub fn resume(py: Python<'_>) -> PyResult<()> {
+    let l = the_loop(py)?;
     let step = match take_here() {
         Here::Paused(step) => step,
         other => {
@@ -343,13 +411,24 @@ pub fn resume(py: Python<'_>) -> PyResult<()> {
             ));
         }
     };
-    let l = the_loop(py)?;
+    if !l.turn.get().take(py, None) {
+        set_here(Here::Paused(step));
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "glupy: the event loop's turn could not be taken back",
+        ));
+    }
     let lp = l.lp.bind(py);
-    l.turn.get().take(py, None);
     let task = step.task.clone_ref(py);
     set_here(Here::Running(step));
     l.set_running_loop.bind(py).call1((lp,))?;
     l.enter_task.bind(py).call1((lp, task))?;
+    // What the loop did meanwhile (it ran while the wind did) it knows of.
+    let now = work(py, l)?;
+    HERE.with(|h| {
+        if let Here::Running(step) = &mut *h.borrow_mut() {
+            step.before = now;
+        }
+    });
     Ok(())
 }
 
@@ -528,13 +607,42 @@ impl Turn {
 
     /// Like threading.Lock.acquire: blocking, timeout in seconds (-1: none).
     #[pyo3(signature = (blocking=true, timeout=-1.0))]
-    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> bool {
+    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
+        use pyo3::exceptions::{PyOverflowError, PyValueError};
         let wait = match (blocking, timeout) {
+            (false, t) if t != -1.0 => {
+                return Err(PyValueError::new_err(
+                    "can't specify a timeout for a non-blocking call",
+                ))
+            }
             (false, _) => Some(0.0),
-            (true, t) if t < 0.0 => None,
+            (true, -1.0) => None,
+            (true, t) if t.is_nan() || t < 0.0 => {
+                return Err(PyValueError::new_err(
+                    "timeout value must be a non-negative number",
+                ))
+            }
+            // (threading's own limit is about 292 years; a day of waiting
+            // for the turn is a hang by then)
+            (true, t) if t > 1e9 => {
+                return Err(PyOverflowError::new_err("timeout value is too large"))
+            }
             (true, t) => Some(t),
         };
-        self.take(py, wait)
+        Ok(self.take(py, wait))
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> bool {
+        self.take(py, None)
+    }
+
+    fn __exit__(
+        &self,
+        _kind: Option<Bound<'_, PyAny>>,
+        _value: Option<Bound<'_, PyAny>>,
+        _traceback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.release()
     }
 
     fn release(&self) -> PyResult<()> {

@@ -29,7 +29,9 @@ turn given back (src/frame.rs), never on the loop. The first step itself
 future) is the host's, in Rust (src/step.rs): as Python functions they
 cost more than a sync fop does. Without an async-timeout the task runs the
 coroutine itself, and its end is answered by the host (a Reply) or by
-_settled; with one, _run wraps it.
+_settled; with one, _run wraps it. Every task of a translator starts from a
+copy of that translator's context (task_context: glupy's log id set), not
+from the calling thread's, and is named after its fop.
 """
 
 import asyncio
@@ -141,7 +143,17 @@ def _serve(new, ready):
     new.turn.acquire()  # held whenever this thread is not waiting in select
     asyncio.set_event_loop(new)
     new.call_soon(ready.set)
-    new.run_forever()
+    while True:
+        try:
+            new.run_forever()
+        except BaseException:  # noqa: BLE001
+            # A coroutine that raised SystemExit or KeyboardInterrupt: asyncio
+            # raises them out of run_forever (the task keeps them, and its end
+            # answers its request EIO). The loop must go on serving every
+            # translator of the process; this thread still holds the turn.
+            logging.getLogger("glupy").error(
+                "a coroutine raised out of glupy's event loop; it goes on.\n%s", traceback.format_exc().rstrip()
+            )
 
 
 def new_future():

@@ -69,6 +69,14 @@ class xlator(glupy.Translator):
         await frame.wind_fop("stat", loc, None)
         raise glupy.FopError(errno.EROFS)
 
+    async def case_exit_first(self, frame, loc, name):
+        await frame.wind_fop("stat", loc, None)
+        raise SystemExit("async_steps: SystemExit in the first step")
+
+    async def case_exit_later(self, frame, loc, name):
+        await asyncio.sleep(0)  # the rest runs on the loop's thread
+        raise SystemExit("async_steps: SystemExit on the loop")
+
     async def case_timeout(self, frame, loc, name):
         await frame.wind_fop("stat", loc, None)
         await asyncio.sleep(30)  # longer than the instance's async-timeout
