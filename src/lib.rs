@@ -37,4 +37,5 @@ mod statedump;
 mod status;
 mod step;
 mod threads;
+mod turn;
 mod values;

@@ -91,7 +91,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<ActiveLock>()?;
     m.add_class::<crate::answer_table::AnswerTable>()?;
     m.add_class::<Xlator>()?;
-    m.add_class::<crate::step::Turn>()?;
+    m.add_class::<crate::turn::Turn>()?;
     m.add_class::<crate::step::Capture>()?;
     m.add_function(wrap_pyfunction!(log, &m)?)?;
     m.add_function(wrap_pyfunction!(fop_table, &m)?)?;

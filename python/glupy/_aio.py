@@ -100,7 +100,7 @@ class _TurnSelector(selectors.DefaultSelector):
             self._turn.acquire()
 
 
-try:  # the host's turn (src/step.rs): a first step takes it without a Python call
+try:  # the host's turn (src/turn.rs): a first step takes it without a Python call
     from ._glupy import Turn as _Turn
 except ImportError:  # outside GlusterFS
     _Turn = threading.Lock
