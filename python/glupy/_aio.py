@@ -143,7 +143,7 @@ def _serve(new, ready):
     new.turn.acquire()  # held whenever this thread is not waiting in select
     asyncio.set_event_loop(new)
     new.call_soon(ready.set)
-    while True:
+    while not new.is_closed():  # (closed by hand: nothing left to serve)
         try:
             new.run_forever()
         except BaseException:  # noqa: BLE001
