@@ -137,3 +137,10 @@ def test_many_concurrent_first_steps_lose_and_double_nothing(gluster, below_io_t
         assert got[fop]["calls"] == got[fop]["answered"], got
         assert got[fop]["dropped"] == "0", got
     assert brick.alive()
+
+
+def test_the_loops_turn_is_a_lock_that_any_thread_gives_back(gluster):
+    brick = gluster.brick([glupy("async_steps")])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"x")
+    assert within(client.getxattr, "/f", "user.turn") == b"ok"

@@ -21,6 +21,49 @@ def here():
         return comm.read().strip()
 
 
+def turn_checks():
+    """The loop's turn (glupy._glupy.Turn) behaves as threading.Lock does
+    where _aio uses it: "ok", or what went wrong."""
+    import time
+    from glupy._glupy import Turn
+
+    turn, problems = Turn(), []
+
+    def check(what, ok):
+        if not ok:
+            problems.append(what)
+
+    check("a new turn is free", turn.acquire(False) and turn.locked())
+    check("a held turn is not taken without waiting", turn.acquire(False) is False)
+    started = time.monotonic()
+    check("a held turn is not taken within a timeout", turn.acquire(True, 0.05) is False)
+    check("the timeout is waited", time.monotonic() - started >= 0.045)
+    taken = []
+    waiter = threading.Thread(target=lambda: taken.append(turn.acquire()))
+    waiter.start()
+    time.sleep(0.05)
+    check("a waiter waits", not taken)
+    turn.release()  # given back by another thread than the waiter's
+    waiter.join(5)
+    check("a waiter is woken when the turn is given back", taken == [True])
+    turn.release()
+    try:
+        turn.release()
+        problems.append("giving back a free turn raises")
+    except RuntimeError:
+        pass
+    for args in ((False, 1.0), (True, -2.0)):
+        try:
+            turn.acquire(*args)
+            problems.append(f"acquire{args} raises ValueError")
+        except ValueError:
+            pass
+    with turn:
+        check("with takes it", turn.locked())
+    check("with gives it back", not turn.locked())
+    return "ok" if not problems else "; ".join(problems)
+
+
 class xlator(glupy.Translator):
     def lookup_fop(self, frame, this, loc, xdata):
         if not (loc.path or "").startswith("/f"):
@@ -35,6 +78,10 @@ class xlator(glupy.Translator):
         return await frame.wind(loc, xdata)
 
     def getxattr_fop(self, frame, this, loc, name, xdata):
+        if name == "user.turn":  # the host's Turn, alone (a sync answer)
+            data = turn_checks().encode()
+            frame.unwind(len(data), 0, glupy.Dict({name: data}), None)
+            return None
         if not (name or "").startswith("user.step."):
             frame.wind(loc, name, xdata)  # gfapi's own (at init): synchronous
             return None
