@@ -398,24 +398,46 @@ def restore_options(gluster, volume, wanted):
     for key, value in missing.items():
         if key in SPECIAL_OPTIONS:
             # glusterd refuses granular-entry-heal while heal info lists an
-            # entry, which a write in flight (an AFR transaction's dirty
-            # mark) or a brick just back makes for a moment: tried again.
+            # entry, which a write in flight when the bricks restarted (a
+            # client's registration on the root, an AFR transaction's dirty
+            # mark) leaves until the self-heal daemon crawls again, up to
+            # cluster.heal-timeout (10 minutes) later: glupy starts that heal
+            # and tries again.
             deadline = time.monotonic() + SPECIAL_OPTION_PATIENCE
+            next_heal = time.monotonic()
             while True:
                 try:
                     gluster.run(*SPECIAL_OPTIONS[key](volume, value))
                     break
                 except CliError as e:
                     if "heal" not in str(e).lower() or time.monotonic() >= deadline:
-                        failed.append(f"{key} {value}: {e}")
+                        failed.append(f"{key} {value}: {e}{heal_info(gluster, volume)}")
                         break
+                    if time.monotonic() >= next_heal:
+                        next_heal = time.monotonic() + HEAL_AGAIN
+                        try:
+                            gluster.run("volume", "heal", volume)
+                        except CliError:
+                            pass  # (no self-heal daemon: the refusal is reported)
                     time.sleep(1)
     return failed
+
+
+def heal_info(gluster, volume):
+    """What `gluster volume heal V info` lists, to show beside a refusal."""
+    try:
+        listed = gluster.run("volume", "heal", volume, "info")
+    except CliError as e:
+        return f"\n    (heal info: {e})"
+    lines = [line for line in listed.splitlines() if line.strip()][:20]
+    return "".join(f"\n    {line}" for line in lines)
 
 
 # How long restore_options tries again an option glusterd refuses while
 # entries wait for heal (seconds).
 SPECIAL_OPTION_PATIENCE = 60
+# How often, meanwhile, it asks the self-heal daemon to heal (seconds).
+HEAL_AGAIN = 15
 
 
 def finish_brick_change(ctx, volume, restart):
