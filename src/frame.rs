@@ -435,14 +435,6 @@ impl Frame {
         Frame { held }
     }
 
-    pub(crate) fn is_answered(&self) -> bool {
-        self.answered()
-    }
-
-    pub(crate) fn fop_index(&self) -> usize {
-        self.state().fop
-    }
-
     fn state(&self) -> &Arc<FrameState> {
         &self.held.state
     }
@@ -572,7 +564,7 @@ impl Frame {
 
     /// The fop this frame carries ("lookup", ...).
     #[getter]
-    fn fop(&self) -> &'static str {
+    pub(crate) fn fop(&self) -> &'static str {
         FOPS[self.state().fop].name.as_str()
     }
 
@@ -587,7 +579,7 @@ impl Frame {
     }
 
     #[getter]
-    fn answered(&self) -> bool {
+    pub(crate) fn answered(&self) -> bool {
         self.state().phase() == Phase::Answered
     }
 

@@ -81,7 +81,7 @@ struct Step {
 }
 
 /// What the loop has to do: its ready callbacks and its earliest timer.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 struct Work {
     ready: usize,
     scheduled: usize,
@@ -346,14 +346,14 @@ fn answered_with_reply(
     }
     let result = task.call_method0(intern!(py, "result"))?;
     let frame_ref = frame.cast::<Frame>()?.get();
-    if frame_ref.is_answered() {
+    if frame_ref.answered() {
         return Ok(true);
     }
     if !result.get_type().is(aio::reply(py)?) {
         return Ok(false);
     }
     let fop: String = result.getattr(intern!(py, "fop"))?.extract()?;
-    if fop != FOPS[frame_ref.fop_index()].name.as_str() {
+    if fop != frame_ref.fop() {
         return Ok(false);
     }
     let op_ret: i32 = result.getattr(intern!(py, "op_ret"))?.extract()?;
@@ -484,8 +484,7 @@ pub fn new_reply<'py>(
 
 /// The fop's name as an interned Python string (a task's name).
 fn fop_name<'py>(py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
-    let fop = frame.cast::<Frame>()?.get().fop_index();
-    Ok(PyString::intern(py, FOPS[fop].name.as_str()))
+    Ok(PyString::intern(py, frame.cast::<Frame>()?.get().fop()))
 }
 
 /// What a task's constructor passed to `call_soon`: its first step.

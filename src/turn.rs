@@ -3,7 +3,7 @@
 
 use pyo3::prelude::*;
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The glupy loop's turn (`_aio._Loop.turn`): a lock that the thread
 /// holding it may give back from another thread's point of view (the loop
@@ -41,29 +41,23 @@ impl Turn {
         state.waiting += 1;
         drop(state);
         py.detach(|| {
-            let deadline = wait.map(|w| Instant::now() + Duration::from_secs_f64(w));
-            let Ok(mut state) = self.state.lock() else {
+            let Ok(state) = self.state.lock() else {
                 return false;
             };
-            let taken = loop {
-                if !state.held {
-                    state.held = true;
-                    break true;
-                }
-                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                let woken = match left {
-                    None => self.given_back.wait(state).ok(),
-                    Some(left) if left.is_zero() => break false,
-                    Some(left) => self
-                        .given_back
-                        .wait_timeout(state, left)
-                        .ok()
-                        .map(|(s, _)| s),
-                };
-                // (poisoned: no thread panics holding it)
-                let Some(woken) = woken else { return false };
-                state = woken;
+            let waited = match wait {
+                None => self.given_back.wait_while(state, |s| s.held).ok(),
+                Some(wait) => self
+                    .given_back
+                    .wait_timeout_while(state, Duration::from_secs_f64(wait), |s| s.held)
+                    .ok()
+                    .map(|(s, _)| s),
             };
+            // (poisoned: no thread panics holding it)
+            let Some(mut state) = waited else {
+                return false;
+            };
+            let taken = !state.held;
+            state.held = true;
             state.waiting -= 1;
             taken
         })
