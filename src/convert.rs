@@ -168,16 +168,21 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
     })
 }
 
-/// C arguments built from Python values, with what keeps them alive.
+/// C arguments built from Python values, with what keeps them alive: GlusterFS
+/// references and copies of our own (`keep`), which any thread may drop
+/// without the GIL, and only for a loc (never in a reply) the Python value
+/// itself (`python`), which must be dropped with the GIL held.
 pub struct Outgoing {
     pub slots: Vec<glupy_slot_t>,
     keep: Vec<Box<dyn Any + Send>>,
+    python: Vec<Py<PyAny>>,
     /// Bytes in the vector argument, if there is one.
     data_len: Option<usize>,
 }
 
-// SAFETY: the slots point into `keep` or into objects `keep` references;
-// moving the whole bundle to another thread moves that ownership with it.
+// SAFETY: the slots point into `keep`/`python` or into objects they
+// reference; moving the whole bundle to another thread moves that
+// ownership with it.
 unsafe impl Send for Outgoing {}
 
 impl Outgoing {
@@ -186,6 +191,7 @@ impl Outgoing {
         Outgoing {
             slots: vec![glupy_slot_t { i: 0 }; n.max(1)],
             keep: Vec::new(),
+            python: Vec::new(),
             data_len: None,
         }
     }
@@ -197,6 +203,14 @@ impl Outgoing {
     fn hold<T: Any + Send>(&mut self, value: T) -> &T {
         self.keep.push(Box::new(value));
         self.keep.last().unwrap().downcast_ref::<T>().unwrap()
+    }
+
+    /// Lets go of the C arguments and of what kept them alive, except the
+    /// Python values, given back for the caller to drop with the GIL held
+    /// (none for a reply: no callback takes a loc).
+    pub fn release(self) -> Vec<Py<PyAny>> {
+        drop(self.keep);
+        self.python
     }
 }
 
@@ -253,19 +267,20 @@ pub fn from_python(
             Ty::Loc => {
                 let l = v.cast::<Loc>().map_err(|_| bad())?;
                 l.get().owner.check()?;
-                let p = l.get().loc.as_ptr();
-                out.hold(l.clone().unbind());
-                out.slots[i].p = p.cast();
+                // A loc is only wound, never answered: kept as it is, the
+                // wind drops it with the GIL back (a copy costs loc_copy).
+                out.slots[i].p = l.get().loc.as_ptr().cast();
+                out.python.push(l.clone().into_any().unbind());
             }
             Ty::Fd => {
                 let f = v.cast::<Fd>().map_err(|_| bad())?;
                 out.slots[i].p = f.get().fd.get()?.cast();
-                out.hold(f.clone().unbind());
+                out.hold(f.get().fd.clone());
             }
             Ty::Inode => {
                 let n = v.cast::<Inode>().map_err(|_| bad())?;
                 out.slots[i].p = n.get().inode.get()?.cast();
-                out.hold(n.clone().unbind());
+                out.hold(n.get().inode.clone());
             }
             Ty::Dict => {
                 let d = match v.cast::<Dict>() {
@@ -289,7 +304,7 @@ pub fn from_python(
                         .cast_into::<Dict>()?,
                 };
                 out.slots[i].p = d.get().dict.get()?.cast();
-                out.hold(d.unbind());
+                out.hold(d.get().dict.clone());
             }
             Ty::Iatt => {
                 let a = v.cast::<Iatt>().map_err(|_| bad())?;
@@ -329,19 +344,24 @@ pub fn from_python(
                     }
                 };
                 let inner = vec.get();
-                out.slots[i].p = inner.iov.as_ptr() as *mut libc::c_void;
-                vector_count = Some((i + 1, inner.iov.len() as i64));
-                out.data_len = Some(inner.total_len());
                 vector_iobref = inner
                     .iobref
                     .as_ref()
                     .map_or(Ok(std::ptr::null_mut()), |r| r.get())?;
-                out.hold(vec.unbind());
+                vector_count = Some((i + 1, inner.iov.len() as i64));
+                out.data_len = Some(inner.total_len());
+                // A Vector of our own: the iovecs copied, the iobref that
+                // owns their buffers referenced.
+                let copy = out.hold(Vector {
+                    iov: inner.iov.clone(),
+                    iobref: inner.iobref.clone(),
+                });
+                out.slots[i].p = copy.iov.as_ptr() as *mut libc::c_void;
             }
             Ty::Iobref => {
                 let r = v.cast::<Iobref>().map_err(|_| bad())?;
                 out.slots[i].p = r.get().iobref.get()?.cast();
-                out.hold(r.clone().unbind());
+                out.hold(r.get().iobref.clone());
             }
             Ty::Flock => {
                 let f = v.cast::<Flock>().map_err(|_| bad())?.borrow().to_c();

@@ -5,10 +5,10 @@ use crate::answer::{Answer, Refusal, Ticket};
 use crate::convert::{self, Owned};
 use crate::ffi::{self, glupy_slot_t};
 use crate::fops::FOPS;
-use crate::frame::{self, Frame, FrameState, Held, WindCtx};
+use crate::frame::{Frame, FrameState, Held, WindCtx};
 use crate::guard::guarded;
 use crate::instance::Instance;
-use crate::{aio, logging, pool, threads};
+use crate::{after_call, aio, logging, pool, threads};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -293,94 +293,101 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
     // back after, since on an io-threads worker the thread is GlusterFS's.
     let previous_this = unsafe { std::mem::replace(&mut *ffi::glupy_this_location(), inst.xl) };
     let _restore = RestoreThis(previous_this);
+    // Answers decided in the call are performed after it (after_call.rs).
     logging::with_domain(&inst.name, || {
-        Python::attach(|py| {
-            // The Frame takes the ticket: if it cannot be built, the ticket
-            // goes with it and answers EIO (logged as dropped).
-            let frame = match Py::new(py, Frame::new(held)) {
-                Ok(f) => f,
-                Err(e) => {
-                    report(py, &state, ticket, &e, "building the frame");
-                    return;
-                }
-            };
-            let owner = inst.owner();
-            let (method, what, mut call_args) = match side {
-                Side::Fop => (
-                    inst.fop_methods[fop].as_ref(),
-                    "fop",
-                    vec![frame.into_any(), inst.this_obj.clone_ref(py).into_any()],
-                ),
-                Side::Cbk {
-                    child,
-                    op_ret,
-                    op_errno,
-                } => (
-                    inst.cbk_methods[fop].as_ref(),
-                    "cbk",
-                    vec![
-                        frame.into_any(),
-                        child_name(py, child),
-                        inst.this_obj.clone_ref(py).into_any(),
-                        op_ret
-                            .into_pyobject(py)
-                            .map(|v| v.into_any().unbind())
-                            .unwrap_or_else(|_| py.None()),
-                        op_errno
-                            .into_pyobject(py)
-                            .map(|v| v.into_any().unbind())
-                            .unwrap_or_else(|_| py.None()),
-                    ],
-                ),
-            };
-            let Some(method) = method else { return };
-            for value in owned {
-                match convert::to_python(py, value, owner.clone()) {
-                    Ok(v) => call_args.push(v),
+        after_call::python_call(&state, || {
+            Python::attach(|py| {
+                // The Frame takes the ticket: if it cannot be built, the ticket
+                // goes with it and answers EIO (logged as dropped).
+                let frame = match Py::new(py, Frame::new(held)) {
+                    Ok(f) => f,
                     Err(e) => {
-                        report(py, &state, ticket, &e, "converting arguments");
+                        report(py, &state, ticket, &e, "building the frame");
                         return;
                     }
+                };
+                let owner = inst.owner();
+                let (method, what, mut call_args) = match side {
+                    Side::Fop => (
+                        inst.fop_methods[fop].as_ref(),
+                        "fop",
+                        vec![frame.into_any(), inst.this_obj.clone_ref(py).into_any()],
+                    ),
+                    Side::Cbk {
+                        child,
+                        op_ret,
+                        op_errno,
+                    } => (
+                        inst.cbk_methods[fop].as_ref(),
+                        "cbk",
+                        vec![
+                            frame.into_any(),
+                            child_name(py, child),
+                            inst.this_obj.clone_ref(py).into_any(),
+                            op_ret
+                                .into_pyobject(py)
+                                .map(|v| v.into_any().unbind())
+                                .unwrap_or_else(|_| py.None()),
+                            op_errno
+                                .into_pyobject(py)
+                                .map(|v| v.into_any().unbind())
+                                .unwrap_or_else(|_| py.None()),
+                        ],
+                    ),
+                };
+                let Some(method) = method else { return };
+                for value in owned {
+                    match convert::to_python(py, value, owner.clone()) {
+                        Ok(v) => call_args.push(v),
+                        Err(e) => {
+                            report(py, &state, ticket, &e, "converting arguments");
+                            return;
+                        }
+                    }
                 }
-            }
-            let frame_obj = call_args[0].clone_ref(py);
-            let stats = &inst.stats[fop];
-            // Python's own time: without the winds and unwinds it made
-            // (the child's and the parents' time, see outside_python).
-            let (started, outside) = (Instant::now(), threads::outside_ns());
-            let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
-            let elapsed = started.elapsed().as_nanos() as u64;
-            let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
-            stats.python_ns.fetch_add(own, Ordering::Relaxed);
-            stats.python_calls.fetch_add(1, Ordering::Relaxed);
-            let outcome = result.and_then(|ret| {
-                if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
-                    return Ok(());
+                let frame_obj = call_args[0].clone_ref(py);
+                let stats = &inst.stats[fop];
+                // Python's own time: without the winds and unwinds it made
+                // (the child's and the parents' time, see outside_python).
+                let (started, outside) = (Instant::now(), threads::outside_ns());
+                let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
+                let elapsed = started.elapsed().as_nanos() as u64;
+                let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
+                stats.python_ns.fetch_add(own, Ordering::Relaxed);
+                stats.python_calls.fetch_add(1, Ordering::Relaxed);
+                let outcome = result.and_then(|ret| {
+                    if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
+                        return Ok(());
+                    }
+                    // An async def method: the host's event loop runs it.
+                    state
+                        .set_asynchronous(ticket)
+                        .map_err(|why| PyRuntimeError::new_err(why.message(&FOPS[fop].name)))?;
+                    // Its first step runs here, where a sync method would run
+                    // (unless the loop is busy: then the loop runs all of it).
+                    let translator = inst.translator.bind(py);
+                    let here = crate::step::first_step(
+                        py,
+                        &inst,
+                        ret.bind(py),
+                        frame_obj.bind(py),
+                        translator,
+                    )?;
+                    if !here {
+                        aio::submit(py)?.call1((ret, frame_obj, translator))?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = outcome {
+                    report(
+                        py,
+                        &state,
+                        ticket,
+                        &e,
+                        &format!("{}_{what}", FOPS[fop].name),
+                    );
                 }
-                // An async def method: the host's event loop runs it.
-                state
-                    .set_asynchronous(ticket)
-                    .map_err(|why| PyRuntimeError::new_err(why.message(&FOPS[fop].name)))?;
-                // Its first step runs here, where a sync method would run
-                // (unless the loop is busy: then the loop runs all of it).
-                let translator = inst.translator.bind(py);
-                let here = frame::first_step(py, || {
-                    crate::step::first_step(py, &inst, ret.bind(py), frame_obj.bind(py), translator)
-                })?;
-                if !here {
-                    aio::submit(py)?.call1((ret, frame_obj, translator))?;
-                }
-                Ok(())
-            });
-            if let Err(e) = outcome {
-                report(
-                    py,
-                    &state,
-                    ticket,
-                    &e,
-                    &format!("{}_{what}", FOPS[fop].name),
-                );
-            }
+            })
         })
     });
 }
@@ -470,9 +477,9 @@ fn report(py: Python<'_>, state: &Arc<FrameState>, ticket: Ticket, err: &PyErr, 
         );
     }
     if let Ok(go) = decision {
-        if let Some(go) = frame::keep_for_step_end(state, go) {
+        if let Some(go) = after_call::keep(state, go) {
             let answering = Arc::clone(state);
-            threads::outside_python(|| py.detach(move || drop(answering.perform(go))));
+            threads::outside_python(|| py.detach(move || answering.perform(go)));
         }
     }
 }

@@ -8,11 +8,10 @@ use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
 use crate::values::refs::SendPtr;
-use crate::{pool, step, threads};
+use crate::{after_call, pool, step, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -90,23 +89,20 @@ impl Drop for Held {
         if go.is_nothing() {
             return;
         }
-        // A Frame is often dropped inside Python (a dealloc, the GIL held):
-        // GlusterFS's unwind must not run there, so a pool thread answers.
-        // SAFETY: PyGILState_Check only reads this thread's state.
-        let gil_held =
-            unsafe { pyo3::ffi::Py_IsInitialized() != 0 && pyo3::ffi::PyGILState_Check() == 1 };
-        // Inside a coroutine's first step: performed when it is over.
-        let Some(go) = keep_for_step_end(&self.state, go) else {
+        // Inside a Python call of the host's: performed when it is over.
+        let Some(go) = after_call::keep(&self.state, go) else {
             return;
         };
         let state = Arc::clone(&self.state);
-        if gil_held {
-            let job = Box::new(move || drop(state.perform(go)));
+        // A Frame is often dropped inside Python (a dealloc, the GIL held):
+        // GlusterFS's unwind must not run there, so a pool thread answers.
+        if after_call::gil_held() {
+            let job = Box::new(move || state.perform(go));
             if let Err(job) = pool::submit_or_return(job) {
                 job();
             }
         } else {
-            drop(state.perform(go));
+            state.perform(go);
         }
     }
 }
@@ -223,7 +219,7 @@ impl FrameState {
     pub unsafe fn pass_up(&self, op_ret: i32, op_errno: i32, args: *const ffi::glupy_slot_t) {
         if self.control().reply_passes_up() {
             // SAFETY: the machine gave us the answer; args by contract.
-            unsafe { self.finish_unwind(op_ret, op_errno, args) };
+            unsafe { self.finish_unwind(op_ret, op_errno, args, None) };
         } else {
             tracing::error!("a reply came back for a frame that was not wound (please report this as a glupy bug)");
         }
@@ -236,7 +232,7 @@ impl FrameState {
         let pending = control.phase() == Phase::Pending;
         let go = control.shut_down(errno);
         drop(control);
-        drop(self.perform(go));
+        self.perform(go);
         pending
     }
 
@@ -256,25 +252,21 @@ impl FrameState {
                 self.inst.module, FOPS[self.fop].name
             ),
         );
-        drop(self.perform(go));
+        self.perform(go);
     }
 
     /// One of a coroutine's winds came back.
     pub fn async_reply(&self) {
         let go = self.control().async_reply();
-        drop(self.perform(go));
+        self.perform(go);
     }
 
     /// The holder of `ticket` answers; performed now (the caller must not
-    /// hold the GIL) or kept until a coroutine's winds are back. Returns
-    /// the reply's values once used, for the caller to drop where it likes.
-    pub fn answer(
-        &self,
-        ticket: Ticket,
-        answer: Answer<Reply>,
-    ) -> Result<Option<Outgoing>, Refusal> {
+    /// hold the GIL) or kept until a coroutine's winds are back.
+    pub fn answer(&self, ticket: Ticket, answer: Answer<Reply>) -> Result<(), Refusal> {
         let go = self.decide(ticket, answer)?;
-        Ok(self.perform(go))
+        self.perform(go);
+        Ok(())
     }
 
     /// The machine's decision on an answer, to `perform` later (e.g. after
@@ -284,9 +276,9 @@ impl FrameState {
     }
 
     /// Does what the machine decided (without the GIL: it may unwind).
-    pub fn perform(&self, go: Go<Reply>) -> Option<Outgoing> {
+    pub fn perform(&self, go: Go<Reply>) {
         let Go::Answer(answer) = go else {
-            return None;
+            return;
         };
         match answer {
             Answer::Error(errno) => self.answer_error(errno),
@@ -309,11 +301,9 @@ impl FrameState {
             Answer::Reply((op_ret, op_errno, out)) => {
                 // SAFETY: the machine gave us the answer; `out` matches the
                 // callback's arguments and lives across the call.
-                unsafe { self.finish_unwind(op_ret, op_errno, out.as_ptr()) };
-                return Some(out);
+                unsafe { self.finish_unwind(op_ret, op_errno, out.as_ptr(), Some(out)) };
             }
         }
-        None
     }
 
     /// Answers op_ret -1 with `errno`. Only for the thread the machine let answer.
@@ -321,15 +311,23 @@ impl FrameState {
         let args = Outgoing::empty(FOPS[self.fop].cbk_args.len());
         // SAFETY: the caller was given the answer; all-NULL/zero args are
         // what any error reply carries.
-        unsafe { self.finish_unwind(-1, errno, args.as_ptr()) };
+        unsafe { self.finish_unwind(-1, errno, args.as_ptr(), None) };
     }
 
-    /// Unwinds and drops the reference frame->local held.
+    /// Unwinds and drops the reference frame->local held, then lets go of
+    /// `values` (what keeps `args` alive, if ours) while the answer still
+    /// counts as going up: the graph's end waits for it (lifecycle.rs).
     ///
     /// # Safety
     /// The state machine must have given the caller the answer, and `args`
     /// must match this fop's callback arguments and live across the call.
-    unsafe fn finish_unwind(&self, op_ret: i32, op_errno: i32, args: *const ffi::glupy_slot_t) {
+    unsafe fn finish_unwind(
+        &self,
+        op_ret: i32,
+        op_errno: i32,
+        args: *const ffi::glupy_slot_t,
+        values: Option<Outgoing>,
+    ) {
         let stats = &self.inst.stats[self.fop];
         if op_ret < 0 {
             stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -356,73 +354,20 @@ impl FrameState {
             );
             drop(Arc::from_raw(linked));
         }
+        let python = values.map(Outgoing::release).unwrap_or_default();
         self.inst.unwound();
         // Per-request Python state ends with the request.
         let local = self.local.lock().ok().and_then(|mut l| l.take());
         drop(local);
+        if !python.is_empty() {
+            // Not for a reply (see Outgoing::release): dropped with the GIL.
+            Python::attach(|_| drop(python));
+        }
     }
 
     pub fn raw(&self) -> *mut ffi::call_frame_t {
         self.raw
     }
-}
-
-/// Answers decided on a thread, with the state they are for.
-type Kept = Vec<(Arc<FrameState>, Go<Reply>)>;
-
-thread_local! {
-    /// Open while this thread runs a coroutine's first step (src/step.rs),
-    /// where the thread holds the event loop's turn:
-    /// the answers decided in it (by the machine, as anywhere) wait here
-    /// and are performed on this thread once the step is over and the turn
-    /// given back (GlusterFS's unwind never runs holding the turn), without
-    /// the GIL, their values dropped with it. Taken out (None) while a wind
-    /// of the step runs below, so nothing nested there adds to it.
-    static STEP_ANSWERS: RefCell<Option<Kept>> = const { RefCell::new(None) };
-}
-
-/// Performs a first step's answers when it ends, even by a panic.
-struct StepEnd<'py> {
-    py: Python<'py>,
-    outer: Option<Kept>,
-}
-
-impl Drop for StepEnd<'_> {
-    fn drop(&mut self) {
-        let kept = STEP_ANSWERS.with(|s| s.replace(self.outer.take()));
-        for (state, go) in kept.unwrap_or_default() {
-            let used = self.py.detach(move || state.perform(go));
-            drop(used);
-        }
-    }
-}
-
-/// Runs `step` (`step::first_step`, under the GIL) as this
-/// thread's coroutine first step: async winds made in it go straight down
-/// from this thread, and its answers are performed after it.
-pub fn first_step<T>(py: Python<'_>, step: impl FnOnce() -> T) -> T {
-    let outer = STEP_ANSWERS.with(|s| s.replace(Some(Vec::new())));
-    let _end = StepEnd { py, outer };
-    step()
-}
-
-fn in_first_step() -> bool {
-    STEP_ANSWERS.with(|s| s.borrow().is_some())
-}
-
-/// Keeps `go` for the end of this thread's first step, or gives it back
-/// if the thread is in none.
-pub fn keep_for_step_end(state: &Arc<FrameState>, go: Go<Reply>) -> Option<Go<Reply>> {
-    if go.is_nothing() {
-        return None;
-    }
-    STEP_ANSWERS.with(|s| match s.borrow_mut().as_mut() {
-        Some(kept) => {
-            kept.push((Arc::clone(state), go));
-            None
-        }
-        None => Some(go),
-    })
 }
 
 #[pyclass(frozen, module = "glupy", name = "Frame")]
@@ -665,16 +610,16 @@ impl Frame {
             // method (one the sync path winds from): wound right here, the
             // loop's turn given back meanwhile; a reply that comes back
             // during the wind resolves the awaitable before it is returned.
-            Some(awaitable) if in_first_step() && step::pause(py)? => {
-                let step = STEP_ANSWERS.with(|s| s.take());
+            Some(awaitable) if step::pause(py)? => {
                 let key = st.raw() as usize;
                 // The child's time is not the coroutine's (see outside_python).
                 let out = threads::outside_python(|| {
-                    py.detach(move || threads::winding(key, move || wind(out)))
+                    after_call::set_aside(|| {
+                        py.detach(move || threads::winding(key, move || wind(out)))
+                    })
                 });
                 drop(out);
                 let resumed = step::resume(py);
-                STEP_ANSWERS.with(|s| *s.borrow_mut() = step);
                 // This frame's reply, if it came back during the wind.
                 threads::outside_python(|| threads::run_deferred(key));
                 resumed?;
@@ -683,7 +628,13 @@ impl Frame {
             // On the event loop: it must not run GlusterFS's code (a child
             // may block on disk), so a Python thread winds.
             Some(awaitable) => {
-                let job: pool::Job = Box::new(move || drop(wind(out)));
+                // The arguments' references go with the GIL held, as the
+                // graph's end expects of anything released outside an
+                // unwind (see `Life`).
+                let job: pool::Job = Box::new(move || {
+                    let out = wind(out);
+                    Python::attach(|_| drop(out));
+                });
                 if let Err(job) = pool::submit_or_return(job) {
                     py.detach(job);
                 }
@@ -697,7 +648,9 @@ impl Frame {
                 // The child's time and the callback's (timed as its own
                 // call) are not this call's.
                 threads::outside_python(|| {
-                    let out = py.detach(move || threads::winding(key, move || wind(out)));
+                    let out = after_call::set_aside(|| {
+                        py.detach(move || threads::winding(key, move || wind(out)))
+                    });
                     // Python values the arguments referenced go under the GIL.
                     drop(out);
                     // This frame's reply, if it came back during the wind.
@@ -709,28 +662,28 @@ impl Frame {
     }
 
     /// Asks the machine to answer with this frame's ticket; the unwind runs
-    /// without the GIL, the values are dropped with it.
+    /// without the GIL.
     fn answer(&self, py: Python<'_>, answer: Answer<Reply>) -> Result<(), Refusal> {
         let state = Arc::clone(self.state());
         let go = state.decide(self.held.ticket(), answer)?;
-        // In a coroutine's first step: performed on this thread when the
-        // step is over.
-        let Some(go) = keep_for_step_end(&state, go) else {
+        // In a Python call of the host's (a fop's or callback's method, a
+        // coroutine's first step): performed on this thread when it is over.
+        let Some(go) = after_call::keep(&state, go) else {
             return Ok(());
         };
         if state.is_asynchronous() {
             // From a coroutine, on the event loop: the parents' callbacks
             // (which may wind further, down to the disk) run on a Python
             // thread, never on the loop.
-            let job: pool::Job = Box::new(move || drop(state.perform(go)));
+            let job: pool::Job = Box::new(move || state.perform(go));
             if let Err(job) = pool::submit_or_return(job) {
                 py.detach(job);
             }
             return Ok(());
         }
-        // The parents' callbacks run in the unwind: not this call's time.
-        let used = threads::outside_python(|| py.detach(move || state.perform(go)));
-        drop(used);
+        // From a thread of the translator's own: the parents' callbacks run
+        // in the unwind, not this call's time.
+        threads::outside_python(|| py.detach(move || state.perform(go)));
         Ok(())
     }
 }

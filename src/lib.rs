@@ -10,6 +10,7 @@
 mod ffi;
 pub mod fop_spec;
 
+mod after_call;
 mod aio;
 mod announce;
 mod answer;

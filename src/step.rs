@@ -118,7 +118,8 @@ fn set_here(here: Here) {
     HERE.with(|h| *h.borrow_mut() = here);
 }
 
-fn holds_turn() -> bool {
+/// Whether this thread runs a coroutine's first step (holding the turn).
+pub fn holds_turn() -> bool {
     HERE.with(|h| matches!(*h.borrow(), Here::Running(_)))
 }
 

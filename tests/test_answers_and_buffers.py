@@ -255,15 +255,10 @@ def test_a_coroutines_reply_waits_for_a_sibling_wind_and_is_not_lost(gluster, as
     assert_log_clean(brick.log_text())
 
 
-def test_a_reply_to_another_frame_is_not_held_back_by_a_wind_on_its_thread(gluster, assert_log_clean):
-    # lower answers the request it kept (hold) while it handles release, on
-    # the thread that runs upper's synchronous wind of release, and waits
-    # for upper's callback of hold. That callback must run then: it used to
-    # be deferred until release's wind returned (a 20 s wait here, a hang
-    # for a child that waits without a limit).
-    brick = gluster.brick([glupy("kept_reply", "lower", role="lower", wait=20),
-                           glupy("kept_reply", "upper", role="upper")])
-    client = gluster.gfapi(brick)
+def kept_reply_exchange(client):
+    """Sends getxattr user.kr.hold (kept by the lower layer) from a thread of
+    its own, then user.kr.release (which answers it): (hold's value, what
+    release reported)."""
     held = {}
 
     def one_getxattr(name):
@@ -280,7 +275,34 @@ def test_a_reply_to_another_frame_is_not_held_back_by_a_wind_on_its_thread(glust
     # (lower's release waits until hold is kept.)
     report = json.loads(one_getxattr("user.kr.release"))
     holder.join(CALL_TIMEOUT)
-    assert not holder.is_alive() and held["value"] == b"held"
+    assert not holder.is_alive()
+    return held["value"], report
+
+
+def test_an_answer_to_a_kept_request_goes_up_through_every_python_layer_at_once(gluster, assert_log_clean):
+    # lower answers the request it kept, inside its method for another one,
+    # and waits for the layer two above to see that answer: the middle
+    # layer's callback runs in between, on this thread, and its own answer
+    # must go up when its callback returns, not when lower's method does.
+    brick = gluster.brick([glupy("kept_reply", "lower", role="lower", wait=20),
+                           glupy("kept_reply", "middle", role="upper", notes="no"),
+                           glupy("kept_reply", "top", role="upper")])
+    value, report = kept_reply_exchange(gluster.gfapi(brick))
+    assert value == b"held"
+    assert report == {"callback_ran": True}, "the middle layer's answer waited for lower's method"
+    assert_log_clean(brick.log_text())
+
+
+def test_a_reply_to_another_frame_is_not_held_back_by_a_wind_on_its_thread(gluster, assert_log_clean):
+    # lower answers the request it kept (hold) while it handles release, on
+    # the thread that runs upper's synchronous wind of release, and waits
+    # for upper's callback of hold. That callback must run then: it used to
+    # be deferred until release's wind returned (a 20 s wait here, a hang
+    # for a child that waits without a limit).
+    brick = gluster.brick([glupy("kept_reply", "lower", role="lower", wait=20),
+                           glupy("kept_reply", "upper", role="upper")])
+    value, report = kept_reply_exchange(gluster.gfapi(brick))
+    assert value == b"held"
     assert report == {"callback_ran": True}, "the kept request's callback waited for another frame's wind"
     assert_log_clean(brick.log_text())
 

@@ -195,6 +195,24 @@ def test_unexpected_exception_answers_eio_logs_traceback_and_brick_lives(gluster
     assert_log_clean(log, allowed=EXPECTED_ERRORS)
 
 
+def test_an_exception_after_the_answer_leaves_the_answer_as_given(gluster):
+    # The answer is performed when the method returns (src/after_call.rs):
+    # what the method raised after giving it must not replace it.
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    client.write_file("/cbk-answer-then-raise", b"12345")
+    with pytest.raises(FileNotFoundError):
+        client.stat("/answer-then-raise")
+    assert client.stat("/cbk-answer-then-raise").st_size == 5
+    log = brick.log_text()
+    assert "lookup_fop raised after the request was answered; ignored" in log
+    assert "lookup_cbk raised after the request was answered; ignored" in log
+    assert "RuntimeError: raised after answering in lookup_fop" in log
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    assert "dropped=0" in section["fop.lookup"]
+    assert brick.alive()
+
+
 def test_frame_dropped_unanswered_is_answered_eio_and_logged(gluster):
     brick = gluster.brick([glupy("behaviour")])
     client = gluster.gfapi(brick)

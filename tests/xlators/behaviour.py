@@ -37,6 +37,9 @@ class xlator(glupy.Translator):
             raise RuntimeError("boom in lookup_fop")
         elif name == "dropped":
             return  # neither wound nor unwound: the host answers EIO
+        elif name == "answer-then-raise":
+            frame.error(errno.ENOENT)
+            raise RuntimeError("raised after answering in lookup_fop")
         elif name.startswith("late-"):
             threading.Timer(0.3, frame.wind, (loc, xdata)).start()
         else:
@@ -47,6 +50,8 @@ class xlator(glupy.Translator):
         if frame.local == "cbkboom":
             raise ValueError("boom in lookup_cbk")
         frame.unwind(op_ret, op_errno, inode, buf, xdata, postparent)
+        if frame.local == "cbk-answer-then-raise":
+            raise ValueError("raised after answering in lookup_cbk")
 
     def _answer(self, frame, name, value):
         # op_ret 0, as posix answers one named xattr: gfapi returns a positive

@@ -7,7 +7,7 @@ user.kr.release answers the kept one, then waits (up to `wait` seconds)
 until the layer above has run its callback for it, and answers
 {"callback_ran": true/false} as JSON.
 role upper (above it): winds every getxattr synchronously; its callback
-notes the reply of user.kr.hold and unwinds.
+notes the reply of user.kr.hold (unless option notes is "no") and unwinds.
 """
 import json
 import sys
@@ -24,6 +24,7 @@ class xlator(glupy.Translator):
         super().__init__(xl)
         self.role = self.options.get("role", "upper")
         self.wait = float(self.options.get("wait", "20"))
+        self.notes = self.options.get("notes", "yes") == "yes"
         self.kept = None
         self.have_kept = threading.Event()
 
@@ -44,6 +45,6 @@ class xlator(glupy.Translator):
         frame.wind(loc, name, xdata)
 
     def getxattr_cbk(self, frame, cookie, this, op_ret, op_errno, dict, xdata):
-        if self.role == "upper" and dict is not None and "user.kr.hold" in dict:
+        if self.role == "upper" and self.notes and dict is not None and "user.kr.hold" in dict:
             HELD_REPLY_SEEN.set()
         frame.unwind(op_ret, op_errno, dict, xdata)

@@ -1,0 +1,129 @@
+//! The answer to the request a translator's Python call is for waits on its
+//! thread until the call is over and the GIL let go, and is performed then.
+//!
+//! So GlusterFS's unwind (the parents' callbacks, the reply written to the
+//! socket) never runs inside Python, and it costs no GIL hand-off: a fop
+//! whose callback ran when its wind returned takes the GIL twice (the call,
+//! and back from the wind), not a third time after its answer. The answer's
+//! values hold no Python object (see `Outgoing`), so nothing of Python is
+//! left to drop after it. In a coroutine's first step, which holds the event
+//! loop's turn, every answer waits so (the unwind never runs holding the
+//! turn). Other answers go at once: a translator that answers a request it
+//! kept and then waits for its effect (as features/locks grants a waiting
+//! lock) is not kept waiting for its own return.
+
+use crate::answer::Go;
+use crate::frame::{FrameState, Reply};
+use pyo3::prelude::*;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// A Python call of the host's on this thread: the request it is for, and
+/// the answers kept until it is over, with the state they are for.
+struct Call {
+    request: Arc<FrameState>,
+    kept: Vec<(Arc<FrameState>, Go<Reply>)>,
+}
+
+thread_local! {
+    /// Open (Some) while this thread runs a translator's Python call for
+    /// the host; taken out (None) while a wind made in it runs GlusterFS's
+    /// code below, so that a call nested there keeps its own.
+    static CALL: RefCell<Option<Call>> = const { RefCell::new(None) };
+}
+
+/// Whether this thread holds the GIL.
+pub fn gil_held() -> bool {
+    // SAFETY: both only read the interpreter's and this thread's state.
+    unsafe { pyo3::ffi::Py_IsInitialized() != 0 && pyo3::ffi::PyGILState_Check() == 1 }
+}
+
+/// Runs `call` (a host job that calls a translator's method for `request`,
+/// taking the GIL itself) and then performs the answers kept during it,
+/// however it ends (a panic included). Inside a call of this thread for
+/// the same request already (a callback run when its fop's wind returned),
+/// its answers join that one's; inside one for another request (a parent
+/// translator's callback run by an answer performed at once), it keeps its
+/// own, and the outer call's are put back after.
+pub fn python_call<T>(request: &Arc<FrameState>, call: impl FnOnce() -> T) -> T {
+    let same = CALL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|open| Arc::ptr_eq(&open.request, request))
+    });
+    if same {
+        return call();
+    }
+    let outer = CALL.with(|c| {
+        c.borrow_mut().replace(Call {
+            request: Arc::clone(request),
+            kept: Vec::new(),
+        })
+    });
+    let _end = CallEnd(outer);
+    call()
+}
+
+/// Ends a call: performs its answers, then puts back the call it was
+/// nested in, if any.
+struct CallEnd(Option<Call>);
+
+impl Drop for CallEnd {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        let kept = CALL
+            .with(|c| std::mem::replace(&mut *c.borrow_mut(), outer))
+            .map(|call| call.kept)
+            .unwrap_or_default();
+        if kept.is_empty() {
+            return;
+        }
+        let perform = move || {
+            for (state, go) in kept {
+                crate::guard::guarded("an answer", (), || state.perform(go));
+                // Counted from `keep` (see there).
+                state.inst.unwound();
+            }
+        };
+        if gil_held() {
+            // The job ran with the GIL already held (a reply's callback run
+            // by a wind that did not come from a call of ours).
+            Python::attach(|py| py.detach(perform));
+        } else {
+            perform();
+        }
+    }
+}
+
+/// Keeps `go` for the end of this thread's call if it answers the call's
+/// own request, or any while a first step holds the loop's turn; gives it
+/// back otherwise (then the caller performs it). A kept answer counts as
+/// going up the graph already: the graph's end waits for it (bounded) as
+/// for an unwind, so it never unwinds into a graph that went away.
+pub fn keep(state: &Arc<FrameState>, go: Go<Reply>) -> Option<Go<Reply>> {
+    if go.is_nothing() {
+        return None;
+    }
+    CALL.with(|c| match c.borrow_mut().as_mut() {
+        Some(call) if Arc::ptr_eq(&call.request, state) || crate::step::holds_turn() => {
+            state.inst.unwinding();
+            call.kept.push((Arc::clone(state), go));
+            None
+        }
+        _ => Some(go),
+    })
+}
+
+/// Runs `wind` (GlusterFS's code below a wind of this thread's call) with
+/// the call's answers set aside: a call nested below keeps its own.
+pub fn set_aside<T>(wind: impl FnOnce() -> T) -> T {
+    struct PutBack(Option<Call>);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            CALL.with(|c| *c.borrow_mut() = outer);
+        }
+    }
+    let _back = PutBack(CALL.with(|c| c.borrow_mut().take()));
+    wind()
+}
