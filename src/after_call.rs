@@ -12,8 +12,10 @@
 //! kept and then waits for its effect (as features/locks grants a waiting
 //! lock) is not kept waiting for its own return.
 
-use crate::answer::Go;
+use crate::answer::{Answer, Go};
+use crate::ffi;
 use crate::frame::{FrameState, Reply};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -112,6 +114,26 @@ pub fn keep(state: &Arc<FrameState>, go: Go<Reply>) -> Option<Go<Reply>> {
         }
         _ => Some(go),
     })
+}
+
+/// RuntimeError if an answer this thread keeps for the end of its call
+/// carries `dict`: changed now, it would change what was answered before
+/// (the answer goes up with the dict itself, not a copy).
+pub fn refuse_change_of_answered(dict: *mut ffi::dict_t) -> PyResult<()> {
+    let carried = CALL.with(|c| {
+        c.borrow().as_ref().is_some_and(|call| {
+            call.kept.iter().any(|(_, go)| {
+                matches!(go, Go::Answer(Answer::Reply((_, _, out))) if out.carries(dict.cast()))
+            })
+        })
+    });
+    if carried {
+        return Err(PyRuntimeError::new_err(
+            "this Dict is part of an answer given in this call, which goes up when the method \
+             returns: change a copy (d.copy()) instead",
+        ));
+    }
+    Ok(())
 }
 
 /// Runs `wind` (GlusterFS's code below a wind of this thread's call) with

@@ -205,6 +205,15 @@ impl Outgoing {
         self.keep.last().unwrap().downcast_ref::<T>().unwrap()
     }
 
+    /// Whether one of the arguments is `target` (compared, never read).
+    pub fn carries(&self, target: *const libc::c_void) -> bool {
+        // SAFETY: every slot is a pointer-sized plain union; its bits are
+        // only compared with an address.
+        self.slots
+            .iter()
+            .any(|slot| std::ptr::eq(unsafe { slot.p }, target))
+    }
+
     /// Lets go of the C arguments and of what kept them alive, except the
     /// Python values, given back for the caller to drop with the GIL held
     /// (none for a reply: no callback takes a loc).

@@ -213,6 +213,17 @@ def test_an_exception_after_the_answer_leaves_the_answer_as_given(gluster):
     assert brick.alive()
 
 
+def test_a_dict_answered_with_is_not_changed_before_it_goes_up(gluster):
+    # The answer goes up when the method returns, with the dict itself: a
+    # change made after frame.unwind would change the answer, so it is
+    # refused (a copy may change).
+    brick = gluster.brick([glupy("behaviour")])
+    client = gluster.gfapi(brick)
+    assert client.getxattr("/", "user.glupy.change_after_answer") == b"as answered"
+    refused = client.getxattr("/", "user.glupy.refused_change").decode()
+    assert "part of an answer given in this call" in refused
+
+
 def test_frame_dropped_unanswered_is_answered_eio_and_logged(gluster):
     brick = gluster.brick([glupy("behaviour")])
     client = gluster.gfapi(brick)

@@ -97,6 +97,7 @@ impl Dict {
     pub fn set_value(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let k = key_cstring(key)?;
         let d = self.dict.get()?;
+        crate::after_call::refuse_change_of_answered(d)?;
         let kp = k.as_ptr() as *mut libc::c_char;
         // SAFETY: live dict and key; dict_set_bin takes ownership of a
         // GF_CALLOC'd buffer; the other setters copy.
@@ -190,6 +191,7 @@ impl Dict {
     fn __delitem__(&self, key: &str) -> PyResult<()> {
         let k = key_cstring(key)?;
         let d = self.dict.get()?;
+        crate::after_call::refuse_change_of_answered(d)?;
         // SAFETY: live dict and key.
         if unsafe { ffi::glupy_dict_del(d, k.as_ptr() as *mut _) } {
             Ok(())

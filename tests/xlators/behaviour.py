@@ -89,6 +89,17 @@ class xlator(glupy.Translator):
         elif name == "user.glupy.local":
             frame.local = ("token", loc.path)
             frame.wind(loc, name, xdata)
+        elif name == "user.glupy.change_after_answer":
+            answered = glupy.Dict({name: b"as answered"})
+            frame.unwind(0, 0, answered, None)
+            try:
+                answered[name] = b"changed after"  # the answer is still to go up
+            except RuntimeError as e:
+                self.refused_change = str(e)
+            copy = answered.copy()
+            copy[name] = b"a copy may change"
+        elif name == "user.glupy.refused_change":
+            self._answer(frame, name, getattr(self, "refused_change", "").encode())
         else:
             frame.wind(loc, name, xdata)
 
