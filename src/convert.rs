@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList};
 use std::any::Any;
 use std::ffi::{CStr, CString, OsString};
+use std::sync::Arc;
 
 /// Length of rchecksum's strong checksum (SHA-256 in 10.3).
 const STRONG_CHECKSUM_LEN: usize = 32;
@@ -289,7 +290,7 @@ pub fn from_python(
             Ty::Inode => {
                 let n = v.cast::<Inode>().map_err(|_| bad())?;
                 out.slots[i].p = n.get().inode.get()?.cast();
-                out.hold(n.get().inode.clone());
+                out.hold(Arc::clone(&n.get().inode));
             }
             Ty::Dict => {
                 let d = match v.cast::<Dict>() {

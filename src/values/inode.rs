@@ -73,13 +73,16 @@ pub unsafe fn ctx_from_raw(raw: u64) -> Box<Py<PyAny>> {
 
 #[pyclass(frozen, module = "glupy", name = "Inode")]
 pub struct Inode {
-    pub(crate) inode: InodeRef,
+    /// Shared with the outgoing arguments of an answer that carries it: a
+    /// copy of this costs no inode_ref (which takes the inode table's lock,
+    /// the busiest lock of a brick, and inode_unref takes it twice).
+    pub(crate) inode: Arc<InodeRef>,
     pub(crate) owner: Owner,
 }
 
 impl Inode {
     pub fn new(inode: InodeRef, owner: Owner) -> Self {
-        let inode = inode.bound(owner.life.as_ref());
+        let inode = Arc::new(inode.bound(owner.life.as_ref()));
         Inode { inode, owner }
     }
 

@@ -156,8 +156,8 @@ impl Loc {
             .unwrap_or_else(Owner::none);
         let loc = OwnedLoc::build(
             &path,
-            inode.as_ref().map(|i| &i.inode),
-            parent.as_ref().map(|i| &i.inode),
+            inode.as_ref().map(|i| &*i.inode),
+            parent.as_ref().map(|i| &*i.inode),
             gfid_arg(gfid)?,
             gfid_arg(pargfid)?,
         );
@@ -184,8 +184,8 @@ impl Loc {
         // SAFETY: our loc's inode/parent are NULL or referenced by us.
         let (own_inode, own_parent) =
             unsafe { (InodeRef::take(raw.inode), InodeRef::take(raw.parent)) };
-        let inode = inode.map(|i| i.inode.clone()).or(own_inode);
-        let parent = parent.map(|i| i.inode.clone()).or(own_parent);
+        let inode = inode.map(|i| InodeRef::clone(&i.inode)).or(own_inode);
+        let parent = parent.map(|i| InodeRef::clone(&i.inode)).or(own_parent);
         Ok(Loc::new(
             OwnedLoc::build(
                 &path,
