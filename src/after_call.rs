@@ -123,7 +123,7 @@ pub fn refuse_change_of_answered(dict: *mut ffi::dict_t) -> PyResult<()> {
     let carried = CALL.with(|c| {
         c.borrow().as_ref().is_some_and(|call| {
             call.kept.iter().any(|(_, go)| {
-                matches!(go, Go::Answer(Answer::Reply((_, _, out))) if out.carries(dict.cast()))
+                matches!(go, Go::Answer(Answer::Reply((_, _, out))) if out.carries_dict(dict.cast()))
             })
         })
     });

@@ -177,6 +177,9 @@ pub struct Outgoing {
     pub slots: Vec<glupy_slot_t>,
     keep: Vec<Box<dyn Any + Send>>,
     python: Vec<Py<PyAny>>,
+    /// The dict_t's the arguments carry, as arguments or in directory
+    /// entries (see `carries_dict`).
+    dicts: Vec<*const libc::c_void>,
     /// Bytes in the vector argument, if there is one.
     data_len: Option<usize>,
 }
@@ -193,6 +196,7 @@ impl Outgoing {
             slots: vec![glupy_slot_t { i: 0 }; n.max(1)],
             keep: Vec::new(),
             python: Vec::new(),
+            dicts: Vec::new(),
             data_len: None,
         }
     }
@@ -206,13 +210,11 @@ impl Outgoing {
         self.keep.last().unwrap().downcast_ref::<T>().unwrap()
     }
 
-    /// Whether one of the arguments is `target` (compared, never read).
-    pub fn carries(&self, target: *const libc::c_void) -> bool {
-        // SAFETY: every slot is a pointer-sized plain union; its bits are
-        // only compared with an address.
-        self.slots
+    /// Whether the arguments carry `dict` (compared, never read).
+    pub fn carries_dict(&self, dict: *const libc::c_void) -> bool {
+        self.dicts
             .iter()
-            .any(|slot| std::ptr::eq(unsafe { slot.p }, target))
+            .any(|&carried| std::ptr::eq(carried, dict))
     }
 
     /// Lets go of the C arguments and of what kept them alive, except the
@@ -314,6 +316,7 @@ pub fn from_python(
                         .cast_into::<Dict>()?,
                 };
                 out.slots[i].p = d.get().dict.get()?.cast();
+                out.dicts.push(d.get().dict.as_ptr().cast());
                 out.hold(d.get().dict.clone());
             }
             Ty::Iatt => {
@@ -391,6 +394,11 @@ pub fn from_python(
             Ty::Dirents => {
                 let items: Vec<Py<Dirent>> = v.extract().map_err(|_| bad())?;
                 let list = OwnedDirents::build(&items, v.py())?;
+                for item in &items {
+                    if let Some(dict) = &item.borrow(v.py()).dict {
+                        out.dicts.push(dict.get().dict.as_ptr().cast());
+                    }
+                }
                 out.slots[i].p = list.as_ptr().cast();
                 out.hold(list);
             }

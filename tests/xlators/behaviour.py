@@ -96,6 +96,10 @@ class xlator(glupy.Translator):
                 answered[name] = b"changed after"  # the answer is still to go up
             except RuntimeError as e:
                 self.refused_change = str(e)
+            try:
+                del answered[name]
+            except RuntimeError as e:
+                self.refused_change += " / " + str(e)
             copy = answered.copy()
             copy[name] = b"a copy may change"
         elif name == "user.glupy.refused_change":
