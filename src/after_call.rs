@@ -40,21 +40,21 @@ pub fn gil_held() -> bool {
     unsafe { pyo3::ffi::Py_IsInitialized() != 0 && pyo3::ffi::PyGILState_Check() == 1 }
 }
 
-/// Runs `call` (a host job that calls a translator's method for `request`,
-/// taking the GIL itself) and then performs the answers kept during it,
+/// Runs `call` (a host job that calls a translator's method for `request`)
+/// with the GIL, then, the GIL let go, performs the answers kept during it,
 /// however it ends (a panic included). Inside a call of this thread for
 /// the same request already (a callback run when its fop's wind returned),
 /// its answers join that one's; inside one for another request (a parent
 /// translator's callback run by an answer performed at once), it keeps its
 /// own, and the outer call's are put back after.
-pub fn python_call<T>(request: &Arc<FrameState>, call: impl FnOnce() -> T) -> T {
+pub fn python_call<T>(request: &Arc<FrameState>, call: impl FnOnce(Python<'_>) -> T) -> T {
     let same = CALL.with(|c| {
         c.borrow()
             .as_ref()
             .is_some_and(|open| Arc::ptr_eq(&open.request, request))
     });
     if same {
-        return call();
+        return Python::attach(call);
     }
     let outer = CALL.with(|c| {
         c.borrow_mut().replace(Call {
@@ -63,7 +63,7 @@ pub fn python_call<T>(request: &Arc<FrameState>, call: impl FnOnce() -> T) -> T 
         })
     });
     let _end = CallEnd(outer);
-    call()
+    Python::attach(call)
 }
 
 /// Ends a call: performs its answers, then puts back the call it was

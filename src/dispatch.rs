@@ -295,99 +295,97 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
     let _restore = RestoreThis(previous_this);
     // Answers decided in the call are performed after it (after_call.rs).
     logging::with_domain(&inst.name, || {
-        after_call::python_call(&state, || {
-            Python::attach(|py| {
-                // The Frame takes the ticket: if it cannot be built, the ticket
-                // goes with it and answers EIO (logged as dropped).
-                let frame = match Py::new(py, Frame::new(held)) {
-                    Ok(f) => f,
+        after_call::python_call(&state, |py| {
+            // The Frame takes the ticket: if it cannot be built, the ticket
+            // goes with it and answers EIO (logged as dropped).
+            let frame = match Py::new(py, Frame::new(held)) {
+                Ok(f) => f,
+                Err(e) => {
+                    report(py, &state, ticket, &e, "building the frame");
+                    return;
+                }
+            };
+            let owner = inst.owner();
+            let (method, what, mut call_args) = match side {
+                Side::Fop => (
+                    inst.fop_methods[fop].as_ref(),
+                    "fop",
+                    vec![frame.into_any(), inst.this_obj.clone_ref(py).into_any()],
+                ),
+                Side::Cbk {
+                    child,
+                    op_ret,
+                    op_errno,
+                } => (
+                    inst.cbk_methods[fop].as_ref(),
+                    "cbk",
+                    vec![
+                        frame.into_any(),
+                        child_name(py, child),
+                        inst.this_obj.clone_ref(py).into_any(),
+                        op_ret
+                            .into_pyobject(py)
+                            .map(|v| v.into_any().unbind())
+                            .unwrap_or_else(|_| py.None()),
+                        op_errno
+                            .into_pyobject(py)
+                            .map(|v| v.into_any().unbind())
+                            .unwrap_or_else(|_| py.None()),
+                    ],
+                ),
+            };
+            let Some(method) = method else { return };
+            for value in owned {
+                match convert::to_python(py, value, owner.clone()) {
+                    Ok(v) => call_args.push(v),
                     Err(e) => {
-                        report(py, &state, ticket, &e, "building the frame");
+                        report(py, &state, ticket, &e, "converting arguments");
                         return;
                     }
-                };
-                let owner = inst.owner();
-                let (method, what, mut call_args) = match side {
-                    Side::Fop => (
-                        inst.fop_methods[fop].as_ref(),
-                        "fop",
-                        vec![frame.into_any(), inst.this_obj.clone_ref(py).into_any()],
-                    ),
-                    Side::Cbk {
-                        child,
-                        op_ret,
-                        op_errno,
-                    } => (
-                        inst.cbk_methods[fop].as_ref(),
-                        "cbk",
-                        vec![
-                            frame.into_any(),
-                            child_name(py, child),
-                            inst.this_obj.clone_ref(py).into_any(),
-                            op_ret
-                                .into_pyobject(py)
-                                .map(|v| v.into_any().unbind())
-                                .unwrap_or_else(|_| py.None()),
-                            op_errno
-                                .into_pyobject(py)
-                                .map(|v| v.into_any().unbind())
-                                .unwrap_or_else(|_| py.None()),
-                        ],
-                    ),
-                };
-                let Some(method) = method else { return };
-                for value in owned {
-                    match convert::to_python(py, value, owner.clone()) {
-                        Ok(v) => call_args.push(v),
-                        Err(e) => {
-                            report(py, &state, ticket, &e, "converting arguments");
-                            return;
-                        }
-                    }
                 }
-                let frame_obj = call_args[0].clone_ref(py);
-                let stats = &inst.stats[fop];
-                // Python's own time: without the winds and unwinds it made
-                // (the child's and the parents' time, see outside_python).
-                let (started, outside) = (Instant::now(), threads::outside_ns());
-                let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
-                let elapsed = started.elapsed().as_nanos() as u64;
-                let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
-                stats.python_ns.fetch_add(own, Ordering::Relaxed);
-                stats.python_calls.fetch_add(1, Ordering::Relaxed);
-                let outcome = result.and_then(|ret| {
-                    if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
-                        return Ok(());
-                    }
-                    // An async def method: the host's event loop runs it.
-                    state
-                        .set_asynchronous(ticket)
-                        .map_err(|why| PyRuntimeError::new_err(why.message(&FOPS[fop].name)))?;
-                    // Its first step runs here, where a sync method would run
-                    // (unless the loop is busy: then the loop runs all of it).
-                    let translator = inst.translator.bind(py);
-                    let here = crate::step::first_step(
-                        py,
-                        &inst,
-                        ret.bind(py),
-                        frame_obj.bind(py),
-                        translator,
-                    )?;
-                    if !here {
-                        aio::submit(py)?.call1((ret, frame_obj, translator))?;
-                    }
-                    Ok(())
-                });
-                if let Err(e) = outcome {
-                    report(
-                        py,
-                        &state,
-                        ticket,
-                        &e,
-                        &format!("{}_{what}", FOPS[fop].name),
-                    );
+            }
+            let frame_obj = call_args[0].clone_ref(py);
+            let stats = &inst.stats[fop];
+            // Python's own time: without the winds and unwinds it made
+            // (the child's and the parents' time, see outside_python).
+            let (started, outside) = (Instant::now(), threads::outside_ns());
+            let result = PyTuple::new(py, call_args).and_then(|args| method.call1(py, args));
+            let elapsed = started.elapsed().as_nanos() as u64;
+            let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
+            stats.python_ns.fetch_add(own, Ordering::Relaxed);
+            stats.python_calls.fetch_add(1, Ordering::Relaxed);
+            let outcome = result.and_then(|ret| {
+                if ret.is_none(py) || !is_coroutine(py, ret.bind(py))? {
+                    return Ok(());
                 }
-            })
+                // An async def method: the host's event loop runs it.
+                state
+                    .set_asynchronous(ticket)
+                    .map_err(|why| PyRuntimeError::new_err(why.message(&FOPS[fop].name)))?;
+                // Its first step runs here, where a sync method would run
+                // (unless the loop is busy: then the loop runs all of it).
+                let translator = inst.translator.bind(py);
+                let here = crate::step::first_step(
+                    py,
+                    &inst,
+                    ret.bind(py),
+                    frame_obj.bind(py),
+                    translator,
+                )?;
+                if !here {
+                    aio::submit(py)?.call1((ret, frame_obj, translator))?;
+                }
+                Ok(())
+            });
+            if let Err(e) = outcome {
+                report(
+                    py,
+                    &state,
+                    ticket,
+                    &e,
+                    &format!("{}_{what}", FOPS[fop].name),
+                );
+            }
         })
     });
 }
