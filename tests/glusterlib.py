@@ -297,7 +297,7 @@ class Brick:
     """
 
     def __init__(self, workdir, layers=(), name="brick", port=None,
-                 log_level="INFO", server_options=None, wrapper=()):
+                 log_level="INFO", server_options=None, wrapper=(), posix_options=None):
         self.workdir = Path(workdir)
         # A command glusterfsd runs under (it must exec it, keeping the pid).
         self.wrapper = list(wrapper)
@@ -307,6 +307,7 @@ class Brick:
         self._fixed_port = port is not None
         self.log_level = log_level
         self.server_options = dict(server_options or {})
+        self.posix_options = dict(posix_options or {})
         self.directory = self.workdir / "brick"
         self.volfile = self.workdir / "brick.vol"
         self.log_file = self.workdir / "brick.log"
@@ -334,7 +335,7 @@ class Brick:
 
     def volfile_text(self):
         posix, locks = f"{self.name}-posix", f"{self.name}-locks"
-        text = volume_block(posix, "storage/posix", {"directory": self.directory})
+        text = volume_block(posix, "storage/posix", {"directory": self.directory, **self.posix_options})
         text += "\n" + volume_block(locks, "features/locks", {}, [posix])
         above, top = stack_blocks(locks, self.layers)
         return text + above + "\n" + volume_block(
