@@ -321,7 +321,7 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
                     "cbk",
                     vec![
                         frame.into_any(),
-                        child_name(py, child),
+                        child_name(py, &inst, child),
                         inst.this_obj.clone_ref(py).into_any(),
                         op_ret
                             .into_pyobject(py)
@@ -406,10 +406,13 @@ fn no_callback_has_more_arguments_than_a_decided_answer_carries() {
 }
 
 /// The name of the child a reply comes from: the callback's `cookie`.
-fn child_name(py: Python<'_>, child: usize) -> Py<PyAny> {
+fn child_name(py: Python<'_>, inst: &Instance, child: usize) -> Py<PyAny> {
     let xl = child as *mut ffi::xlator_t;
     if xl.is_null() {
         return py.None();
+    }
+    if let Some(name) = inst.child_name(py, child) {
+        return name;
     }
     // SAFETY: the child we wound to is part of our live graph.
     let name = unsafe { std::ffi::CStr::from_ptr((*xl).name) }

@@ -11,12 +11,11 @@ use crate::values::inode::{Life, Owner};
 use crate::values::refs::DictRef;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 use std::collections::BTreeMap;
-use std::collections::HashMap;
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 /// Counters per fop, shown in the statedump.
 #[derive(Default)]
@@ -52,6 +51,9 @@ pub struct Instance {
     pub origin: Vec<(String, String)>,
     pub translator: Py<PyAny>,
     pub this_obj: Py<Xlator>,
+    /// Each child's name as Python gets it (a callback's `cookie`), by the
+    /// child's address: made once, not for every reply.
+    child_names: Vec<(usize, Py<PyAny>)>,
     pub fop_methods: Vec<Option<Py<PyAny>>>,
     pub cbk_methods: Vec<Option<Py<PyAny>>>,
     pub hooks: Hooks,
@@ -70,7 +72,7 @@ pub struct Instance {
     pub tables: crate::answer_table::AnswerTables,
     /// The translator's requests not answered yet, by frame address: what
     /// fini answers if Python still keeps them.
-    frames: Mutex<HashMap<usize, Weak<FrameState>>>,
+    frames: crate::pending::Pending,
     /// Answers going up the graph right now (untracked already): the end
     /// of the graph waits for them before GlusterFS frees what they touch.
     unwinding: AtomicUsize,
@@ -269,6 +271,10 @@ impl Instance {
             origin: origin.into_iter().collect(),
             translator,
             this_obj,
+            child_names: children(xl)
+                .into_iter()
+                .map(|(name, child)| (child as usize, PyString::new(py, &name).into_any().unbind()))
+                .collect(),
             fop_methods,
             cbk_methods,
             hooks: Hooks {
@@ -286,7 +292,7 @@ impl Instance {
             status,
             events: Default::default(),
             tables: crate::answer_table::AnswerTables::new(this_obj_tables),
-            frames: Mutex::new(HashMap::new()),
+            frames: Default::default(),
             unwinding: AtomicUsize::new(0),
             life,
             finishing: Default::default(),
@@ -307,19 +313,23 @@ impl Instance {
         Owner::new(self.xl, Arc::clone(&self.life))
     }
 
-    fn frames(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Weak<FrameState>>> {
-        self.frames.lock().unwrap_or_else(|p| p.into_inner())
+    /// The name of `child` for a callback's `cookie` (None if it is not
+    /// one of ours).
+    pub fn child_name(&self, py: Python<'_>, child: usize) -> Option<Py<PyAny>> {
+        self.child_names
+            .iter()
+            .find(|(address, _)| *address == child)
+            .map(|(_, name)| name.clone_ref(py))
     }
 
     /// A request of this translator arrived (see `answer_pending`).
     pub fn track_frame(&self, state: &Arc<FrameState>) {
-        self.frames()
-            .insert(state.raw() as usize, Arc::downgrade(state));
+        self.frames.add(state.raw() as usize, state);
     }
 
     /// The request was answered.
     pub fn untrack_frame(&self, frame: *mut ffi::call_frame_t) {
-        self.frames().remove(&(frame as usize));
+        self.frames.remove(frame as usize);
     }
 
     /// An answer starts up the graph (`finish_unwind`); ended by `unwound`.
@@ -338,14 +348,13 @@ impl Instance {
 
     /// Requests with Python or wound below, not answered yet.
     pub fn pending_requests(&self) -> usize {
-        self.frames().len()
+        self.frames.len()
     }
 
     /// Answers `errno` every request not answered yet: now if it is with
     /// Python, when its winds return if it is wound. Returns how many.
     pub fn answer_pending(&self, errno: i32) -> usize {
-        let pending: Vec<Arc<FrameState>> =
-            self.frames().values().filter_map(Weak::upgrade).collect();
+        let pending = self.frames.alive();
         pending
             .iter()
             .filter(|state| state.shut_down(errno))

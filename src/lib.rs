@@ -30,6 +30,7 @@ mod instance;
 mod interp;
 mod lifecycle;
 mod logging;
+mod pending;
 mod pool;
 mod pymodule;
 #[cfg(test)]

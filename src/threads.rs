@@ -117,9 +117,13 @@ impl Drop for Segment {
     }
 }
 
+/// The page size, asked once: `on_python_stack` needs it on every call of
+/// a thread on its segment (an io-threads worker: every fop), and sysconf
+/// showed in the profile of each lookup.
 fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize })
 }
 
 thread_local! {
