@@ -82,6 +82,7 @@ impl Drop for CallEnd {
         }
         let perform = move || {
             for (state, go) in kept {
+                let go = outlived_its_graph(&state, go);
                 crate::guard::guarded("an answer", (), || state.perform(go));
                 // Counted from `keep` (see there).
                 state.inst.unwound();
@@ -94,6 +95,35 @@ impl Drop for CallEnd {
         } else {
             perform();
         }
+    }
+}
+
+/// A kept answer whose call outlived the graph's end (the method went on
+/// after answering, past PARENT_DOWN's wait or into fini): a reply's
+/// values are of the graph that went away, so it becomes an error, as a
+/// reply waiting for winds does at shutdown (`Control::shut_down`). Its
+/// values are left alone (leaked): releasing them would touch memory of
+/// the gone graph (dicts are freed through its xlator's accounting).
+fn outlived_its_graph(state: &FrameState, go: Go<Reply>) -> Go<Reply> {
+    if state.inst.life.alive() {
+        return go;
+    }
+    match go {
+        Go::Answer(Answer::Reply(reply)) => {
+            std::mem::forget(reply);
+            crate::logging::write(
+                &state.inst.name,
+                crate::logging::GF_LOG_WARNING,
+                &format!(
+                    "{}: a {} answer was given before the translator's graph ended, but its method \
+                     returned only after; answered EIO (return soon after answering)",
+                    state.inst.module,
+                    crate::fops::FOPS[state.fop].name
+                ),
+            );
+            Go::Answer(Answer::Error(libc::EIO))
+        }
+        other => other,
     }
 }
 

@@ -177,6 +177,13 @@ impl<R> Control<R> {
         Ok(())
     }
 
+    /// Whether the holder of `ticket` may still answer or wind (nothing
+    /// changes): asked before anything of the translator's xlator is read
+    /// for the call, which a request answered long ago may outlive.
+    pub fn may_act(&self, ticket: Ticket) -> Result<(), Refusal> {
+        self.check(ticket)
+    }
+
     /// A wind by the holder of `ticket` is about to be made.
     pub fn wind(&mut self, ticket: Ticket) -> Result<(), Refusal> {
         self.check(ticket)?;

@@ -197,6 +197,11 @@ impl FrameState {
         self.control().set_asynchronous(ticket)
     }
 
+    /// Whether the holder of `ticket` may still answer or wind.
+    pub fn may_act(&self, ticket: Ticket) -> Result<(), Refusal> {
+        self.control().may_act(ticket)
+    }
+
     /// Registers a wind by the holder of `ticket` (who then makes it).
     pub fn begin_wind(&self, ticket: Ticket) -> Result<(), Refusal> {
         self.control().wind(ticket)
@@ -384,6 +389,31 @@ impl Frame {
         &self.held.state
     }
 
+    /// The request may still be answered or wound by this Frame's holder,
+    /// and its translator's graph is still up.
+    fn may_act(&self) -> PyResult<()> {
+        let st = self.state();
+        st.may_act(self.held.ticket())
+            .map_err(|why| self.refused(why))?;
+        st.inst.life.check()
+    }
+
+    /// A coroutine's first step leaves the loop for its wind (`step::pause`).
+    /// If that fails, the wind registered for it is taken back (its cookie
+    /// and awaitable with it), so the coroutine's answer is not left
+    /// waiting for a reply that never comes.
+    fn paused(py: Python<'_>, st: &Arc<FrameState>, cookie: usize) -> PyResult<bool> {
+        let failed = match step::pause(py) {
+            Ok(paused) => return Ok(paused),
+            Err(e) => e,
+        };
+        // SAFETY: the cookie was made by this wind and never given to
+        // GlusterFS: taken back once, here.
+        drop(unsafe { WindCtx::from_cookie(cookie as *mut libc::c_void) });
+        st.async_reply();
+        Err(failed)
+    }
+
     fn refused(&self, why: Refusal) -> PyErr {
         PyRuntimeError::new_err(why.message(&FOPS[self.state().fop].name))
     }
@@ -449,6 +479,7 @@ impl Frame {
                 "an error reply (op_ret {op_ret}) needs a positive op_errno, such as errno.EIO; got {op_errno}"
             )));
         }
+        self.may_act()?; // as in wind_any
         let values: Vec<_> = args.iter().collect();
         let out = if op_ret < 0 && values.iter().all(|v| v.is_none()) {
             Outgoing::empty(spec.cbk_args.len())
@@ -572,6 +603,10 @@ impl Frame {
     ) -> PyResult<Py<PyAny>> {
         let st = self.state();
         let spec = &FOPS[fop];
+        // A Frame kept past its answer may outlive the graph: refused
+        // before the translator's xlator (its children, its ctx's pools)
+        // is read. The graph cannot end while the request is unanswered.
+        self.may_act()?;
         let target = st.inst.child(child)?;
         let values: Vec<_> = args.iter().collect();
         let out = convert::from_python(
@@ -595,6 +630,7 @@ impl Frame {
             }
             .into_cookie(),
         );
+        let cookie_address = cookie.0 as usize;
         let (raw, child_ptr) = (SendPtr(st.raw()), SendPtr(target));
         let wind = move |out: Outgoing| {
             let (raw, child_ptr, cookie) = (raw, child_ptr, cookie);
@@ -610,7 +646,7 @@ impl Frame {
             // method (one the sync path winds from): wound right here, the
             // loop's turn given back meanwhile; a reply that comes back
             // during the wind resolves the awaitable before it is returned.
-            Some(awaitable) if step::pause(py)? => {
+            Some(awaitable) if Self::paused(py, st, cookie_address)? => {
                 let key = st.raw() as usize;
                 // The child's time is not the coroutine's (see outside_python).
                 let out = threads::outside_python(|| {
@@ -639,6 +675,21 @@ impl Frame {
                     py.detach(job);
                 }
                 Ok(awaitable)
+            }
+            // A sync frame wound from a coroutine (one a sync method kept):
+            // not on the loop, nor holding its turn (see above); its reply
+            // goes to its callback as any sync wind's.
+            None if step::runs_the_loop() => {
+                let key = st.raw() as usize;
+                let job: pool::Job = Box::new(move || {
+                    let out = threads::winding(key, move || wind(out));
+                    Python::attach(|_| drop(out));
+                    threads::run_deferred(key);
+                });
+                if let Err(job) = pool::submit_or_return(job) {
+                    py.detach(job);
+                }
+                Ok(py.None())
             }
             // GlusterFS runs without the GIL; this frame's reply, if it
             // comes back on this thread meanwhile, is kept and run when the
@@ -671,8 +722,9 @@ impl Frame {
         let Some(go) = after_call::keep(&state, go) else {
             return Ok(());
         };
-        if state.is_asynchronous() {
-            // From a coroutine, on the event loop: the parents' callbacks
+        if state.is_asynchronous() || step::runs_the_loop() {
+            // From a coroutine, on the event loop (its own request's, or
+            // one it took from a sync method): the parents' callbacks
             // (which may wind further, down to the disk) run on a Python
             // thread, never on the loop.
             let job: pool::Job = Box::new(move || state.perform(go));

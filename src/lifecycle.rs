@@ -218,6 +218,10 @@ fn finish(inst: &Instance, why: &str) {
             })
         });
         answer_kept_frames(inst, why);
+        // A method that answered and then waited for the translator's fini
+        // performs its answer when it returns (src/after_call.rs): before
+        // GlusterFS frees the graph's xlators after fini, not after.
+        wait_unwinds(inst);
     })
 }
 

@@ -18,7 +18,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Mutex;
 
 /// How long a first step waits for the loop's turn before leaving the
@@ -121,6 +121,24 @@ fn set_here(here: Here) {
 /// Whether this thread runs a coroutine's first step (holding the turn).
 pub fn holds_turn() -> bool {
     HERE.with(|h| matches!(*h.borrow(), Here::Running(_)))
+}
+
+thread_local! {
+    /// Set on the thread that runs the glupy event loop (`_aio._serve`).
+    static SERVES_THE_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as the glupy event loop's (once, at its start).
+#[pyfunction]
+pub fn _serving_the_loop() {
+    SERVES_THE_LOOP.with(|s| s.set(true));
+}
+
+/// Whether GlusterFS's code must not run here now: this is the event
+/// loop's thread, or a first step holds the loop's turn on it (a child
+/// may block on disk, and the loop would wait for it).
+pub fn runs_the_loop() -> bool {
+    holds_turn() || SERVES_THE_LOOP.with(Cell::get)
 }
 
 /// Whether `value` (what a fop method returned) is a coroutine.

@@ -8,6 +8,7 @@ dropped)."""
 import errno
 import re
 import threading
+import time
 
 import pytest
 
@@ -85,6 +86,66 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
 
 
 IO_THREADS = ("performance/io-threads", {})
+
+
+def test_a_wind_that_cannot_leave_the_first_step_is_not_waited_for(gluster):
+    # The wind raises before anything is wound: the coroutine's answer
+    # (EPERM) must reach the client, not wait for a reply that never comes.
+    brick = gluster.brick([glupy("async_steps")])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"12345")
+    outcomes = []
+    for _ in range(5):
+        try:
+            outcomes.append(within(client.getxattr, "/f", "user.step.pause_fails"))
+        except OSError as e:
+            outcomes.append(e.errno)
+    assert set(outcomes) <= {errno.EPERM, b"on-loop"} and errno.EPERM in outcomes, outcomes
+    calls = counters(brick)["getxattr"]
+    assert calls["calls"] == calls["answered"], calls
+
+
+def test_sync_requests_a_coroutine_finishes_do_not_run_glusterfs_on_the_loop(gluster):
+    # truncate_fop (sync) keeps truncates of /q*; a coroutine, on the loop's
+    # thread, winds them (their callback notes the thread the wind ran on:
+    # the child answers inline) or answers them EROFS.
+    brick = gluster.brick([glupy("loop_winds")])
+    client = within(gluster.gfapi, brick)
+    names = ("/q1", "/q2")
+    for name in names:
+        within(client.write_file, name, b"12345")
+
+    def kept_truncates():
+        results = {}
+
+        def truncate(name):
+            results[name] = call_with_timeout(client.truncate, name, 3, timeout=DEADLINE)
+
+        threads = [threading.Thread(target=truncate, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        return threads, results
+
+    def finish(how):
+        deadline = time.monotonic() + DEADLINE
+        while (done := int(within(client.getxattr, "/", how))) < len(names):
+            assert time.monotonic() < deadline, f"{how}: {done} truncates were kept"
+            time.sleep(0.05)
+
+    threads, results = kept_truncates()
+    finish("user.release")
+    for t in threads:
+        t.join(DEADLINE)
+    assert [results[n] for n in names] == [None, None], results  # no error
+    assert [within(client.stat, n).st_size for n in names] == [3, 3]
+    seen = within(client.getxattr, "/", "user.seen").decode().split(",")
+    assert len(seen) == 2 and "glupy-asyncio" not in seen, seen
+
+    threads, results = kept_truncates()
+    finish("user.fail")
+    for t in threads:
+        t.join(DEADLINE)
+    assert [getattr(results[n], "errno", results[n]) for n in names] == [errno.EROFS] * 2, results
 
 
 def test_first_step_runs_on_the_calling_thread_as_a_task_of_the_loop(gluster):

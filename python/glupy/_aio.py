@@ -139,7 +139,15 @@ def loop():
     return _loop
 
 
+try:  # the host never runs GlusterFS's code on the loop's thread (src/step.rs)
+    from ._glupy import _serving_the_loop
+except ImportError:  # outside GlusterFS
+    _serving_the_loop = None
+
+
 def _serve(new, ready):
+    if _serving_the_loop is not None:
+        _serving_the_loop()
     new.turn.acquire()  # held whenever this thread is not waiting in select
     asyncio.set_event_loop(new)
     new.call_soon(ready.set)

@@ -140,6 +140,26 @@ class xlator(glupy.Translator):
         await frame.wind_fop("stat", loc, None)  # answered: refused
         return None
 
+    async def case_pause_fails(self, frame, loc, name):
+        """The host cannot take the first step off the loop for its wind:
+        here the loop's current task is not this one (as inside an eager
+        sub-task of Python 3.12+). The wind raises RuntimeError, and what
+        the coroutine answers then must reach the client."""
+        if here() == "glupy-asyncio":
+            return self.text(name, "on-loop")  # no first step: no pause
+        loop, me = asyncio.get_running_loop(), asyncio.current_task()
+        stand_in = loop.create_future()  # any object will do as the current task
+        asyncio.tasks._leave_task(loop, me)
+        asyncio.tasks._enter_task(loop, stand_in)
+        try:
+            await frame.wind_fop("stat", loc, None)
+        except RuntimeError:
+            raise glupy.FopError(errno.EPERM) from None
+        finally:
+            asyncio.tasks._leave_task(loop, stand_in)
+            asyncio.tasks._enter_task(loop, me)
+        return self.text(name, "wound")
+
     async def case_where(self, frame, loc, name):
         """Threads and asyncio state seen before the first wind, after it,
         and after a sleep: the first step runs on the calling thread as a
