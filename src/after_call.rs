@@ -99,12 +99,13 @@ impl Drop for CallEnd {
 }
 
 /// A kept answer whose call outlived the graph's end (the method went on
-/// after answering, past PARENT_DOWN's wait or into fini): a reply's
+/// after answering, past PARENT_DOWN's wait or into fini), or a queued one
+/// whose pool thread came after it (`frame::perform_later`): a reply's
 /// values are of the graph that went away, so it becomes an error, as a
 /// reply waiting for winds does at shutdown (`Control::shut_down`). Its
 /// values are left alone (leaked): releasing them would touch memory of
 /// the gone graph (dicts are freed through its xlator's accounting).
-fn outlived_its_graph(state: &FrameState, go: Go<Reply>) -> Go<Reply> {
+pub fn outlived_its_graph(state: &FrameState, go: Go<Reply>) -> Go<Reply> {
     if state.inst.life.alive() {
         return go;
     }
@@ -115,8 +116,9 @@ fn outlived_its_graph(state: &FrameState, go: Go<Reply>) -> Go<Reply> {
                 &state.inst.name,
                 crate::logging::GF_LOG_WARNING,
                 &format!(
-                    "{}: a {} answer was given before the translator's graph ended, but its method \
-                     returned only after; answered EIO (return soon after answering)",
+                    "{}: a {} answer was given before the translator's graph ended, but could go \
+                     up only after (its method went on, or the Python threads were busy); answered \
+                     EIO (return soon after answering)",
                     state.inst.module,
                     crate::fops::FOPS[state.fop].name
                 ),

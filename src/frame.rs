@@ -97,14 +97,34 @@ impl Drop for Held {
         // A Frame is often dropped inside Python (a dealloc, the GIL held):
         // GlusterFS's unwind must not run there, so a pool thread answers.
         if after_call::gil_held() {
-            let job = Box::new(move || state.perform(go));
-            if let Err(job) = pool::submit_or_return(job) {
+            if let Some(job) = perform_later(state, go) {
                 job();
             }
         } else {
             state.perform(go);
         }
     }
+}
+
+/// Queues `go` for a Python thread (it must not run here: the GIL is held,
+/// or this is the event loop's thread); gives the job back if there is no
+/// pool. Counted as an answer going up from now, so the graph's end waits
+/// for it (bounded) as for an unwind; if the graph ended before the job
+/// runs, a reply goes up as EIO instead (`after_call::outlived_its_graph`).
+fn perform_later(state: Arc<FrameState>, go: Go<Reply>) -> Option<pool::Job> {
+    struct GoingUp(Arc<FrameState>);
+    impl Drop for GoingUp {
+        fn drop(&mut self) {
+            self.0.inst.unwound();
+        }
+    }
+    state.inst.unwinding();
+    let going_up = GoingUp(state);
+    let job: pool::Job = Box::new(move || {
+        let state = &going_up.0;
+        state.perform(after_call::outlived_its_graph(state, go));
+    });
+    pool::submit_or_return(job).err()
 }
 
 impl FrameState {
@@ -727,8 +747,7 @@ impl Frame {
             // one it took from a sync method): the parents' callbacks
             // (which may wind further, down to the disk) run on a Python
             // thread, never on the loop.
-            let job: pool::Job = Box::new(move || state.perform(go));
-            if let Err(job) = pool::submit_or_return(job) {
+            if let Some(job) = perform_later(state, go) {
                 py.detach(job);
             }
             return Ok(());
