@@ -3,7 +3,7 @@
  * in one process (tests/test_lifecycle.py compiles and runs it, with a
  * client-side glupy translator in the volfile).
  *
- *   gfapi_cycles VOLFILE LOGFILE ROUNDS KEEP_ROUNDS [late]
+ *   gfapi_cycles VOLFILE LOGFILE ROUNDS KEEP_ROUNDS
  *
  * Each round: glfs_init, create /cycleN, write, read back, a getxattr the
  * translator keeps for a while before answering; in the first KEEP_ROUNDS
@@ -11,9 +11,6 @@
  * translator never answers (the end of the graph must); then glfs_fini.
  * After the last round it waits 2 s (the translator's threads use the
  * values they kept) and exits normally. One line per event on stdout.
- * With "late", round 1 also sends, on a thread of its own, a getxattr the
- * translator answers and then goes on until its fini (so the answer goes
- * up only after the graph ended), and prints what it got after glfs_fini.
  *
  * Not Python on purpose: a client-side glupy layer embeds CPython in this
  * process, which a Python driver (with its own libpython) cannot host.
@@ -22,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glusterfs/api/glfs.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,26 +36,8 @@ io_done(glfs_fd_t *fd, ssize_t ret, struct glfs_stat *pre, struct glfs_stat *pos
     fflush(stdout);
 }
 
-struct late_call {
-    glfs_t *fs;
-    const char *path;
-    ssize_t n;
-    int error;
-    char value[64];
-};
-
-static void *
-late_getxattr(void *data)
-{
-    struct late_call *call = data;
-    call->n = glfs_getxattr(call->fs, call->path, "user.lc.answer_then_wait", call->value,
-                            sizeof call->value - 1);
-    call->error = call->n < 0 ? errno : 0;
-    return NULL;
-}
-
 static int
-round_trip(const char *volfile, const char *logfile, int round, int keep, int late)
+round_trip(const char *volfile, const char *logfile, int round, int keep)
 {
     glfs_t *fs = glfs_new("cycles");
     if (!fs || glfs_set_volfile(fs, volfile) || glfs_set_logging(fs, logfile, 7)) {
@@ -91,19 +69,9 @@ round_trip(const char *volfile, const char *logfile, int round, int keep, int la
     } else {
         glfs_close(fd);
     }
-    struct late_call call = {.fs = fs, .path = path};
-    pthread_t caller;
-    int started = late && round == 1 && pthread_create(&caller, NULL, late_getxattr, &call) == 0;
-    if (started)
-        sleep(1); /* answered by then, and the translator waits for its fini */
     fflush(stdout);
     int rc = glfs_fini(fs);
     printf("round %d: fini %d\n", round, rc);
-    if (started) {
-        pthread_join(caller, NULL);
-        printf("round %d: late getxattr %zd %s\n", round, call.n,
-               call.n > 0 ? call.value : strerror(call.error));
-    }
     fflush(stdout);
     return 0;
 }
@@ -111,13 +79,13 @@ round_trip(const char *volfile, const char *logfile, int round, int keep, int la
 int
 main(int argc, char **argv)
 {
-    if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "late"))) {
-        fprintf(stderr, "usage: %s VOLFILE LOGFILE ROUNDS KEEP_ROUNDS [late]\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s VOLFILE LOGFILE ROUNDS KEEP_ROUNDS\n", argv[0]);
         return 2;
     }
-    int rounds = atoi(argv[3]), keep = atoi(argv[4]), late = argc == 6;
+    int rounds = atoi(argv[3]), keep = atoi(argv[4]);
     for (int round = 1; round <= rounds; round++)
-        if (round_trip(argv[1], argv[2], round, keep, late))
+        if (round_trip(argv[1], argv[2], round, keep))
             return 1;
     sleep(2);
     printf("done\n");

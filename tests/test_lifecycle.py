@@ -69,14 +69,14 @@ def build_cycles(workdir):
     return program
 
 
-def run_cycles(gluster, workdir, wrapper=(), rounds=2, keep_rounds=1, timeout=240, extra=()):
+def run_cycles(gluster, workdir, wrapper=(), rounds=2, keep_rounds=1, timeout=240):
     brick = gluster.brick()
     record = workdir / "record.txt"
     volfile = gluster.client_volfile(brick, [glupy("lifecycle", record=record, deep="init,fini",
                                                    keep_values="yes", keep_seconds="0.5")])
     program = build_cycles(workdir)
     done = subprocess.run([*wrapper, str(program), str(volfile), str(workdir / "cycles.log"),
-                           str(rounds), str(keep_rounds), *extra],
+                           str(rounds), str(keep_rounds)],
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     # Each round's translator registered for glupy status at its CHILD_UP
@@ -113,17 +113,6 @@ def test_glfs_init_and_fini_twice_with_kept_requests_and_values(gluster, workdir
     assert "request(s) still kept by Python when the translator was going down; answered EIO" in log
     assert "coroutine(s) still running at fini were cancelled" in log
     assert "round 1: fini" in done.stdout and "ftruncate answered" in done.stdout
-
-
-def test_an_answer_whose_method_returns_after_the_graph_ended_goes_up_as_an_error(gluster, workdir):
-    # The method answers, then waits for the translator's fini: its answer
-    # goes up when it returns, after the graph's end. The reply's values
-    # (a Dict of the gone graph) must not: the request is answered EIO.
-    done, lines = run_cycles(gluster, workdir, rounds=1, keep_rounds=0, extra=["late"])
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr[-3000:]}"
-    assert f"round 1: late getxattr -1 {os.strerror(errno.EIO)}" in done.stdout, done.stdout
-    log = (workdir / "cycles.log").read_text()
-    assert "getxattr answer was given before the translator's graph ended" in log
 
 
 VALGRIND_OPTIONS = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--num-callers=40",

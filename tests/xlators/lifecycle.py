@@ -47,7 +47,6 @@ class xlator(glupy.Translator):
         self.cache = b"c" * (int(self.options.get("cache-mb", "0")) << 20)
         self.kept = {}
         self.lock = threading.Lock()
-        self.finished = threading.Event()
         self.record(f"init {VERSION}")
 
     def record(self, line):
@@ -68,7 +67,6 @@ class xlator(glupy.Translator):
         return {"version": VERSION, "kept": len(self.kept)}
 
     def fini(self):
-        self.finished.set()
         if "fini" in self.deep:
             deep()
         self.record(f"fini {VERSION} kept={len(self.kept)}")
@@ -99,11 +97,6 @@ class xlator(glupy.Translator):
             self._answer(frame, name, VERSION.encode())
         elif name == "user.lc.thread":
             self._answer(frame, name, thread_name().encode())
-        elif name == "user.lc.answer_then_wait":
-            # Answers, then goes on until the translator's fini: the answer
-            # waits for the method (src/after_call.rs), past the graph's end.
-            self._answer(frame, name, b"late")
-            self.finished.wait(60)
         elif name == "user.lc.keep":
             # Kept for keep-seconds, then answered from a thread.
             self._keep(frame)
