@@ -52,9 +52,7 @@ pub struct Pending {
 impl Pending {
     fn shard(&self, address: usize) -> MutexGuard<'_, Shard> {
         // Frames come from GlusterFS's pools: 16-byte aligned at least.
-        self.shards[(address >> 4) % SHARDS]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        locked(&self.shards[(address >> 4) % SHARDS])
     }
 
     pub fn add(&self, address: usize, state: &Arc<FrameState>) {
@@ -66,20 +64,25 @@ impl Pending {
     }
 
     pub fn len(&self) -> usize {
-        (0..SHARDS).map(|i| self.shard(i << 4).len()).sum()
+        self.shards.iter().map(|s| locked(s).len()).sum()
     }
 
     /// The requests still alive, at one moment per shard.
     pub fn alive(&self) -> Vec<Arc<FrameState>> {
-        (0..SHARDS)
-            .flat_map(|i| {
-                self.shard(i << 4)
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                locked(s)
                     .values()
                     .filter_map(Weak::upgrade)
                     .collect::<Vec<_>>()
             })
             .collect()
     }
+}
+
+fn locked(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
