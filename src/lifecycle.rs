@@ -65,6 +65,16 @@ impl Slot {
             .clone()
     }
 
+    /// The live instance and the replaced ones whose retirement may not be
+    /// over: every instance that may still hold requests of this graph.
+    fn instances(&self) -> Vec<Arc<Instance>> {
+        let retiring = self.retiring.lock().unwrap_or_else(|p| p.into_inner());
+        self.current()
+            .into_iter()
+            .chain(retiring.iter().filter_map(Weak::upgrade))
+            .collect()
+    }
+
     fn replace(&self, new: Option<Arc<Instance>>) -> Option<Arc<Instance>> {
         std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|p| p.into_inner()),
@@ -355,17 +365,22 @@ pub fn graph_going_down(this: *mut ffi::xlator_t) {
     let slot = unsafe { ((*this).private as *const Slot).as_ref() };
     let Some(slot) = slot else { return };
     slot.announcer.stop();
-    let inst = slot.current();
-    if let Some(inst) = &inst {
+    // A replaced instance still retiring (its requests kept past a reload)
+    // shares the graph: its requests are answered here too, not when its
+    // retirement's GRACE runs out after the graph's values are gone.
+    let instances = slot.instances();
+    for inst in &instances {
         logging::with_domain(&inst.name, || answer_kept_frames(inst, "going down"));
-        // An answer Python gave just before (a kept frame, answered from a
-        // thread of its own) may still be going up through the parents'
-        // callbacks, which touch the graph's inodes: GlusterFS frees them
-        // when this returns (a brick detach does not wait for requests).
+    }
+    // An answer Python gave just before (a kept frame, answered from a
+    // thread of its own) may still be going up through the parents'
+    // callbacks, which touch the graph's inodes: GlusterFS frees them
+    // when this returns (a brick detach does not wait for requests).
+    for inst in &instances {
         wait_unwinds(inst);
     }
     slot.life.end();
-    gil_handoff(inst);
+    gil_handoff(instances);
 }
 
 /// After the life ended: waits, at most GRACE, until a thread of its own
@@ -373,9 +388,9 @@ pub fn graph_going_down(this: *mut ffi::xlator_t) {
 /// held, right after checking the life, so every reader that saw it alive
 /// is then done; after GRACE (the GIL held that long, e.g. by a thread
 /// waiting on this very graph) the end goes on regardless. That thread
-/// then cancels the instance's coroutines (their requests are answered
+/// then cancels the instances' coroutines (their requests are answered
 /// already: they find them so).
-fn gil_handoff(inst: Option<Arc<Instance>>) {
+fn gil_handoff(instances: Vec<Arc<Instance>>) {
     let (taken, handed) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("glupy-down".into())
@@ -384,7 +399,7 @@ fn gil_handoff(inst: Option<Arc<Instance>>) {
             crate::guard::guarded("the end of a graph", (), move || {
                 Python::attach(|py| {
                     let _ = taken.send(());
-                    if let Some(inst) = &inst {
+                    for inst in &instances {
                         logging::with_domain(&inst.name, || cancel_coroutines(py, inst));
                     }
                 })

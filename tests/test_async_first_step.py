@@ -109,7 +109,7 @@ def test_sync_requests_a_coroutine_finishes_do_not_run_glusterfs_on_the_loop(glu
     # truncate_fop (sync) keeps truncates of /q*; a coroutine, on the loop's
     # thread, winds them (their callback notes the thread the wind ran on:
     # the child answers inline) or answers them EROFS.
-    brick = gluster.brick([glupy("loop_winds")])
+    brick = gluster.brick([glupy("async_steps")])
     client = within(gluster.gfapi, brick)
     names = ("/q1", "/q2")
     for name in names:
@@ -133,16 +133,16 @@ def test_sync_requests_a_coroutine_finishes_do_not_run_glusterfs_on_the_loop(glu
             time.sleep(0.05)
 
     threads, results = kept_truncates()
-    finish("user.release")
+    finish("user.step.release")
     for t in threads:
         t.join(DEADLINE)
     assert [results[n] for n in names] == [None, None], results  # no error
     assert [within(client.stat, n).st_size for n in names] == [3, 3]
-    seen = within(client.getxattr, "/", "user.seen").decode().split(",")
+    seen = within(client.getxattr, "/", "user.step.seen").decode().split(",")
     assert len(seen) == 2 and "glupy-asyncio" not in seen, seen
 
     threads, results = kept_truncates()
-    finish("user.fail")
+    finish("user.step.fail")
     for t in threads:
         t.join(DEADLINE)
     assert [getattr(results[n], "errno", results[n]) for n in names] == [errno.EROFS] * 2, results

@@ -2,7 +2,16 @@
 path: src/step.rs) and then do what may take them
 off it: wind twice, sleep between winds, raise after a wind, answer early
 and go on, get cancelled or time out. getxattr ``user.step.<case>`` picks
-the case; the reply's value says what the coroutine saw."""
+the case; the reply's value says what the coroutine saw.
+
+It also finishes requests of sync methods from a coroutine: a truncate of
+/q... is kept by truncate_fop; ``user.step.release`` (on the event loop after
+its first await) winds the kept truncates, ``user.step.fail`` answers them
+EROFS; both answer how many requests they finished so far, in four digits (a
+client asks for the size first). GlusterFS's code (the wind below, the unwind
+above) must not run on the loop's thread: truncate_cbk notes the thread it
+runs on (the wind's, when the child answers inline), and
+``user.step.seen`` answers those names."""
 
 import asyncio
 import errno
@@ -65,6 +74,12 @@ def turn_checks():
 
 
 class xlator(glupy.Translator):
+    def __init__(self, xl):
+        super().__init__(xl)
+        self.kept, self.seen = [], []
+        self.finished = {"release": 0, "fail": 0}
+        self.lock = threading.Lock()
+
     def lookup_fop(self, frame, this, loc, xdata):
         if not (loc.path or "").startswith("/f"):
             # gfapi's own lookups (at init and fini) go on synchronously,
@@ -178,3 +193,45 @@ class xlator(glupy.Translator):
         await asyncio.sleep(0)
         note()
         return self.text(name, ";".join(seen))
+
+    # Sync requests a coroutine finishes (see the module's doc).
+
+    def truncate_fop(self, frame, this, loc, offset, xdata):
+        if (loc.path or "").startswith("/q"):
+            with self.lock:
+                self.kept.append((frame, (loc, offset, xdata)))
+            return
+        frame.wind(loc, offset, xdata)
+
+    def truncate_cbk(self, frame, cookie, this, op_ret, op_errno, prebuf, postbuf, xdata):
+        with self.lock:
+            self.seen.append(here())
+        frame.unwind(op_ret, op_errno, prebuf, postbuf, xdata)
+
+    def take_kept(self):
+        with self.lock:
+            kept, self.kept = self.kept, []
+        return kept
+
+    def count(self, name, case, more):
+        with self.lock:
+            self.finished[case] += more
+            return self.text(name, f"{self.finished[case]:04d}")
+
+    async def case_release(self, frame, loc, name):
+        await asyncio.sleep(0)  # on the loop's thread from here
+        kept = self.take_kept()
+        for f, args in kept:
+            f.wind(*args)
+        return self.count(name, "release", len(kept))
+
+    async def case_fail(self, frame, loc, name):
+        await asyncio.sleep(0)
+        kept = self.take_kept()
+        for f, _ in kept:
+            f.error(errno.EROFS)
+        return self.count(name, "fail", len(kept))
+
+    async def case_seen(self, frame, loc, name):
+        with self.lock:
+            return self.text(name, ",".join(self.seen))
