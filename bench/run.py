@@ -415,6 +415,16 @@ class Experiment:
         mine = self.values(config, op, threads, key, job)
         return summary([mine[r] - base[r] for r in mine if base.get(r) is not None])
 
+    def added_ratio(self, config, other, op, threads, key):
+        """(config − baseline) / (other − baseline) within each round,
+        summarised: what config adds against what other adds."""
+        base = self.values(self.baseline, op, threads, key)
+        mine = self.values(config, op, threads, key)
+        theirs = self.values(other, op, threads, key)
+        return summary([(mine[r] - base[r]) / (theirs[r] - base[r]) for r in mine
+                        if base.get(r) is not None and theirs.get(r) is not None
+                        and theirs[r] != base[r]])
+
     def report(self):
         raise NotImplementedError
 
@@ -533,7 +543,19 @@ class PythonHandled(Experiment):
                 "at 1 thread. Added brick CPU: the brick's CPU time per op minus none's. "
                 "python_avg_us: the host's clock around each call of a Python method, fop "
                 "and callback averaged together (for a fop that winds, it includes the "
-                "wind when the reply comes back on the same thread):\n\n" + table.text())
+                "wind when the reply comes back on the same thread):\n\n" + table.text()
+                + self.async_against_sync())
+
+    def async_against_sync(self):
+        """Issue 14, item 2 (target ≤ 2×), taken within each round: a sync
+        figure that moves from round to round moves the ratio with it."""
+        if not {"async", "sync-auto"} <= set(self.variants()):
+            return ""
+        ratios = ", ".join(
+            f"{op} {fmt_ratio(self.added_ratio('async', 'sync-auto', op, 1, 'brick_cpu_us'))}"
+            for op in ("lookup", "stat"))
+        return ("\n\nAdded brick CPU of async against sync-auto at 1 thread, within each "
+                f"round (issue 14, item 2: ≤ 2×): {ratios}")
 
     def scaling_table(self):
         table = Table("config", "lookup 1 thread", "4 threads", "16 threads", "16 / 1",
