@@ -14,7 +14,7 @@ use crate::values::inode::{Fd, Inode, Owner};
 use crate::values::loc::{Loc, OwnedLoc};
 use crate::values::locks::{self, ActiveLock, LockData, OwnedLockList};
 use crate::values::plain::{Flock, Lease, Statvfs};
-use crate::values::refs::{DictRef, FdRef, InodeRef, IobrefRef};
+use crate::values::refs::{DictRef, FdRef, InodeRef, IobrefRef, Life};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList};
@@ -264,6 +264,11 @@ pub fn from_python(
             values.len()
         )));
     }
+    // SAFETY: `this` is the live translator winding or answering.
+    let graph = unsafe { (*this).graph } as usize;
+    // A value bound to a graph (GlusterFS's, or Python's built in one)
+    // goes only down or up that graph.
+    let in_graph = |life: Option<&Arc<Life>>| life.map_or(Ok(()), |l| l.check_in(graph));
     let mut out = Outgoing::empty(specs.len());
     let mut vector_count: Option<(usize, i64)> = None;
     let mut vector_iobref: *mut ffi::iobref = std::ptr::null_mut();
@@ -278,7 +283,7 @@ pub fn from_python(
             Ty::Uint => slot.i = v.extract::<u64>().map_err(|_| bad())? as i64,
             Ty::Loc => {
                 let l = v.cast::<Loc>().map_err(|_| bad())?;
-                l.get().owner.check()?;
+                in_graph(l.get().owner.life.as_ref())?;
                 // A loc is only wound, never answered: kept as it is, the
                 // wind drops it with the GIL back (a copy costs loc_copy).
                 out.slots[i].p = l.get().loc.as_ptr().cast();
@@ -286,11 +291,13 @@ pub fn from_python(
             }
             Ty::Fd => {
                 let f = v.cast::<Fd>().map_err(|_| bad())?;
+                in_graph(f.get().fd.life())?;
                 out.slots[i].p = f.get().fd.get()?.cast();
                 out.hold(f.get().fd.clone());
             }
             Ty::Inode => {
                 let n = v.cast::<Inode>().map_err(|_| bad())?;
+                in_graph(n.get().inode.life())?;
                 out.slots[i].p = n.get().inode.get()?.cast();
                 out.hold(Arc::clone(&n.get().inode));
             }
@@ -315,6 +322,7 @@ pub fn from_python(
                         })?
                         .cast_into::<Dict>()?,
                 };
+                in_graph(d.get().dict.life())?;
                 out.slots[i].p = d.get().dict.get()?.cast();
                 out.dicts.push(d.get().dict.as_ptr().cast());
                 out.hold(d.get().dict.clone());
@@ -357,6 +365,7 @@ pub fn from_python(
                     }
                 };
                 let inner = vec.get();
+                in_graph(inner.iobref.as_ref().and_then(|r| r.life()))?;
                 vector_iobref = inner
                     .iobref
                     .as_ref()
@@ -373,6 +382,7 @@ pub fn from_python(
             }
             Ty::Iobref => {
                 let r = v.cast::<Iobref>().map_err(|_| bad())?;
+                in_graph(r.get().iobref.life())?;
                 out.slots[i].p = r.get().iobref.get()?.cast();
                 out.hold(r.get().iobref.clone());
             }
@@ -393,7 +403,7 @@ pub fn from_python(
             }
             Ty::Dirents => {
                 let items: Vec<Py<Dirent>> = v.extract().map_err(|_| bad())?;
-                let list = OwnedDirents::build(&items, v.py())?;
+                let list = OwnedDirents::build(&items, v.py(), &in_graph)?;
                 for item in &items {
                     if let Some(dict) = &item.borrow(v.py()).dict {
                         out.dicts.push(dict.get().dict.as_ptr().cast());

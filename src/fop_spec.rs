@@ -71,6 +71,17 @@ pub struct FopSpec {
     pub in_glupy_v1: bool,
 }
 
+impl FopSpec {
+    /// The reply is a dict of extended attributes (getxattr, fgetxattr,
+    /// xattrop, fxattrop): on a client, its success goes up as op_ret 0.
+    #[allow(dead_code)] // read by the host, not by build.rs
+    pub fn answers_xattrs(&self) -> bool {
+        self.cbk_args
+            .first()
+            .is_some_and(|a| a.name == "dict" && a.ty == Ty::Dict)
+    }
+}
+
 fn parse_args(list: &str) -> Result<Vec<Arg>, String> {
     list.split(',')
         .map(str::trim)

@@ -514,6 +514,15 @@ impl Frame {
         if op_ret >= 0 {
             convert::check_success_reply(&spec.name, &spec.cbk_args, &out, op_ret)?;
         }
+        // On a client, an xattr reply's success is op_ret 0, as
+        // protocol/client sends it up ("many places check if (ret)"):
+        // gfapi's glfs_getxattr took the value's size for a failure, and
+        // returned it without copying the value.
+        let op_ret = if op_ret > 0 && st.inst.on_client && spec.answers_xattrs() {
+            0
+        } else {
+            op_ret
+        };
         self.answer(py, Answer::Reply((op_ret, op_errno, out)))
             .map_err(|why| self.refused(why))
     }

@@ -118,7 +118,7 @@ pub unsafe fn slot_or_new(this: *mut ffi::xlator_t) -> &'static Slot {
             let name = std::ffi::CStr::from_ptr((*this).name).to_string_lossy();
             let slot = Slot {
                 current: RwLock::new(None),
-                life: Arc::new(Life::new(&name)),
+                life: Arc::new(Life::new(&name, (*this).graph as usize)),
                 tables: Mutex::new(Vec::new()),
                 retiring: Mutex::new(Vec::new()),
                 announcer: Default::default(),

@@ -274,6 +274,59 @@ def test_reconfigure_runs_python_on_a_large_stack(managed, tmp_path):
 
 
 
+# ------------------------------------------------ values of another graph
+
+def ask_two_graphs(gluster, workdir, asks):
+    """Runs gfapi_two_graphs: two volumes of one brick in one gfapi process,
+    each with a client-side glupy layer of tests/xlators/cross_graph.py;
+    returns {"a NAME": answer} for the getxattrs asked ("a:NAME" or
+    "b:NAME"), each read by one glfs_getxattr into a large buffer."""
+    brick = gluster.brick()
+    volfiles = [gluster.client_volfile(brick, [glupy("cross_graph")], name=name)
+                for name in ("xa", "xb")]
+    program = workdir / "gfapi_two_graphs"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Werror", "-o", str(program),
+                    str(HERE / "gfapi_two_graphs.c"), "-lgfapi"], check=True)
+    done = subprocess.run([str(program), *map(str, volfiles), str(workdir / "two.log"), *asks],
+                          capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and lines[-1:] == ["done"], (done.returncode, lines, done.stderr)
+    answers = {}
+    for line in lines[:-1]:
+        side, name, size, *value = line.split(" ", 3)
+        answers[f"{side} {name}"] = (int(size), value[0] if value else "")
+    return answers
+
+
+def test_a_client_side_getxattr_answer_reaches_a_gfapi_application(gluster, workdir):
+    # A translator answers getxattr op_ret = len(value), as posix does on a
+    # brick. On a client, protocol/client sends success up as 0, and gfapi's
+    # glfs_getxattr takes anything else for a failure: it returned the size
+    # and copied nothing into the application's buffer. The host sends it
+    # up as 0 there (the status key too, which the host answers itself).
+    answers = ask_two_graphs(gluster, workdir, ["a:user.cross.keep", "b:trusted.glupy.status"])
+    assert answers["a user.cross.keep"] == (4, "kept"), answers
+    size, status = answers["b trusted.glupy.status"]
+    assert size == len(status) + 1 and "cross_graph" in status, answers  # its NUL counted
+
+
+def test_a_value_of_one_graph_is_refused_by_another_in_the_same_process(gluster, workdir):
+    # The module keeps a loc, its inode and a Dict of graph a where graph
+    # b's instance finds them. Graph b must refuse them (its own inodes are
+    # of another table; a's fini frees a's while b would still hold them);
+    # graph a itself may use what it kept.
+    asks = ["a:user.cross.keep", "b:user.cross.use", "b:user.cross.dict", "a:user.cross.use",
+            "a:user.cross.dict"]
+    answers = {k: value for k, (_, value) in ask_two_graphs(gluster, workdir, asks).items()}
+    assert answers["a user.cross.keep"] == "kept", answers
+    assert answers["b user.cross.use"] == "copy:refused:graph,wind:refused:graph", answers
+    assert answers["b user.cross.dict"] == "dict:refused:graph", answers
+    # The same values in the graph they came from.
+    assert answers["a user.cross.use"] == "copy:allowed,wind:allowed", answers
+    assert answers["a user.cross.dict"] == "foreign", answers
+
+
 # ------------------------------------------- the end of a graph and the GIL
 
 def test_the_end_of_a_graph_does_not_wait_for_the_gil_on_glusterfs_thread(gluster, workdir):

@@ -201,7 +201,10 @@ glupy_status_answer(call_frame_t *frame, xlator_t *this, const char *name)
             /* The dict copies name and text: the value is found under
              * the name asked for. */
             if (dict_set_dynstr_with_alloc(dict, (char *)name, text) == 0) {
-                op_ret = len;
+                /* Bricks answer the value's size; clients 0, as
+                 * protocol/client does (gfapi reads a positive op_ret as
+                 * a failure and copies nothing). */
+                op_ret = this->ctx->process_mode == GF_CLIENT_PROCESS ? 0 : len;
                 op_errno = 0;
             }
         }

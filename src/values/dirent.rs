@@ -5,10 +5,11 @@
 use super::dict::Dict;
 use super::iatt::Iatt;
 use super::inode::{Inode, Owner};
-use super::refs::{DictRef, InodeRef};
+use super::refs::{DictRef, InodeRef, Life};
 use crate::ffi;
 use pyo3::prelude::*;
 use std::ffi::{CStr, CString};
+use std::sync::Arc;
 
 /// A directory entry copied out of GlusterFS, before Python sees it.
 pub struct DirentData {
@@ -64,7 +65,12 @@ pub struct OwnedDirents(pub Box<ffi::gf_dirent_t>);
 unsafe impl Send for OwnedDirents {}
 
 impl OwnedDirents {
-    pub fn build(entries: &[Py<Dirent>], py: Python<'_>) -> PyResult<Self> {
+    /// `in_graph` refuses an entry's inode or dict of another graph.
+    pub fn build(
+        entries: &[Py<Dirent>],
+        py: Python<'_>,
+        in_graph: &dyn Fn(Option<&Arc<Life>>) -> PyResult<()>,
+    ) -> PyResult<Self> {
         let mut head: Box<ffi::gf_dirent_t> = Box::default();
         // SAFETY: head is ours; initialising its list makes it empty.
         unsafe { ffi::glupy_dirents_init(&mut *head) };
@@ -75,6 +81,12 @@ impl OwnedDirents {
                 .map_err(|_| {
                     pyo3::exceptions::PyValueError::new_err("a name cannot contain NUL")
                 })?;
+            if let Some(i) = &d.inode {
+                in_graph(i.get().inode.life())?;
+            }
+            if let Some(x) = &d.dict {
+                in_graph(x.get().dict.life())?;
+            }
             let inode = d.inode.as_ref().map(|i| i.get().inode.get()).transpose()?;
             let dict = d.dict.as_ref().map(|x| x.get().dict.get()).transpose()?;
             // SAFETY: gf_dirent_for_name allocates an entry with the name;

@@ -154,6 +154,7 @@ impl Loc {
             .or(parent.as_ref())
             .map(|i| i.owner.clone())
             .unwrap_or_else(Owner::none);
+        one_graph(&owner, [&inode, &parent])?;
         let loc = OwnedLoc::build(
             &path,
             inode.as_ref().map(|i| &*i.inode),
@@ -174,6 +175,15 @@ impl Loc {
     ) -> PyResult<Self> {
         use std::os::unix::ffi::OsStrExt;
         let raw = self.live()?;
+        // A loc Python built without inodes takes the graph of those given.
+        let owner = match &self.owner.life {
+            Some(_) => self.owner.clone(),
+            None => inode
+                .as_ref()
+                .or(parent.as_ref())
+                .map_or_else(Owner::none, |i| i.owner.clone()),
+        };
+        one_graph(&owner, [&inode, &parent])?;
         let path = match path {
             Some(p) => CString::new(p.as_os_str().as_bytes())
                 .map_err(|_| PyValueError::new_err("path contains NUL"))?,
@@ -194,7 +204,7 @@ impl Loc {
                 raw.gfid,
                 raw.pargfid,
             ),
-            self.owner.clone(),
+            owner,
         ))
     }
 
@@ -244,4 +254,18 @@ impl Loc {
     fn __repr__(&self) -> String {
         format!("<glupy.Loc {:?}>", self.path().unwrap_or_default())
     }
+}
+
+/// RuntimeError if an inode given for a loc is of another graph than the
+/// loc's (see `Life::check_in`): the loc would carry it past that check.
+fn one_graph(owner: &Owner, inodes: [&Option<PyRef<'_, Inode>>; 2]) -> PyResult<()> {
+    let Some(graph) = owner.life.as_ref().map(|l| l.graph()) else {
+        return Ok(());
+    };
+    for inode in inodes.into_iter().flatten() {
+        if let Some(life) = &inode.owner.life {
+            life.check_in(graph)?;
+        }
+    }
+    Ok(())
 }

@@ -19,13 +19,18 @@ use std::sync::Arc;
 pub struct Life {
     alive: AtomicBool,
     name: String,
+    /// The GlusterFS graph (`glusterfs_graph_t`) of the translator, as an
+    /// address only compared: its inodes, fds and (in gfapi) pools are that
+    /// graph's, another graph of the same process must not get them.
+    graph: usize,
 }
 
 impl Life {
-    pub fn new(name: &str) -> Life {
+    pub fn new(name: &str, graph: usize) -> Life {
         Life {
             alive: AtomicBool::new(true),
             name: name.to_string(),
+            graph,
         }
     }
 
@@ -46,6 +51,31 @@ impl Life {
                 self.name
             )))
         }
+    }
+
+    /// As `check`, and RuntimeError if the value is of another graph than
+    /// `graph` (the translator about to wind or answer with it): a brick of
+    /// another volume in a multiplexed brick process, another volume (or
+    /// the graph before a switch) of a gfapi process. That graph's inodes
+    /// and fds are not this one's, and its detach or fini frees them while
+    /// this graph would still hold them.
+    /// The graph's address (only compared).
+    pub fn graph(&self) -> usize {
+        self.graph
+    }
+
+    pub fn check_in(&self, graph: usize) -> PyResult<()> {
+        self.check()?;
+        if self.graph == graph {
+            return Ok(());
+        }
+        Err(PyRuntimeError::new_err(format!(
+            "this value came from the translator {} in another GlusterFS graph (another brick \
+             of a multiplexed brick process, another volume of the same client, or the graph \
+             before a switch): a GlusterFS object only goes down or up the graph it came from \
+             (copy what it says instead: glupy.Dict(d), glupy.Vector(bytes(v)))",
+            self.name
+        )))
     }
 }
 
