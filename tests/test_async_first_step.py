@@ -57,6 +57,8 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert within(client.getxattr, "/f", "user.step.answer_then_sleep") == b"early"
         assert errno_of(client, "/f", "user.step.raise_after") == errno.EIO
         assert errno_of(client, "/f", "user.step.fop_error_after") == errno.EROFS
+        assert errno_of(client, "/f", "user.step.odd_errno_later") == errno.EIO  # errno "abc"
+        assert errno_of(client, "/", "user.step.odd_errno_later") == errno.EIO  # errno 10**30
         assert errno_of(client, "/f", "user.step.cancel") == errno.ETIMEDOUT
         # asyncio raises these out of the task's step; the loop goes on
         # (the next round's sleeps run on it).
@@ -74,7 +76,7 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert got[fop]["calls"] == got[fop]["answered"], got
         assert got[fop]["dropped"] == "0", got
     # gfapi asks twice per getxattr that succeeds (the size, then the value).
-    assert int(got["getxattr"]["calls"]) == (2 * 4 + 5) * rounds + (2 if timeout else 0), got
+    assert int(got["getxattr"]["calls"]) == (2 * 4 + 7) * rounds + (2 if timeout else 0), got
     log = brick.log_text()
     assert log.count("async_steps: raised after a wind") >= rounds
     assert log.count("getxattr_fop was cancelled; answered ETIMEDOUT") >= rounds

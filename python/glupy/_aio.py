@@ -281,7 +281,10 @@ async def _run(coro, frame, translator):
             if deadline.expired() or deadline.when() <= asyncio.get_running_loop().time():
                 raise asyncio.TimeoutError
     except BaseException as e:
-        _failed(frame, translator, e, timeout)
+        try:
+            _failed(frame, translator, e, timeout)
+        except BaseException as again:
+            _last_resort(frame, translator, again)
     else:
         _answer(frame, result, translator.log)
 
@@ -289,17 +292,48 @@ async def _run(coro, frame, translator):
 def _settled(frame, translator, task):
     """A task that runs the coroutine itself (no async-timeout; src/step.rs)
     ended: answers its request as _run does."""
-    if task.cancelled():
+    try:
+        if task.cancelled():
+            try:
+                task.result()
+            except asyncio.CancelledError as e:
+                _failed(frame, translator, e, None)
+            return
+        exc = task.exception()
+        if exc is not None:
+            _failed(frame, translator, exc, None)
+        else:
+            _answer(frame, task.result(), translator.log)
+    except BaseException as e:
+        _last_resort(frame, translator, e)
+
+
+def _last_resort(frame, translator, exc):
+    """Answering the request failed itself (an exception whose errno or
+    text cannot be read, say): EIO, so that it is not left waiting."""
+    try:
+        trace = "".join(traceback.format_exception(exc)).rstrip()
+    except BaseException:
+        trace = type(exc).__name__
+    try:
+        translator.log.error("%s_fop: answering its outcome failed; answered EIO.\n%s",
+                             frame.fop, trace)
+    finally:
         try:
-            task.result()
-        except asyncio.CancelledError as e:
-            _failed(frame, translator, e, None)
-        return
-    exc = task.exception()
-    if exc is not None:
-        _failed(frame, translator, exc, None)
-    else:
-        _answer(frame, task.result(), translator.log)
+            _give_up(frame, errno.EIO)
+        except BaseException:  # answered already: nothing is left to answer
+            pass
+
+
+def _errno(exc):
+    """An OSError's errno if a reply can carry it (a positive C int)."""
+    try:
+        code = exc.errno
+    except BaseException:
+        return None
+    if isinstance(code, int) and not isinstance(code, bool) and 0 < code < 2**31:
+        return code
+    return None
 
 
 def _failed(frame, translator, exc, timeout):
@@ -318,8 +352,8 @@ def _failed(frame, translator, exc, timeout):
         else:
             log.error("%s_fop was cancelled; answered ETIMEDOUT", fop)
             _give_up(frame, errno.ETIMEDOUT)
-    elif isinstance(exc, OSError) and exc.errno and exc.errno > 0:
-        _give_up(frame, exc.errno)
+    elif isinstance(exc, OSError) and _errno(exc):
+        _give_up(frame, _errno(exc))
     else:
         trace = "".join(traceback.format_exception(exc)).rstrip()
         log.error("%s_fop raised; the request is answered EIO.\n%s", fop, trace)

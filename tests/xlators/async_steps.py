@@ -139,6 +139,15 @@ class xlator(glupy.Translator):
         await asyncio.sleep(0)  # the rest runs on the loop's thread
         raise SystemExit("async_steps: SystemExit on the loop")
 
+    async def case_odd_errno_later(self, frame, loc, name):
+        """An OSError whose errno no reply can carry (a str; one too big
+        for a C int), raised off the first step: answered EIO at once, not
+        when the garbage collector drops the frame."""
+        await asyncio.sleep(0)
+        error = OSError("an odd errno")
+        error.errno = "abc" if loc.path.endswith("f") else 10**30
+        raise error
+
     async def case_timeout(self, frame, loc, name):
         await frame.wind_fop("stat", loc, None)
         await asyncio.sleep(30)  # longer than the instance's async-timeout
