@@ -4,7 +4,7 @@
 use crate::pool;
 use once_cell::sync::OnceCell;
 use pyo3::prelude::*;
-use pyo3::types::PyAnyMethods;
+use pyo3::types::{PyAnyMethods, PyString};
 use std::ffi::CStr;
 
 static STARTED: OnceCell<Result<(), String>> = OnceCell::new();
@@ -143,11 +143,29 @@ pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
                 (err.get_type(py), err.value(py), err.traceback(py)),
             )
         })
-        .and_then(|lines| lines.extract::<Vec<String>>());
+        .and_then(|lines| lines.extract::<Vec<Bound<'_, PyString>>>());
     match formatted {
-        Ok(lines) => lines.concat().trim_end().to_string(),
+        Ok(lines) => lines
+            .iter()
+            .map(text_of)
+            .collect::<String>()
+            .trim_end()
+            .to_string(),
         Err(_) => err.to_string(),
     }
+}
+
+/// A Python str as Rust text. Lone surrogates (the undecodable bytes of a
+/// file name, as Python decodes names) become `\udcXX` escapes that name
+/// the byte, instead of failing the conversion (and losing the line).
+pub fn text_of(s: &Bound<'_, PyString>) -> String {
+    if let Ok(text) = s.to_str() {
+        return text.to_owned();
+    }
+    s.call_method1("encode", ("utf-8", "backslashreplace"))
+        .and_then(|b| b.extract::<Vec<u8>>())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|_| s.to_string_lossy().into_owned())
 }
 
 /// The errno a translator chose by raising FopError or any OSError with

@@ -13,6 +13,7 @@ use crate::values::loc::Loc;
 use crate::values::locks::ActiveLock;
 use crate::values::plain::{Flock, Lease, Statvfs};
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 /// Writes one line to the GlusterFS log of the translator `log_id` (a
 /// translator's logger carries it), else of the translator this thread
@@ -21,7 +22,7 @@ use pyo3::prelude::*;
 #[pyo3(signature = (level, message, domain=None, file="python", function="-", line=0, log_id=None))]
 fn log(
     level: i32,
-    message: &str,
+    message: &Bound<'_, PyString>,
     domain: Option<String>,
     file: &str,
     function: &str,
@@ -39,7 +40,7 @@ fn log(
         log_id.or(current_id),
         place,
         crate::logging::from_python_level(level),
-        message,
+        &crate::interp::text_of(message),
     );
 }
 

@@ -3,6 +3,7 @@ lines reach the log of the graph a translator belongs to, on every thread;
 faults on the host's threads reach GlusterFS's crash report; events reach a
 translator in order."""
 
+import errno
 import json
 import re
 import shutil
@@ -187,3 +188,30 @@ def test_python_called_on_a_small_fibre_stack_gets_a_stack_of_its_own(gluster, w
                                   f"{glusterlib.tail(log.read_text(errors='replace'))}")
     assert done.stdout.split() == ["getxattr", "-1", "EIO"], done.stdout
     assert "RecursionError" in log.read_text(errors="replace")
+
+
+def test_log_lines_with_names_that_are_not_utf8_reach_the_log(gluster):
+    # Python gets a name's undecodable bytes as lone surrogates; a log line
+    # (self.log, another logger, print) or a traceback that carries one was
+    # dropped whole, as the host could not take it as text. The bytes now
+    # show as \udcXX escapes.
+    brick = gluster.brick([glupy("log_names")])
+    client = gluster.gfapi(brick)
+    odd = "\udcff\udcfe"  # the bytes 0xff 0xfe, as Python decodes a name
+    with pytest.raises(FileNotFoundError):
+        client.stat(f"/log-{odd}")
+    with pytest.raises(OSError) as raised:
+        client.stat(f"/log-raise-{odd}")
+    assert raised.value.errno == errno.EIO
+    client.write_file(f"/log-file-{odd}", b"x")
+    with pytest.raises(OSError) as raised:
+        client.getxattr(f"/log-file-{odd}", "user.log")
+    assert raised.value.errno == errno.EIO
+    escaped = "\\udcff\\udcfe"
+    expected = [f"self.log says log-{escaped}", f"a logger says log-{escaped}",
+                f"print says log-{escaped}", f"ValueError: sync raised log-raise-{escaped}",
+                f"ValueError: async raised /log-file-{escaped}"]
+    assert glusterlib.wait_until(lambda: all(e in brick.log_text() for e in expected), 10), [
+        e for e in expected if e not in brick.log_text()]
+    # Each exception with its traceback.
+    assert brick.log_text().count("Traceback (most recent call last)") >= 2
