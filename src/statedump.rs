@@ -4,14 +4,32 @@
 use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
+use crate::logging;
 use pyo3::prelude::*;
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
+/// One `key=value` line of the section. A line break (or, in a key, an
+/// `=`) from `dump()` would forge lines of its own: escaped.
 fn put(key: &str, value: &str) {
+    let escape = |text: &str, is_key: bool| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '\0' => out.push('?'),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '=' if is_key => out.push_str("\\="),
+                c => out.push(c),
+            }
+        }
+        out
+    };
     let (k, v) = (
-        CString::new(key.replace('\0', "?")).unwrap_or_default(),
-        CString::new(value.replace('\0', "?")).unwrap_or_default(),
+        CString::new(escape(key, true)).unwrap_or_default(),
+        CString::new(escape(value, false)).unwrap_or_default(),
     );
     // SAFETY: NUL-terminated strings live across the call; we run in the
     // statedump thread, inside the section we opened.
@@ -28,7 +46,7 @@ pub fn identity(inst: &Instance) -> Vec<(&str, &str)> {
         .collect()
 }
 
-pub fn write(inst: &Instance) {
+pub fn write(inst: &Arc<Instance>) {
     let section =
         CString::new(format!("xlator.features.glupy.{}.priv", inst.name)).unwrap_or_default();
     // SAFETY: called from dumpops.priv, where sections may be added.
@@ -83,30 +101,67 @@ pub fn write(inst: &Instance) {
         );
     }
     if inst.hooks.dump.is_some() {
-        Python::attach(|py| {
-            let Some(result) = inst.call_hook(py, &inst.hooks.dump, "dump", ()) else {
-                return;
-            };
-            let items = result
-                .bind(py)
-                .call_method0("items")
-                .and_then(|it| it.try_iter().map(|i| i.collect::<Vec<_>>()));
-            match items {
-                Ok(items) => {
-                    for item in items.into_iter().flatten() {
-                        if let Ok((k, v)) = item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
-                            put(
-                                &format!(
-                                    "python.{}",
-                                    k.str().map(|s| s.to_string()).unwrap_or_default()
-                                ),
-                                &v.str().map(|s| s.to_string()).unwrap_or_default(),
-                            );
-                        }
-                    }
+        match python_lines(inst) {
+            Ok(lines) => {
+                for (key, value) in lines {
+                    put(&format!("python.{key}"), &value);
                 }
-                Err(_) => put("python.dump", "dump() must return a mapping"),
             }
-        });
+            Err(why) => put("python.dump", &why),
+        }
     }
+}
+
+/// How long the statedump waits for the translator's `dump()`. It runs on
+/// GlusterFS's signal thread, which SIGTERM needs too: a slow `dump()`, or
+/// a Python thread that holds the GIL, must not keep the process alive.
+const DUMP_WAIT: Duration = Duration::from_secs(2);
+
+/// The translator's `dump()` lines, from a thread of its own (on a large
+/// stack), or why they are left out.
+fn python_lines(inst: &Arc<Instance>) -> Result<Vec<(String, String)>, String> {
+    let (send, lines) = mpsc::channel();
+    let inst = Arc::clone(inst);
+    std::thread::Builder::new()
+        .name("glupy-dump".into())
+        .stack_size(crate::pool::PYTHON_STACK_BYTES)
+        .spawn(move || {
+            crate::guard::guarded("dump()", (), || {
+                let dumped = logging::with_domain(&inst.name, || dump_lines(&inst));
+                let _ = send.send(dumped); // the statedump may have gone on without it
+            })
+        })
+        .map_err(|e| format!("cannot start a thread for dump() ({e})"))?;
+    lines.recv_timeout(DUMP_WAIT).map_err(|_| {
+        format!(
+            "dump() did not return within {} s (or the GIL was held that long): left out",
+            DUMP_WAIT.as_secs()
+        )
+    })
+}
+
+fn dump_lines(inst: &Instance) -> Vec<(String, String)> {
+    Python::attach(|py| {
+        let Some(result) = inst.call_hook(py, &inst.hooks.dump, "dump", ()) else {
+            return Vec::new();
+        };
+        let items = result
+            .bind(py)
+            .call_method0("items")
+            .and_then(|it| it.try_iter().map(|i| i.collect::<Vec<_>>()));
+        let Ok(items) = items else {
+            return vec![("dump".into(), "dump() must return a mapping".into())];
+        };
+        let text = |v: &Bound<'_, PyAny>| {
+            v.str()
+                .map(|s| crate::interp::text_of(&s))
+                .unwrap_or_default()
+        };
+        items
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>().ok())
+            .map(|(k, v)| (text(&k), text(&v)))
+            .collect()
+    })
 }

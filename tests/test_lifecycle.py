@@ -60,6 +60,26 @@ def test_init_and_dump_run_python_on_a_large_stack(gluster, workdir):
     assert glusterlib.pid_alive(brick.pid)
 
 
+def test_dump_can_neither_forge_statedump_lines_nor_hold_the_signal_thread(gluster, workdir):
+    brick = gluster.brick([glupy("lifecycle", dump_forge="yes")])
+    gluster.gfapi(brick).stat("/")  # a statedump needs a client first (see glusterlib)
+    text = brick.statedump()
+    assert "\nfop.forged" not in text, text
+    section = glupy_section(text, brick.layer_names[0])
+    assert section["python.key\\nfop.forged"] == "value\\nfop.forged=calls=1", section
+    assert section["python.a\\"] == "b=c", section  # the key's "=" escaped: "a\=b"
+    # A dump() that does not return holds neither the statedump (GlusterFS's
+    # signal thread) nor, after it, SIGTERM's handling on that thread.
+    slow = gluster.brick([glupy("lifecycle", dump_seconds=60)])
+    gluster.gfapi(slow).stat("/")
+    started = time.monotonic()
+    section = glupy_section(slow.statedump(), slow.layer_names[0])
+    assert time.monotonic() - started < 20
+    assert section["python.dump"].startswith("dump() did not return within 2 s"), section
+    slow.process.terminate()
+    assert glusterlib.wait_until(lambda: slow.process.poll() is not None, 20), "SIGTERM was not handled"
+
+
 # ------------------------------------------------------------ gfapi init/fini
 
 def build_cycles(workdir):

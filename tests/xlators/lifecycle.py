@@ -9,6 +9,7 @@ import asyncio
 import errno
 import sys
 import threading
+import time
 
 import glupy
 
@@ -64,6 +65,10 @@ class xlator(glupy.Translator):
     def dump(self):
         if "dump" in self.deep:
             deep()
+        if self.options.get("dump-forge"):  # lines that try to forge others
+            return {"version": VERSION, "key\nfop.forged": "value\nfop.forged=calls=1",
+                    "a=b": "c"}
+        time.sleep(float(self.options.get("dump-seconds", "0")))
         return {"version": VERSION, "kept": len(self.kept)}
 
     def fini(self):
