@@ -66,6 +66,10 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert errno_of(client, "/f", "user.step.exit_later") == errno.EIO
     for _ in range(2 if timeout else 0):
         assert errno_of(client, "/f", "user.step.timeout") == errno.ETIMEDOUT
+    if timeout:  # at the deadline, though the coroutine swallows its cancellation
+        started = time.monotonic()
+        assert errno_of(client, "/f", "user.step.swallow_cancel") == errno.ETIMEDOUT
+        assert time.monotonic() - started < timeout + 5
     assert brick.alive()
     # Every getxattr that reached the translator was answered exactly once
     # (gfapi asks twice per getxattr: the size, then the value).
@@ -76,7 +80,7 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert got[fop]["calls"] == got[fop]["answered"], got
         assert got[fop]["dropped"] == "0", got
     # gfapi asks twice per getxattr that succeeds (the size, then the value).
-    assert int(got["getxattr"]["calls"]) == (2 * 4 + 7) * rounds + (2 if timeout else 0), got
+    assert int(got["getxattr"]["calls"]) == (2 * 4 + 7) * rounds + (3 if timeout else 0), got
     log = brick.log_text()
     assert log.count("async_steps: raised after a wind") >= rounds
     assert log.count("getxattr_fop was cancelled; answered ETIMEDOUT") >= rounds

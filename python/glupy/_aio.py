@@ -270,6 +270,10 @@ async def _run(coro, frame, translator):
     runs it and answers its request."""
     current_log_id.set(getattr(translator.log, "glupy_log_id", None))  # in this task's own context
     timeout = _timeout(translator)
+    # The request is answered ETIMEDOUT at the deadline itself, whatever the
+    # coroutine does then (it may catch its cancellation and go on).
+    expiry = None if timeout is None else asyncio.get_running_loop().call_later(
+        timeout, _expired, frame, translator, timeout)
     try:
         if timeout is None:
             result = await coro
@@ -287,6 +291,22 @@ async def _run(coro, frame, translator):
             _last_resort(frame, translator, again)
     else:
         _answer(frame, result, translator.log)
+    finally:
+        if expiry is not None:
+            expiry.cancel()
+
+
+def _expired(frame, translator, timeout):
+    """The async-timeout passed (on the loop): answered now, once; the
+    coroutine's cancellation comes from `asyncio.timeout` in `_run`."""
+    if not frame.answered:
+        _timed_out(frame, translator, timeout)
+
+
+def _timed_out(frame, translator, timeout):
+    translator.log.error("%s_fop did not finish within async-timeout %ss; answered ETIMEDOUT",
+                         frame.fop, timeout)
+    _give_up(frame, errno.ETIMEDOUT)
 
 
 def _settled(frame, translator, task):
@@ -341,10 +361,11 @@ def _failed(frame, translator, exc, timeout):
     log, fop = translator.log, frame.fop
     if isinstance(exc, asyncio.TimeoutError):
         if timeout is not None:
-            log.error("%s_fop did not finish within async-timeout %ss; answered ETIMEDOUT", fop, timeout)
+            if not frame.answered:  # else answered at the deadline (_expired)
+                _timed_out(frame, translator, timeout)
         else:
             log.error("%s_fop raised TimeoutError; answered ETIMEDOUT", fop)
-        _give_up(frame, errno.ETIMEDOUT)
+            _give_up(frame, errno.ETIMEDOUT)
     elif isinstance(exc, asyncio.CancelledError):
         if translator in _shut_down:
             log.warning("%s_fop was cancelled: the translator is shut down; answered EIO", fop)

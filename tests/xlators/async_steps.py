@@ -148,6 +148,15 @@ class xlator(glupy.Translator):
         error.errno = "abc" if loc.path.endswith("f") else 10**30
         raise error
 
+    async def case_swallow_cancel(self, frame, loc, name):
+        """Catches its cancellation (by async-timeout) and sleeps on: the
+        request must still be answered ETIMEDOUT at the deadline."""
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            await asyncio.sleep(30)
+        return self.text(name, "late")
+
     async def case_timeout(self, frame, loc, name):
         await frame.wind_fop("stat", loc, None)
         await asyncio.sleep(30)  # longer than the instance's async-timeout
