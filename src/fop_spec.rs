@@ -78,7 +78,7 @@ impl FopSpec {
     pub fn answers_xattrs(&self) -> bool {
         self.cbk_args
             .first()
-            .is_some_and(|a| a.name == "dict" && a.ty == Ty::Dict)
+            .is_some_and(|a| a.ty == Ty::Dict && a.name != "xdata")
     }
 }
 

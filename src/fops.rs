@@ -35,6 +35,17 @@ mod tests {
     }
 
     #[test]
+    fn the_replies_that_carry_xattrs_are_the_four_xattr_reads() {
+        let mut names: Vec<_> = FOPS
+            .iter()
+            .filter(|f| f.answers_xattrs())
+            .map(|f| f.name.as_str())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fgetxattr", "fxattrop", "getxattr", "xattrop"]);
+    }
+
+    #[test]
     fn lookup_callback_keeps_xdata_before_postparent() {
         let lookup = &FOPS[index_of("lookup").unwrap()];
         let names: Vec<_> = lookup.cbk_args.iter().map(|a| a.name.as_str()).collect();

@@ -87,6 +87,9 @@ pub struct Instance {
     /// Who finishes it (`lifecycle::finish`): a reload's retirement and
     /// fini may both try; one does, the other waits until it is done.
     pub finishing: crate::lifecycle::Finishing,
+    /// A thread runs the translator's `dump()` (src/statedump.rs): one at
+    /// a time, however many statedumps a hung one sees.
+    pub dumping: std::sync::atomic::AtomicBool,
     /// The contextvars every coroutine of this translator starts from
     /// (its log id set: `_aio.task_context`), made at the first one.
     task_context: pyo3::sync::PyOnceLock<Py<PyAny>>,
@@ -304,6 +307,7 @@ impl Instance {
             unwinding: AtomicUsize::new(0),
             life,
             finishing: Default::default(),
+            dumping: Default::default(),
             task_context: pyo3::sync::PyOnceLock::new(),
         })
     }

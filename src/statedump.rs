@@ -11,6 +11,25 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+/// GlusterFS writes a statedump line (`key=value\n`) through a 4096-byte
+/// stack buffer and does not bound what overflows it (v10.3's
+/// `gf_proc_dump_write_fd`): a line must stay well under that.
+const LINE_BYTES: usize = 4000;
+const KEY_BYTES: usize = 512;
+
+/// `text` cut to at most `max` bytes (on a character boundary), marked.
+fn fit(text: String, max: usize) -> String {
+    const CUT: &str = "...(cut)";
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(CUT.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT}", &text[..end])
+}
+
 /// One `key=value` line of the section. A line break (or, in a key, an
 /// `=`) from `dump()` would forge lines of its own: escaped.
 fn put(key: &str, value: &str) {
@@ -27,12 +46,15 @@ fn put(key: &str, value: &str) {
         }
         out
     };
+    let key = fit(escape(key, true), KEY_BYTES);
+    let value = fit(escape(value, false), LINE_BYTES - key.len());
     let (k, v) = (
-        CString::new(escape(key, true)).unwrap_or_default(),
-        CString::new(escape(value, false)).unwrap_or_default(),
+        CString::new(key).unwrap_or_default(),
+        CString::new(value).unwrap_or_default(),
     );
     // SAFETY: NUL-terminated strings live across the call; we run in the
-    // statedump thread, inside the section we opened.
+    // statedump thread, inside the section we opened; together they fit
+    // GlusterFS's line buffer (see LINE_BYTES).
     unsafe { ffi::glupy_dump_write(k.as_ptr(), v.as_ptr()) };
 }
 
@@ -120,14 +142,25 @@ const DUMP_WAIT: Duration = Duration::from_secs(2);
 /// The translator's `dump()` lines, from a thread of its own (on a large
 /// stack), or why they are left out.
 fn python_lines(inst: &Arc<Instance>) -> Result<Vec<(String, String)>, String> {
+    if inst.dumping.swap(true, Ordering::AcqRel) {
+        return Err("the previous dump() has not returned yet: left out".into());
+    }
+    /// Lets the next statedump run `dump()` again, however this one ends.
+    struct Dumping(Arc<Instance>);
+    impl Drop for Dumping {
+        fn drop(&mut self) {
+            self.0.dumping.store(false, Ordering::Release);
+        }
+    }
+    let dumping = Dumping(Arc::clone(inst));
     let (send, lines) = mpsc::channel();
-    let inst = Arc::clone(inst);
     std::thread::Builder::new()
         .name("glupy-dump".into())
         .stack_size(crate::pool::PYTHON_STACK_BYTES)
         .spawn(move || {
+            let inst = &dumping.0;
             crate::guard::guarded("dump()", (), || {
-                let dumped = logging::with_domain(&inst.name, || dump_lines(&inst));
+                let dumped = logging::with_domain(&inst.name, || dump_lines(inst));
                 let _ = send.send(dumped); // the statedump may have gone on without it
             })
         })
@@ -164,4 +197,18 @@ fn dump_lines(inst: &Instance) -> Vec<(String, String)> {
             .map(|(k, v)| (text(&k), text(&v)))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fit, KEY_BYTES, LINE_BYTES};
+
+    #[test]
+    fn a_long_line_is_cut_on_a_character_boundary_within_the_buffer() {
+        let key = fit("k".repeat(5000), KEY_BYTES);
+        let value = fit("é".repeat(5000), LINE_BYTES - key.len());
+        assert!(key.len() <= KEY_BYTES && key.ends_with("...(cut)"));
+        assert!(key.len() + value.len() <= LINE_BYTES && value.ends_with("...(cut)"));
+        assert_eq!(fit("short".into(), 10), "short");
+    }
 }

@@ -68,6 +68,10 @@ def test_dump_can_neither_forge_statedump_lines_nor_hold_the_signal_thread(glust
     section = glupy_section(text, brick.layer_names[0])
     assert section["python.key\\nfop.forged"] == "value\\nfop.forged=calls=1", section
     assert section["python.a\\"] == "b=c", section  # the key's "=" escaped: "a\=b"
+    # Lines past GlusterFS's 4096-byte line buffer (which it overflows) are cut.
+    assert section["python.big"].endswith("...(cut)") and len(section["python.big"]) < 4000
+    assert any(k.startswith("python.kkkk") and k.endswith("...(cut)") for k in section), section
+    assert brick.alive()
     # A dump() that does not return holds neither the statedump (GlusterFS's
     # signal thread) nor, after it, SIGTERM's handling on that thread.
     slow = gluster.brick([glupy("lifecycle", dump_seconds=60)])

@@ -359,10 +359,14 @@ def _errno(exc):
 def _failed(frame, translator, exc, timeout):
     """The coroutine raised `exc` (or was cancelled, or timed out)."""
     log, fop = translator.log, frame.fop
+    if frame.answered:  # at its async-timeout, or by the coroutine before it raised
+        if not isinstance(exc, (asyncio.CancelledError, asyncio.TimeoutError)):
+            trace = "".join(traceback.format_exception(exc)).rstrip()
+            log.warning("%s_fop raised after its request was answered; ignored.\n%s", fop, trace)
+        return
     if isinstance(exc, asyncio.TimeoutError):
         if timeout is not None:
-            if not frame.answered:  # else answered at the deadline (_expired)
-                _timed_out(frame, translator, timeout)
+            _timed_out(frame, translator, timeout)
         else:
             log.error("%s_fop raised TimeoutError; answered ETIMEDOUT", fop)
             _give_up(frame, errno.ETIMEDOUT)

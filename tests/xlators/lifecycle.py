@@ -67,7 +67,7 @@ class xlator(glupy.Translator):
             deep()
         if self.options.get("dump-forge"):  # lines that try to forge others
             return {"version": VERSION, "key\nfop.forged": "value\nfop.forged=calls=1",
-                    "a=b": "c"}
+                    "a=b": "c", "big": "x" * 10000, "k" * 5000: "long key"}
         time.sleep(float(self.options.get("dump-seconds", "0")))
         return {"version": VERSION, "kept": len(self.kept)}
 
