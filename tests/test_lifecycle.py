@@ -80,6 +80,9 @@ def test_dump_can_neither_forge_statedump_lines_nor_hold_the_signal_thread(glust
     section = glupy_section(slow.statedump(), slow.layer_names[0])
     assert time.monotonic() - started < 20
     assert section["python.dump"].startswith("dump() did not return within 2 s"), section
+    # Still running: the next statedump starts no second one.
+    section = glupy_section(slow.statedump(), slow.layer_names[0])
+    assert section["python.dump"] == "the previous dump() has not returned yet: left out", section
     slow.process.terminate()
     assert glusterlib.wait_until(lambda: slow.process.poll() is not None, 20), "SIGTERM was not handled"
 
