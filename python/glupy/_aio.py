@@ -377,8 +377,8 @@ def _failed(frame, translator, exc, timeout):
         else:
             log.error("%s_fop was cancelled; answered ETIMEDOUT", fop)
             _give_up(frame, errno.ETIMEDOUT)
-    elif isinstance(exc, OSError) and _errno(exc):
-        _give_up(frame, _errno(exc))
+    elif isinstance(exc, OSError) and (code := _errno(exc)):
+        _give_up(frame, code)
     else:
         trace = "".join(traceback.format_exception(exc)).rstrip()
         log.error("%s_fop raised; the request is answered EIO.\n%s", fop, trace)
