@@ -64,6 +64,12 @@ pub struct Ticket {
     turn: u32,
 }
 
+impl Ticket {
+    pub fn turn(self) -> u32 {
+        self.turn
+    }
+}
+
 /// Why an attempt to act was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Refusal {
@@ -156,6 +162,18 @@ impl<R> Control<R> {
 
     pub fn is_asynchronous(&self) -> bool {
         self.asynchronous
+    }
+
+    /// The turn whose one ticket is, alone, all that can still act on the
+    /// request: one holder, no wind out (a reply would open a turn of its
+    /// own). Only the holder of that ticket can move the request on, so a
+    /// `Frame` holding it may show the collector what the request holds
+    /// for Python (frame.rs, `__traverse__`). A change of this that no
+    /// holder makes (a reply, a shutdown, a job's ticket let go) only ever
+    /// makes it Some, never takes it from the holder.
+    pub fn sole_turn(&self) -> Option<u32> {
+        (self.holders == 1 && self.winds == 0 && !matches!(self.stage, Stage::Wound))
+            .then_some(self.turn)
     }
 
     /// Whether `ticket` may act now. A past turn's holder is told so even
@@ -499,6 +517,39 @@ mod tests {
     /// Every order of three events on a synchronous fop that winds, then
     /// raises (answer EIO) while its reply arrives: exactly one answer, and
     /// it is always the child's reply.
+    #[test]
+    fn only_the_sole_holder_of_an_idle_turn_is_named_and_nothing_else_unnames_it() {
+        // A new request: its fop's ticket alone can act.
+        let (mut c, fop) = C::new();
+        assert_eq!(c.sole_turn(), Some(fop.turn()));
+        // A second holder: neither is alone; the other letting go names it again.
+        let other = c.hold(fop).unwrap();
+        assert_eq!(c.sole_turn(), None);
+        assert!(c.release(other).is_nothing());
+        assert_eq!(c.sole_turn(), Some(fop.turn()));
+        // Wound: the reply will act, not the holder; the reply opens a new
+        // turn, never the wound one again.
+        c.wind(fop).unwrap();
+        assert_eq!(c.sole_turn(), None);
+        let cbk = c.reply_for_callback().unwrap();
+        assert_eq!(c.sole_turn(), Some(cbk.turn()));
+        assert_ne!(cbk.turn(), fop.turn());
+        // A shutdown keeps the holder named (it answers; local goes then).
+        assert!(!c.shut_down(libc::ESHUTDOWN).is_nothing());
+        assert_eq!(c.sole_turn(), Some(cbk.turn()));
+
+        // A coroutine: named only while none of its winds is out.
+        let (mut c, fop) = C::new();
+        c.set_asynchronous(fop).unwrap();
+        c.wind(fop).unwrap();
+        c.wind(fop).unwrap();
+        assert_eq!(c.sole_turn(), None);
+        assert!(c.async_reply().is_nothing());
+        assert_eq!(c.sole_turn(), None);
+        assert!(c.async_reply().is_nothing());
+        assert_eq!(c.sole_turn(), Some(fop.turn()));
+    }
+
     #[test]
     fn every_interleaving_of_raise_drop_and_reply_answers_once_with_the_reply() {
         #[derive(Clone, Copy, Debug)]

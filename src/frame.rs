@@ -10,9 +10,12 @@ use crate::instance::Instance;
 use crate::values::refs::SendPtr;
 use crate::{after_call, pool, step, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use std::sync::atomic::Ordering;
+use pyo3::PyTraverseError;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A full reply: op_ret, op_errno and the callback's values.
@@ -27,6 +30,10 @@ pub struct FrameState {
     pub fop: usize,
     pub inst: Arc<Instance>,
     control: Mutex<Control<Reply>>,
+    /// `Control::sole_turn` as of the last change, for the collector
+    /// (`Frame::__traverse__` may not wait for a lock); `NO_SOLE_TURN`
+    /// if none.
+    sole_turn: AtomicU64,
     local: Mutex<Option<Py<PyAny>>>,
     /// Who sent the request, read once while the frame is surely live.
     caller: Caller,
@@ -59,6 +66,41 @@ impl WindCtx {
     pub unsafe fn from_cookie(cookie: *mut libc::c_void) -> Box<WindCtx> {
         // SAFETY: by contract.
         unsafe { Box::from_raw(cookie as *mut WindCtx) }
+    }
+}
+
+/// `FrameState::sole_turn` when `Control::sole_turn` is None.
+const NO_SOLE_TURN: u64 = u64::MAX;
+
+fn published(control: &Control<Reply>) -> u64 {
+    control.sole_turn().map_or(NO_SOLE_TURN, u64::from)
+}
+
+/// The request's state machine, locked; what it says of its sole holder is
+/// published when it is let go (still under the lock, so in the order of
+/// the changes).
+struct ControlGuard<'a> {
+    control: MutexGuard<'a, Control<Reply>>,
+    sole_turn: &'a AtomicU64,
+}
+
+impl Deref for ControlGuard<'_> {
+    type Target = Control<Reply>;
+    fn deref(&self) -> &Control<Reply> {
+        &self.control
+    }
+}
+
+impl DerefMut for ControlGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Control<Reply> {
+        &mut self.control
+    }
+}
+
+impl Drop for ControlGuard<'_> {
+    fn drop(&mut self) {
+        self.sole_turn
+            .store(published(&self.control), Ordering::Release);
     }
 }
 
@@ -154,6 +196,7 @@ impl FrameState {
             parent_local,
             fop,
             inst,
+            sole_turn: AtomicU64::new(published(&control)),
             control: Mutex::new(control),
             local: Mutex::new(None),
             caller,
@@ -185,8 +228,11 @@ impl FrameState {
         }
     }
 
-    fn control(&self) -> MutexGuard<'_, Control<Reply>> {
-        self.control.lock().unwrap_or_else(|p| p.into_inner())
+    fn control(&self) -> ControlGuard<'_> {
+        ControlGuard {
+            control: self.control.lock().unwrap_or_else(|p| p.into_inner()),
+            sole_turn: &self.sole_turn,
+        }
     }
 
     pub fn set_made_name(&self, made: crate::answer_table::MadeName) {
@@ -316,8 +362,9 @@ impl FrameState {
                     crate::logging::GF_LOG_WARNING,
                     &format!(
                         "{}: {}_fop/_cbk returned without winding or unwinding the frame, and kept no reference \
-                         to it; answered EIO. Call frame.wind(...), frame.unwind(...) or frame.error(errno), or \
-                         keep the frame to finish it later.",
+                         to it (or only where nothing can reach it, such as its own frame.local); answered EIO. \
+                         Call frame.wind(...), frame.unwind(...) or frame.error(errno), or keep the frame to \
+                         finish it later.",
                         self.inst.module, FOPS[self.fop].name
                     ),
                 );
@@ -434,6 +481,18 @@ impl Frame {
         Err(failed)
     }
 
+    /// Whether this Frame holds the request's only way to an answer (see
+    /// `Control::sole_turn`): then what `frame.local` holds is, for the
+    /// collector, this object's reference. A `local` that reaches the frame
+    /// (`frame.local = {"frame": frame}`) is a cycle it can then collect,
+    /// and the request is answered as a dropped frame is (EIO, logged)
+    /// instead of never. While anything else may still act on the request
+    /// (a wind out, a second holder, a Frame of another turn) nothing is
+    /// shown: `local` is not this object's alone then.
+    fn holds_local(&self) -> bool {
+        self.state().sole_turn.load(Ordering::Acquire) == u64::from(self.held.ticket().turn())
+    }
+
     fn refused(&self, why: Refusal) -> PyErr {
         PyRuntimeError::new_err(why.message(&FOPS[self.state().fop].name))
     }
@@ -441,6 +500,37 @@ impl Frame {
 
 #[pymethods]
 impl Frame {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if !self.holds_local() {
+            return Ok(());
+        }
+        // Never waits (the collector may run anywhere). Only an answer on
+        // another thread holds this lock without the GIL, and it takes
+        // `local` away: what is left is garbage however it is counted.
+        if let Ok(local) = self.state().local.try_lock() {
+            if let Some(value) = local.as_ref() {
+                visit.call(value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The collector found this Frame and what its `local` holds to be
+    /// garbage: `local` goes, and with it (in the cycle) this Frame, whose
+    /// ticket then answers the request as dropped.
+    fn __clear__(&self) {
+        if !self.holds_local() {
+            return;
+        }
+        let taken = self
+            .state()
+            .local
+            .lock()
+            .ok()
+            .and_then(|mut local| local.take());
+        drop(taken); // the GIL is held: released here
+    }
+
     /// Winds the fop to a child (the first by default, or the one named)
     /// with the fop's arguments; its callback gets the reply. In an
     /// `async def` method it returns an awaitable of the reply instead.

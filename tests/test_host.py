@@ -235,6 +235,51 @@ def test_frame_dropped_unanswered_is_answered_eio_and_logged(gluster):
     assert "dropped=1" in section["fop.lookup"]
 
 
+def stat_in_thread(client, path):
+    """Stats `path` on a thread of its own: [the errno, or 0] once it is answered."""
+    outcome = []
+
+    def stat():
+        try:
+            client.stat(path)
+            outcome.append(0)
+        except OSError as e:
+            outcome.append(e.errno)
+
+    threading.Thread(target=stat, daemon=True).start()
+    return outcome
+
+
+def test_a_frame_kept_only_by_its_own_local_is_collected_and_answered(gluster):
+    # frame.local reaching the frame is a cycle through the host; once the
+    # frame is the request's only way to an answer, the collector sees it.
+    layers = [glupy("self_kept", name="lower", role="lower"), ("performance/io-threads", {}),
+              glupy("self_kept", name="upper", role="upper")]
+    brick = gluster.brick(layers)
+    client = gluster.gfapi(brick)
+    client.write_file("/wound-kept-file", b"kept")
+    kept = stat_in_thread(client, "/kept-in-local")
+    time.sleep(0.5)
+    assert not kept, "answered before the collector ran"
+
+    # A wound request's local is left alone, the frame of its fop turn in
+    # it: its reply still finds it (the lower layer answers 1.5 s late, the
+    # fop's method long returned, while the collector runs meanwhile).
+    wound = stat_in_thread(client, "/wound-kept-file")
+    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while not (kept and wound) and time.monotonic() < deadline:
+        with pytest.raises(OSError):  # "collect" runs the collector, then winds
+            client.stat("/collect")
+        time.sleep(0.1)
+    assert kept == [errno.EIO], "the request kept only by its own local was not answered"
+    assert wound == [0], "a wound request lost its frame.local to the collector"
+    assert glusterlib.wait_until(lambda: "returned without winding or unwinding" in brick.log_text(), 5)
+    assert "frame.local was lost" not in brick.log_text()
+    section = glupy_section(brick.statedump(), "upper")
+    assert "dropped=1" in section["fop.lookup"]
+
+
 def test_deferred_completion_from_a_python_thread(gluster):
     brick = gluster.brick([glupy("behaviour")])
     client = gluster.gfapi(brick)
