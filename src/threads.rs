@@ -306,9 +306,32 @@ pub fn defer_while_winding(frame: usize, job: Job) -> Result<(), Job> {
     Ok(())
 }
 
+thread_local! {
+    /// The frames whose deferred jobs `run_deferred` is running on this
+    /// thread now, innermost last.
+    static RUNNING_DEFERRED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Runs, in order, the jobs deferred for `frame` (after its wind returned,
 /// with the GIL held; jobs may wind and defer again, so one at a time).
+///
+/// A job of `frame` that winds `frame` again (a callback that retries) has
+/// its reply's job left to the loop already running them: it runs when
+/// that callback returns, as it would had the reply come back on another
+/// thread, instead of inside the callback's wind, a level deeper per retry
+/// (Python's recursion limit ended such a chain at about a thousand).
 pub fn run_deferred(frame: usize) {
+    if RUNNING_DEFERRED.with(|r| r.borrow().contains(&frame)) {
+        return;
+    }
+    struct Done;
+    impl Drop for Done {
+        fn drop(&mut self) {
+            RUNNING_DEFERRED.with(|r| r.borrow_mut().pop());
+        }
+    }
+    RUNNING_DEFERRED.with(|r| r.borrow_mut().push(frame));
+    let _done = Done;
     loop {
         let job = DEFERRED.with(|d| {
             let mut d = d.borrow_mut();

@@ -280,6 +280,22 @@ def test_a_frame_kept_only_by_its_own_local_is_collected_and_answered(gluster):
     assert "dropped=1" in section["fop.lookup"]
 
 
+def test_a_callback_may_retry_its_wind_thousands_of_times(gluster, assert_log_clean):
+    # Each retry's reply comes back inline, during the callback's wind: it
+    # runs when that callback returns, not nested inside it (which hit
+    # Python's recursion limit at about a thousand retries).
+    brick = gluster.brick([glupy("retry_wind")])
+    client = gluster.gfapi(brick)
+    client.write_file("/retry-3000", b"x")
+    assert client.stat("/retry-3000").st_size == 1
+    with pytest.raises(OSError) as e:
+        client.stat("/retry-2500-missing")
+    assert e.value.errno == errno.ENOENT
+    section = glupy_section(brick.statedump(), brick.layer_names[0])
+    assert "exceptions=0" in section["fop.lookup"], section["fop.lookup"]
+    assert_log_clean(brick.log_text())
+
+
 def test_deferred_completion_from_a_python_thread(gluster):
     brick = gluster.brick([glupy("behaviour")])
     client = gluster.gfapi(brick)
