@@ -211,3 +211,39 @@ def test_the_loops_turn_is_a_lock_that_any_thread_gives_back(gluster):
     client = within(gluster.gfapi, brick)
     within(client.write_file, "/f", b"x")
     assert within(client.getxattr, "/f", "user.turn") == b"ok"
+
+
+def test_a_coroutine_that_can_never_go_on_is_collected_and_answered(gluster):
+    # A coroutine awaiting a future nothing else holds: the loop keeps no
+    # reference to its task, nor may glupy's own list of running tasks, so
+    # the collector frees it and the request is answered EIO, with a log
+    # line that says why. Once in its first step, once submitted to the
+    # loop (the loop's thread is busy, so the first step cannot start).
+    brick = gluster.brick([glupy("async_steps")])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"12345")
+    outcomes = {}
+
+    def ask(key, case):
+        try:
+            outcomes[key] = client.getxattr("/f", f"user.step.{case}")
+        except OSError as e:
+            outcomes[key] = e.errno
+
+    def start(key, case):
+        threading.Thread(target=ask, args=(key, case), daemon=True).start()
+
+    start("first-step", "orphan")
+    time.sleep(0.3)
+    start("hog", "hog")
+    time.sleep(0.3)
+    start("submitted", "orphan")
+    deadline = time.monotonic() + DEADLINE
+    while len(outcomes) < 3 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        assert within(client.getxattr, "/f", "user.step.collect") == b"collected"
+    assert outcomes == {"first-step": errno.EIO, "hog": b"hogged", "submitted": errno.EIO}
+    log = brick.log_text()
+    assert log.count("Task was destroyed but it is pending") == 2, log
+    assert log.count("returned without winding or unwinding") == 2, log
+    assert counters(brick)["getxattr"]["dropped"] == "2"

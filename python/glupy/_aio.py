@@ -191,7 +191,12 @@ def _settle(future, reply, exc):
         future.set_result(reply)
 
 
-# The coroutines running for each translator object, cancelled at its fini.
+# The tasks running for each translator object, cancelled at its fini.
+# Weakly: a task is kept alive by what it waits for (the loop's timer, a
+# wind's future the host will resolve, a future the translator keeps), and
+# one that waits for something nothing holds can never go on. The collector
+# then frees it (asyncio logs "Task was destroyed but it is pending!"), and
+# its request is answered as a dropped frame's is, instead of never.
 _running: dict = {}
 _running_lock = threading.Lock()
 _shut_down: weakref.WeakSet = weakref.WeakSet()
@@ -207,26 +212,39 @@ def task_context(translator):
 
 
 def submit(coro, frame, translator):
-    future = asyncio.run_coroutine_threadsafe(_run(coro, frame, translator), loop())
-    _track(future, translator)
+    """Runs the coroutine as a task of the loop (its first step could not
+    run on the calling thread)."""
+    loop().call_soon_threadsafe(_start, coro, frame, translator)
 
 
-def _track(future, translator):
-    """Keeps a running coroutine (its concurrent future, or its task) for
-    cancel_all."""
+def _start(coro, frame, translator):
+    """On the loop: the submitted coroutine's task (not held here, see
+    _running). A translator shut down meanwhile (cancel_all came first)
+    has its coroutine cancelled before it starts."""
+    task = asyncio.get_running_loop().create_task(
+        _run(coro, frame, translator), name=frame.fop, context=task_context(translator))
+    _track(task, translator)
+    with _running_lock:
+        shut_down = translator in _shut_down
+    if shut_down:
+        task.cancel()
+
+
+def _track(task, translator):
+    """Keeps a running task (weakly) for cancel_all."""
     key = id(translator)
     with _running_lock:
-        _running.setdefault(key, set()).add(future)
+        _running.setdefault(key, weakref.WeakSet()).add(task)
 
-    def _done(f):
+    def _done(t):
         with _running_lock:
-            futures = _running.get(key)
-            if futures is not None:
-                futures.discard(f)
-                if not futures:
+            tasks = _running.get(key)
+            if tasks is not None:
+                tasks.discard(t)
+                if not tasks:
                     del _running[key]
 
-    future.add_done_callback(_done)
+    task.add_done_callback(_done)
 
 
 def cancel_all(translator):
@@ -238,13 +256,10 @@ def cancel_all(translator):
             _shut_down.add(translator)
         except TypeError:  # a translator class with __slots__ and no __weakref__
             pass
-        futures = _running.pop(id(translator), set())
-    for future in futures:
-        if isinstance(future, asyncio.Future):  # a task: cancelled on its loop
-            future.get_loop().call_soon_threadsafe(future.cancel)
-        else:
-            future.cancel()
-    return len(futures)
+        tasks = list(_running.pop(id(translator), ()))
+    for task in tasks:  # cancelled on their loop
+        task.get_loop().call_soon_threadsafe(task.cancel)
+    return len(tasks)
 
 
 def _timeout(translator):

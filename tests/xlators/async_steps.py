@@ -15,7 +15,9 @@ runs on (the wind's, when the child answers inline), and
 
 import asyncio
 import errno
+import gc
 import threading
+import time
 
 import glupy
 from glupy import _aio
@@ -156,6 +158,23 @@ class xlator(glupy.Translator):
         except asyncio.CancelledError:
             await asyncio.sleep(30)
         return self.text(name, "late")
+
+    async def case_orphan(self, frame, loc, name):
+        """Awaits a future nothing else holds: the task can never go on. The
+        collector frees it, and its request must then be answered (EIO) as
+        a dropped frame's is, not left waiting for ever."""
+        await asyncio.get_running_loop().create_future()
+
+    async def case_hog(self, frame, loc, name):
+        """Keeps the loop's thread (and so its turn) 1.5 s: a first step
+        meanwhile cannot take the turn, and its coroutine goes to the loop."""
+        await asyncio.sleep(0)
+        time.sleep(1.5)
+        return self.text(name, "hogged")
+
+    async def case_collect(self, frame, loc, name):
+        gc.collect()
+        return self.text(name, "collected")
 
     async def case_timeout(self, frame, loc, name):
         await frame.wind_fop("stat", loc, None)
