@@ -260,7 +260,7 @@ fn resolve_later(
     });
     // Back inside a wind from a coroutine's first step on this thread: the
     // future is resolved when the wind returns, under the GIL it takes back.
-    if let Err(job) = threads::defer_while_winding(state.raw() as usize, job) {
+    if let Err(job) = threads::defer_while_winding(state.key(), threads::Deferred::Resolve, job) {
         threads::dispatch(policy, job);
     }
 }
@@ -269,10 +269,10 @@ fn resolve_later(
 /// unused, it answers the request EIO).
 fn submit(held: Held, side: Side, owned: Vec<Owned>) {
     let policy = held.state.inst.thread_policy();
-    let frame = held.state.raw() as usize;
+    let request = held.state.key();
     let mut job: pool::Job = Box::new(move || run(held, side, owned));
     if matches!(side, Side::Cbk { .. }) {
-        match threads::defer_while_winding(frame, job) {
+        match threads::defer_while_winding(request, threads::Deferred::Callback, job) {
             Ok(()) => return,
             Err(back) => job = back,
         }

@@ -24,6 +24,10 @@ pub type Reply = (i32, i32, Outgoing);
 /// The host's state for one of our frames, reached from frame->local.
 pub struct FrameState {
     raw: *mut ffi::call_frame_t,
+    /// This request's name on the threads that wind it (`threads`): unique
+    /// in the process, unlike the frame's address, which a later frame may
+    /// reuse once this one is answered.
+    key: usize,
     /// What frame->local held when the frame reached us (a tail-winding
     /// parent's local): put back when we answer.
     parent_local: *mut libc::c_void,
@@ -191,8 +195,10 @@ impl FrameState {
                 (*frame).local,
             )
         };
+        static NEXT_KEY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
         let state = Arc::new(FrameState {
             raw: frame,
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
             parent_local,
             fop,
             inst,
@@ -439,6 +445,11 @@ impl FrameState {
 
     pub fn raw(&self) -> *mut ffi::call_frame_t {
         self.raw
+    }
+
+    /// The request's name for `threads` (see `key`).
+    pub fn key(&self) -> usize {
+        self.key
     }
 }
 
@@ -766,7 +777,7 @@ impl Frame {
             // loop's turn given back meanwhile; a reply that comes back
             // during the wind resolves the awaitable before it is returned.
             Some(awaitable) if Self::paused(py, st, cookie_address)? => {
-                let key = st.raw() as usize;
+                let key = st.key();
                 // The child's time is not the coroutine's (see outside_python).
                 let out = threads::outside_python(|| {
                     after_call::set_aside(|| {
@@ -799,7 +810,7 @@ impl Frame {
             // not on the loop, nor holding its turn (see above); its reply
             // goes to its callback as any sync wind's.
             None if step::runs_the_loop() => {
-                let key = st.raw() as usize;
+                let key = st.key();
                 let job: pool::Job = Box::new(move || {
                     let out = threads::winding(key, move || wind(out));
                     Python::attach(|_| drop(out));
@@ -814,7 +825,7 @@ impl Frame {
             // comes back on this thread meanwhile, is kept and run when the
             // wind returns (replies to other frames run as they come).
             None => {
-                let key = st.raw() as usize;
+                let key = st.key();
                 // The child's time and the callback's (timed as its own
                 // call) are not this call's.
                 threads::outside_python(|| {

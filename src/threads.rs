@@ -267,76 +267,91 @@ pub fn on_python_stack<T>(job: impl FnOnce() -> T) -> T {
     out
 }
 
-thread_local! {
-    /// The frames this thread is winding synchronously now (Python let go
-    /// of the GIL for GlusterFS's code below), innermost last.
-    static WINDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// Python jobs for replies of those frames that came back during their
-    /// wind, with the frame each belongs to.
-    static DEFERRED: std::cell::RefCell<Vec<(usize, Job)>> = const { std::cell::RefCell::new(Vec::new()) };
+/// What a deferred job does for its request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Deferred {
+    /// Runs a callback's Python method (which may wind its frame again).
+    Callback,
+    /// Hands a reply to the coroutine awaiting it (no translator code).
+    Resolve,
 }
 
-/// Runs `wind` (GlusterFS's code below a Python wind of `frame`, without
-/// the GIL) noting that a reply *to that frame* coming back on this thread
-/// meanwhile may wait for it. Replies to other frames never wait: the wind
-/// may be waiting for one of them (a child that answers a request it kept
-/// while it handles this one).
-pub fn winding<T>(frame: usize, wind: impl FnOnce() -> T) -> T {
+thread_local! {
+    /// The requests this thread is winding synchronously now (Python let
+    /// go of the GIL for GlusterFS's code below), innermost last. A request
+    /// is named by `FrameState::key`, never reused (a frame's address may
+    /// be, once it is answered).
+    static WINDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Python jobs for replies of those requests that came back during
+    /// their wind, with the request each belongs to.
+    static DEFERRED: std::cell::RefCell<Vec<(usize, Deferred, Job)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The requests whose deferred jobs `run_deferred` is running on this
+    /// thread now, innermost last.
+    static RUNNING_DEFERRED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `wind` (GlusterFS's code below a Python wind of `request`, without
+/// the GIL) noting that a reply *to that request* coming back on this
+/// thread meanwhile may wait for it. Replies to other requests never wait:
+/// the wind may be waiting for one of them (a child that answers a request
+/// it kept while it handles this one).
+pub fn winding<T>(request: usize, wind: impl FnOnce() -> T) -> T {
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
             WINDING.with(|w| w.borrow_mut().pop());
         }
     }
-    WINDING.with(|w| w.borrow_mut().push(frame));
+    WINDING.with(|w| w.borrow_mut().push(request));
     let _pop = Pop;
     wind()
 }
 
-/// Keeps `job` (a reply's Python callback) for this thread to run when its
-/// wind of `frame` returns, if it is winding that frame: the thread takes
-/// the GIL back then anyway, so the callback costs no GIL hand-off of its
-/// own, and it runs after the fop's wind call, never nested inside it.
-/// Gives the job back otherwise (a reply to any other frame).
-pub fn defer_while_winding(frame: usize, job: Job) -> Result<(), Job> {
-    if !WINDING.with(|w| w.borrow().contains(&frame)) {
+/// Keeps `job` (a reply's Python work) for this thread to run when its
+/// wind of `request` returns, if it is winding that request: the thread
+/// takes the GIL back then anyway, so the callback costs no GIL hand-off of
+/// its own, and it runs after the fop's wind call, never nested inside it.
+/// Gives the job back otherwise (a reply to any other request).
+pub fn defer_while_winding(request: usize, kind: Deferred, job: Job) -> Result<(), Job> {
+    if !WINDING.with(|w| w.borrow().contains(&request)) {
         return Err(job);
     }
-    DEFERRED.with(|d| d.borrow_mut().push((frame, job)));
+    DEFERRED.with(|d| d.borrow_mut().push((request, kind, job)));
     Ok(())
 }
 
-thread_local! {
-    /// The frames whose deferred jobs `run_deferred` is running on this
-    /// thread now, innermost last.
-    static RUNNING_DEFERRED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs, in order, the jobs deferred for `frame` (after its wind returned,
-/// with the GIL held; jobs may wind and defer again, so one at a time).
+/// Runs, in order, the jobs deferred for `request` (after its wind
+/// returned, with the GIL held; jobs may wind and defer again, so one at a
+/// time).
 ///
-/// A job of `frame` that winds `frame` again (a callback that retries) has
-/// its reply's job left to the loop already running them: it runs when
-/// that callback returns, as it would had the reply come back on another
-/// thread, instead of inside the callback's wind, a level deeper per retry
-/// (Python's recursion limit ended such a chain at about a thousand).
-pub fn run_deferred(frame: usize) {
-    if RUNNING_DEFERRED.with(|r| r.borrow().contains(&frame)) {
-        return;
-    }
-    struct Done;
+/// A callback of `request` that winds it again (a retry) has its reply's
+/// callback left to the loop already running them: it runs when that
+/// callback returns, as it would had the reply come back on another thread,
+/// instead of inside the callback's wind, a level deeper per retry
+/// (Python's recursion limit ended such a chain at about a thousand). A
+/// coroutine's reply is still handed over at once (its first step goes
+/// straight on): that runs no translator code, so it cannot nest.
+pub fn run_deferred(request: usize) {
+    let nested = RUNNING_DEFERRED.with(|r| r.borrow().contains(&request));
+    struct Done(bool);
     impl Drop for Done {
         fn drop(&mut self) {
-            RUNNING_DEFERRED.with(|r| r.borrow_mut().pop());
+            if self.0 {
+                RUNNING_DEFERRED.with(|r| r.borrow_mut().pop());
+            }
         }
     }
-    RUNNING_DEFERRED.with(|r| r.borrow_mut().push(frame));
-    let _done = Done;
+    if !nested {
+        RUNNING_DEFERRED.with(|r| r.borrow_mut().push(request));
+    }
+    let _done = Done(!nested);
     loop {
         let job = DEFERRED.with(|d| {
             let mut d = d.borrow_mut();
-            let at = d.iter().position(|(f, _)| *f == frame)?;
-            Some(d.remove(at).1)
+            let at = d.iter().position(|(r, kind, _)| {
+                *r == request && !(nested && *kind == Deferred::Callback)
+            })?;
+            Some(d.remove(at).2)
         });
         let Some(job) = job else { break };
         crate::guard::guarded("a glupy job", (), job);
@@ -388,7 +403,7 @@ pub fn dispatch(policy: Policy, job: Job) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{defer_while_winding, inline_by_name, run_deferred, winding, DEFERRED};
+    use super::{defer_while_winding, inline_by_name, run_deferred, winding, Deferred, DEFERRED};
     use super::{has_python_stack, on_python_stack, thread_stack_left, ON_SEGMENT};
     use std::sync::{Arc, Mutex};
 
@@ -469,6 +484,52 @@ mod tests {
     }
 
     #[test]
+    fn a_callback_that_winds_again_runs_the_next_callback_after_it_returns() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        const FRAME: usize = 0x4000;
+        type Log = Arc<Mutex<Vec<String>>>;
+        // Each callback winds the request again (its reply comes back
+        // inline, so it is deferred) until three have run, and notes how
+        // deep it ran; a coroutine's reply is handed over inside its wind.
+        fn callback(n: u32, log: Log, depth: Arc<AtomicU32>) -> super::Job {
+            Box::new(move || {
+                let at = depth.fetch_add(1, Ordering::SeqCst) + 1;
+                log.lock().unwrap().push(format!("cbk{n} at depth {at}"));
+                if n < 3 {
+                    let next = callback(n + 1, Arc::clone(&log), Arc::clone(&depth));
+                    let resolved = Arc::clone(&log);
+                    let resolve: super::Job =
+                        Box::new(move || resolved.lock().unwrap().push(format!("resolve{n}")));
+                    winding(FRAME, || {
+                        assert!(defer_while_winding(FRAME, Deferred::Callback, next).is_ok());
+                        assert!(defer_while_winding(FRAME, Deferred::Resolve, resolve).is_ok());
+                    });
+                    run_deferred(FRAME);
+                    log.lock().unwrap().push(format!("cbk{n} returns"));
+                }
+                depth.fetch_sub(1, Ordering::SeqCst);
+            })
+        }
+        let log: Log = Arc::default();
+        let first = callback(1, Arc::clone(&log), Arc::default());
+        winding(FRAME, || {
+            assert!(defer_while_winding(FRAME, Deferred::Callback, first).is_ok());
+        });
+        run_deferred(FRAME);
+        let expected = [
+            "cbk1 at depth 1",
+            "resolve1",
+            "cbk1 returns",
+            "cbk2 at depth 1",
+            "resolve2",
+            "cbk2 returns",
+            "cbk3 at depth 1",
+        ];
+        assert_eq!(*log.lock().unwrap(), expected);
+        assert!(DEFERRED.with(|d| d.borrow().is_empty()));
+    }
+
+    #[test]
     fn replies_to_the_winding_frame_run_in_order_when_its_wind_returns() {
         let ran = Arc::new(Mutex::new(Vec::new()));
         let job = |n: u32| {
@@ -477,10 +538,10 @@ mod tests {
         };
         const FRAME: usize = 0x1000;
         // Not winding: the job is given back, to be dispatched as usual.
-        assert!(defer_while_winding(FRAME, job(0)).is_err());
+        assert!(defer_while_winding(FRAME, Deferred::Callback, job(0)).is_err());
         winding(FRAME, || {
-            assert!(defer_while_winding(FRAME, job(1)).is_ok());
-            assert!(defer_while_winding(FRAME, job(2)).is_ok());
+            assert!(defer_while_winding(FRAME, Deferred::Callback, job(1)).is_ok());
+            assert!(defer_while_winding(FRAME, Deferred::Callback, job(2)).is_ok());
         });
         assert!(
             ran.lock().unwrap().is_empty(),
@@ -507,11 +568,11 @@ mod tests {
         winding(WOUND, || {
             // A child answers a request it kept (another frame) while it
             // handles this wind: that reply is handed back to run now.
-            assert!(defer_while_winding(OTHER, job(1)).is_err());
+            assert!(defer_while_winding(OTHER, Deferred::Callback, job(1)).is_err());
             // Nested winds: each frame's replies wait for its own wind only.
             winding(INNER, || {
-                assert!(defer_while_winding(WOUND, job(2)).is_ok());
-                assert!(defer_while_winding(INNER, job(3)).is_ok());
+                assert!(defer_while_winding(WOUND, Deferred::Callback, job(2)).is_ok());
+                assert!(defer_while_winding(INNER, Deferred::Callback, job(3)).is_ok());
             });
             run_deferred(INNER);
             assert_eq!(
@@ -524,7 +585,7 @@ mod tests {
         assert_eq!(*ran.lock().unwrap(), vec![3, 2]);
         // A panic inside a wind leaves no frame marked as winding.
         let _ = std::panic::catch_unwind(|| winding(WOUND, || panic!("in the wind")));
-        assert!(defer_while_winding(WOUND, job(4)).is_err());
+        assert!(defer_while_winding(WOUND, Deferred::Callback, job(4)).is_err());
     }
 
     #[test]

@@ -288,11 +288,17 @@ def test_a_callback_may_retry_its_wind_thousands_of_times(gluster, assert_log_cl
     client = gluster.gfapi(brick)
     client.write_file("/retry-3000", b"x")
     assert client.stat("/retry-3000").st_size == 1
+    # fstat_cbk, a coroutine, winds its frame again from inside the job
+    # that runs it; answered inline, its first step must go straight on (it
+    # answers EXDEV if it found itself on the event loop instead).
+    with client.open("/retry-3000") as f:
+        assert f.fstat().st_size == 1
     with pytest.raises(OSError) as e:
         client.stat("/retry-2500-missing")
     assert e.value.errno == errno.ENOENT
     section = glupy_section(brick.statedump(), brick.layer_names[0])
     assert "exceptions=0" in section["fop.lookup"], section["fop.lookup"]
+    assert int(re.search(r"\bcalls=(\d+)", section["fop.fstat"]).group(1)) >= 1, section["fop.fstat"]
     assert_log_clean(brick.log_text())
 
 
