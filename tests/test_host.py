@@ -259,8 +259,9 @@ def test_a_frame_kept_only_by_its_own_local_is_collected_and_answered(gluster):
     client = gluster.gfapi(brick)
     client.write_file("/wound-kept-file", b"kept")
     kept = stat_in_thread(client, "/kept-in-local")
+    kept_in_callback = stat_in_thread(client, "/cbk-kept-in-local")
     time.sleep(0.5)
-    assert not kept, "answered before the collector ran"
+    assert not kept and not kept_in_callback, "answered before the collector ran"
 
     # A wound request's local is left alone, the frame of its fop turn in
     # it: its reply still finds it (the lower layer answers 1.5 s late, the
@@ -268,16 +269,17 @@ def test_a_frame_kept_only_by_its_own_local_is_collected_and_answered(gluster):
     wound = stat_in_thread(client, "/wound-kept-file")
     time.sleep(0.3)
     deadline = time.monotonic() + 10
-    while not (kept and wound) and time.monotonic() < deadline:
+    while not (kept and kept_in_callback and wound) and time.monotonic() < deadline:
         with pytest.raises(OSError):  # "collect" runs the collector, then winds
             client.stat("/collect")
         time.sleep(0.1)
     assert kept == [errno.EIO], "the request kept only by its own local was not answered"
+    assert kept_in_callback == [errno.EIO], "kept so in its callback, it was not answered"
     assert wound == [0], "a wound request lost its frame.local to the collector"
     assert glusterlib.wait_until(lambda: "returned without winding or unwinding" in brick.log_text(), 5)
     assert "frame.local was lost" not in brick.log_text()
     section = glupy_section(brick.statedump(), "upper")
-    assert "dropped=1" in section["fop.lookup"]
+    assert "dropped=2" in section["fop.lookup"]
 
 
 def test_a_callback_may_retry_its_wind_thousands_of_times(gluster, assert_log_clean):

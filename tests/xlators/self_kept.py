@@ -1,7 +1,7 @@
 """A frame kept only by its own frame.local, for the collector (issue:
 a request nobody can answer any more must not hang). Role upper: a lookup
 of "kept-in-local" keeps its frame in its own local and returns without
-answering; "wound-kept-*" keeps it there too, winds, and answers from the
+answering ("cbk-kept-in-local" does so in its callback); "wound-kept-*" keeps it there too, winds, and answers from the
 callback only if local is intact; "collect" runs the collector, then
 winds. Role lower: sleeps 1.5 s in a lookup of "wound-kept-*" (its reply
 comes back late, the upper's method long returned)."""
@@ -27,7 +27,9 @@ class xlator(glupy.Translator):
         if name == "kept-in-local":
             frame.local = {"frame": frame}
             return  # neither wound nor answered, and kept by itself alone
-        if name.startswith("wound-kept-"):
+        if name == "cbk-kept-in-local":
+            frame.local = "keep it in the callback"
+        elif name.startswith("wound-kept-"):
             self.wound_kept.add(frame.unique)
             frame.local = {"frame": frame, "name": name}
         elif name == "collect":
@@ -35,6 +37,9 @@ class xlator(glupy.Translator):
         frame.wind(loc, xdata)
 
     def lookup_cbk(self, frame, cookie, this, op_ret, op_errno, inode, buf, xdata, postparent):
+        if frame.local == "keep it in the callback":
+            frame.local = {"frame": frame}
+            return  # the callback's turn, kept by itself alone
         if frame.unique in self.wound_kept:
             self.wound_kept.discard(frame.unique)
             local = frame.local
