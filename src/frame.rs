@@ -615,12 +615,12 @@ impl Frame {
         if op_ret >= 0 {
             convert::check_success_reply(&spec.name, &spec.cbk_args, &out, op_ret)?;
         }
-        // On a client, an xattr reply's success is op_ret 0, as
-        // protocol/client sends it up ("many places check if (ret)"):
-        // gfapi's glfs_getxattr took the value's size for a failure, and
-        // returned it without copying the value.
-        let op_ret = if op_ret > 0 && st.inst.on_client && spec.answers_xattrs() {
-            0
+        // An xattr reply's success: its size on a brick, 0 on a client (the
+        // shim decides, for the status key's answer too).
+        let op_ret = if op_ret > 0 && spec.answers_xattrs() {
+            // SAFETY: may_act above: the graph, so the xlator and its
+            // ctx, are live.
+            unsafe { ffi::glupy_xattr_success_op_ret(st.inst.xl, op_ret) }
         } else {
             op_ret
         };

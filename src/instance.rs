@@ -17,9 +17,6 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// glusterfs (FUSE, daemons) and gfapi processes (common-utils.h).
-const GF_CLIENT_PROCESS: i32 = 1;
-
 /// Counters per fop, shown in the statedump.
 #[derive(Default)]
 pub struct FopStats {
@@ -46,9 +43,6 @@ pub struct Hooks {
 
 pub struct Instance {
     pub xl: *mut ffi::xlator_t,
-    /// The process is a client (FUSE, gfapi, a daemon's client graph), not
-    /// a brick: GlusterFS's conventions for some replies differ there.
-    pub on_client: bool,
     /// The translator's name, and whose GlusterFS log its lines go to.
     pub name: crate::logging::Domain,
     pub module: String,
@@ -275,8 +269,6 @@ impl Instance {
         let this_obj_tables = this_obj.get().tables.close();
         Ok(Instance {
             xl,
-            // SAFETY: a live xlator's ctx is the process's, set before init.
-            on_client: unsafe { (*(*xl).ctx).process_mode } == GF_CLIENT_PROCESS,
             name: crate::logging::Domain::register(xl, &this_obj.get().name),
             module,
             origin: origin.into_iter().collect(),

@@ -201,10 +201,7 @@ glupy_status_answer(call_frame_t *frame, xlator_t *this, const char *name)
             /* The dict copies name and text: the value is found under
              * the name asked for. */
             if (dict_set_dynstr_with_alloc(dict, (char *)name, text) == 0) {
-                /* Bricks answer the value's size; clients 0, as
-                 * protocol/client does (gfapi reads a positive op_ret as
-                 * a failure and copies nothing). */
-                op_ret = this->ctx->process_mode == GF_CLIENT_PROCESS ? 0 : len;
+                op_ret = glupy_xattr_success_op_ret(this, len);
                 op_errno = 0;
             }
         }
@@ -324,6 +321,12 @@ const char *
 glupy_process_name(xlator_t *this)
 {
     return this->ctx->cmd_args.process_name;
+}
+
+int32_t
+glupy_xattr_success_op_ret(xlator_t *this, int32_t size)
+{
+    return this->ctx->process_mode == GF_CLIENT_PROCESS ? 0 : size;
 }
 
 int
