@@ -296,7 +296,9 @@ def test_random_faults_lose_no_data_and_leave_nothing_behind(gluster, workdir, a
     assert faults["kept"] > 0 and int(command(observer, "release")) > 0, faults
     assert_no_leak(brick, baseline)
     log = brick.log_text()
-    assert "chaos: lookup_fop raises" in log and "Traceback" in log
+    # Which fops the chaos picks depends on how the clients' requests
+    # interleave (one seeded generator for all): any raise's traceback.
+    assert re.search(r"chaos: \w+_fop raises", log) and "Traceback" in log
     assert "returned without winding or unwinding" in log
     assert_log_clean(log, allowed=FAULT_ERRORS)
 
