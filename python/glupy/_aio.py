@@ -198,8 +198,17 @@ def _settle(future, reply, exc):
 # then frees it (asyncio logs "Task was destroyed but it is pending!"), and
 # its request is answered as a dropped frame's is, instead of never.
 _running: dict = {}
-_running_lock = threading.Lock()
-_shut_down: weakref.WeakSet = weakref.WeakSet()
+# Reentrant: the collector may free a shut-down translator (and run its
+# weakref's callback, which takes it) while this thread holds it.
+_running_lock = threading.RLock()
+# The translator objects cancel_all has run for (by identity: a translator
+# class may define __eq__ or leave itself unhashable).
+_shut_down: dict = {}
+
+
+def _is_shut_down(translator):
+    ref = _shut_down.get(id(translator))
+    return ref is not None and ref() is translator
 
 
 def task_context(translator):
@@ -219,22 +228,24 @@ def submit(coro, frame, translator):
 
 def _start(coro, frame, translator):
     """On the loop: the submitted coroutine's task (not held here, see
-    _running). A translator shut down meanwhile (cancel_all came first)
-    has its coroutine cancelled before it starts."""
+    _running)."""
     task = asyncio.get_running_loop().create_task(
         _run(coro, frame, translator), name=frame.fop, context=task_context(translator))
     _track(task, translator)
-    with _running_lock:
-        shut_down = translator in _shut_down
-    if shut_down:
-        task.cancel()
 
 
 def _track(task, translator):
-    """Keeps a running task (weakly) for cancel_all."""
+    """Keeps a running task (weakly) for cancel_all. One that comes after
+    cancel_all (a submitted coroutine that starts late, a first step that
+    was still in a wind then) is cancelled at once instead."""
     key = id(translator)
     with _running_lock:
-        _running.setdefault(key, weakref.WeakSet()).add(task)
+        shut_down = _is_shut_down(translator)
+        if not shut_down:
+            _running.setdefault(key, weakref.WeakSet()).add(task)
+    if shut_down:
+        task.get_loop().call_soon_threadsafe(task.cancel)
+        return
 
     def _done(t):
         with _running_lock:
@@ -247,15 +258,20 @@ def _track(task, translator):
     task.add_done_callback(_done)
 
 
+def _forget_shut_down(key):
+    def forget(ref):
+        with _running_lock:
+            if _shut_down.get(key) is ref:
+                del _shut_down[key]
+    return forget
+
+
 def cancel_all(translator):
     """Cancels the translator's coroutines (at its fini); returns how many.
     Their requests are answered when the cancellation reaches them, or
     by the host right after, whichever comes first."""
     with _running_lock:
-        try:
-            _shut_down.add(translator)
-        except TypeError:  # a translator class with __slots__ and no __weakref__
-            pass
+        _shut_down[id(translator)] = weakref.ref(translator, _forget_shut_down(id(translator)))
         tasks = list(_running.pop(id(translator), ()))
     for task in tasks:  # cancelled on their loop
         task.get_loop().call_soon_threadsafe(task.cancel)
@@ -299,6 +315,10 @@ async def _run(coro, frame, translator):
                 result = await coro
             if deadline.expired() or deadline.when() <= asyncio.get_running_loop().time():
                 raise asyncio.TimeoutError
+    except GeneratorExit:
+        # Closed by the collector: it waited for something nothing holds.
+        # Its frame, dropped with it, answers the request (EIO, logged).
+        raise
     except BaseException as e:
         try:
             _failed(frame, translator, e, timeout)
@@ -386,7 +406,7 @@ def _failed(frame, translator, exc, timeout):
             log.error("%s_fop raised TimeoutError; answered ETIMEDOUT", fop)
             _give_up(frame, errno.ETIMEDOUT)
     elif isinstance(exc, asyncio.CancelledError):
-        if translator in _shut_down:
+        if _is_shut_down(translator):
             log.warning("%s_fop was cancelled: the translator is shut down; answered EIO", fop)
             _give_up(frame, errno.EIO)
         else:

@@ -78,13 +78,13 @@ const char *glupy_mount_point(xlator_t *this);
 const char *glupy_process_name(xlator_t *this);
 int glupy_registers(xlator_t *this);
 
-/* The op_ret of a successful xattr answer (getxattr, fgetxattr, xattrop,
- * fxattrop) whose value takes `size` bytes: that size on a brick, as posix
- * answers; 0 in a client process, as protocol/client sends a success up
- * (gfapi's glfs_getxattr reads any other op_ret as a failure and copies
- * nothing). The one place that decides it, for Python's answers and the
- * status key's alike. */
-int32_t glupy_xattr_success_op_ret(xlator_t *this, int32_t size);
+/* The op_ret a successful xattr answer (getxattr, fgetxattr, xattrop,
+ * fxattrop) given with `op_ret` goes up with: as given on a brick (posix
+ * answers a getxattr with the value's size); 0 in a client process, as
+ * protocol/client sends a success up (gfapi's glfs_getxattr reads any other
+ * op_ret as a failure and copies nothing). The one place that decides it,
+ * for Python's answers and the status key's alike. */
+int32_t glupy_xattr_success_op_ret(xlator_t *this, int32_t op_ret);
 
 /* Whether this translator's graph is the process's active one: a new
  * volfile makes another graph active at once, while fuse switches to it

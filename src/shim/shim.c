@@ -324,9 +324,9 @@ glupy_process_name(xlator_t *this)
 }
 
 int32_t
-glupy_xattr_success_op_ret(xlator_t *this, int32_t size)
+glupy_xattr_success_op_ret(xlator_t *this, int32_t op_ret)
 {
-    return this->ctx->process_mode == GF_CLIENT_PROCESS ? 0 : size;
+    return this->ctx->process_mode == GF_CLIENT_PROCESS ? 0 : op_ret;
 }
 
 int
