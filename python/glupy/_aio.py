@@ -198,17 +198,14 @@ def _settle(future, reply, exc):
 # then frees it (asyncio logs "Task was destroyed but it is pending!"), and
 # its request is answered as a dropped frame's is, instead of never.
 _running: dict = {}
-# Reentrant: the collector may free a shut-down translator (and run its
-# weakref's callback, which takes it) while this thread holds it.
-_running_lock = threading.RLock()
-# The translator objects cancel_all has run for (by identity: a translator
-# class may define __eq__ or leave itself unhashable).
-_shut_down: dict = {}
+_running_lock = threading.Lock()
+# The translator objects cancel_all has run for, by id and compared by
+# identity (a translator class may define __eq__ or leave itself unhashable).
+_shut_down: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def _is_shut_down(translator):
-    ref = _shut_down.get(id(translator))
-    return ref is not None and ref() is translator
+    return _shut_down.get(id(translator)) is translator
 
 
 def task_context(translator):
@@ -258,20 +255,12 @@ def _track(task, translator):
     task.add_done_callback(_done)
 
 
-def _forget_shut_down(key):
-    def forget(ref):
-        with _running_lock:
-            if _shut_down.get(key) is ref:
-                del _shut_down[key]
-    return forget
-
-
 def cancel_all(translator):
     """Cancels the translator's coroutines (at its fini); returns how many.
     Their requests are answered when the cancellation reaches them, or
     by the host right after, whichever comes first."""
     with _running_lock:
-        _shut_down[id(translator)] = weakref.ref(translator, _forget_shut_down(id(translator)))
+        _shut_down[id(translator)] = translator
         tasks = list(_running.pop(id(translator), ()))
     for task in tasks:  # cancelled on their loop
         task.get_loop().call_soon_threadsafe(task.cancel)
