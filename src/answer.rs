@@ -176,6 +176,12 @@ impl<R> Control<R> {
             .then_some(self.turn)
     }
 
+    /// Whether only Python can move the request on: not answered, and no
+    /// wind of it out (the collector's watch, `collector.rs`).
+    pub fn waits_on_python(&self) -> bool {
+        matches!(self.stage, Stage::Pending) && self.winds == 0
+    }
+
     /// Whether `ticket` may act now. A past turn's holder is told so even
     /// once the request is answered: its wind's reply answered it.
     fn check(&self, ticket: Ticket) -> Result<(), Refusal> {

@@ -261,6 +261,11 @@ impl FrameState {
         self.control().phase()
     }
 
+    /// Whether only Python can move the request on (`Control::waits_on_python`).
+    pub fn waits_on_python(&self) -> bool {
+        self.control().waits_on_python()
+    }
+
     pub fn is_asynchronous(&self) -> bool {
         self.control().is_asynchronous()
     }

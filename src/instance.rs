@@ -355,6 +355,16 @@ impl Instance {
         self.frames.len()
     }
 
+    /// The keys (`FrameState::key`) of the requests only Python can move on.
+    pub fn waiting_on_python(&self) -> Vec<usize> {
+        let pending = self.frames.alive();
+        pending
+            .iter()
+            .filter(|state| state.waits_on_python())
+            .map(|state| state.key())
+            .collect()
+    }
+
     /// Answers `errno` every request not answered yet: now if it is with
     /// Python, when its winds return if it is wound. Returns how many.
     pub fn answer_pending(&self, errno: i32) -> usize {

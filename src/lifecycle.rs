@@ -160,7 +160,9 @@ pub unsafe fn current(this: *mut ffi::xlator_t) -> Option<Arc<Instance>> {
 pub unsafe fn install(this: *mut ffi::xlator_t, inst: Instance) {
     // SAFETY: by contract.
     let slot = unsafe { slot_or_new(this) };
-    if let Some(old) = slot.replace(Some(Arc::new(inst))) {
+    let inst = Arc::new(inst);
+    crate::collector::watch(&inst);
+    if let Some(old) = slot.replace(Some(inst)) {
         let mut retiring = slot.retiring.lock().unwrap_or_else(|p| p.into_inner());
         retiring.retain(|w| w.strong_count() > 0);
         retiring.push(Arc::downgrade(&old));

@@ -79,7 +79,7 @@ const FAULT_SIGNALS: [libc::c_int; 7] = [
 /// them. Blocks what GlusterFS's own threads block (gf_thread_create), and
 /// never a fault signal, whatever the thread that started the pool had
 /// blocked. Threads Python starts from here inherit this mask.
-fn block_signals() {
+pub(crate) fn block_signals() {
     // SAFETY: sigfillset/sigdelset/pthread_sigmask only touch this thread's
     // mask and a local set.
     unsafe {

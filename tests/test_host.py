@@ -282,6 +282,34 @@ def test_a_frame_kept_only_by_its_own_local_is_collected_and_answered(gluster):
     assert "dropped=2" in section["fop.lookup"]
 
 
+def test_requests_only_the_collector_can_answer_are_answered_on_an_idle_brick(gluster):
+    # CPython collects only as the process allocates: with no other traffic,
+    # a request kept only by its own frame.local, or a coroutine awaiting a
+    # future nothing holds, would wait for ever. glupy runs the collector
+    # once such a request has waited on Python a few seconds (5 s); nothing
+    # here runs it.
+    brick = gluster.brick([glupy("async_steps", name="steps"), glupy("self_kept", name="kept", role="upper")])
+    client = gluster.gfapi(brick)
+    client.write_file("/g", b"12345")  # async_steps answers lookups of /g synchronously
+    kept = stat_in_thread(client, "/kept-in-local")
+    orphaned = []
+
+    def await_orphan():
+        try:
+            orphaned.append(client.getxattr("/g", "user.step.orphan"))
+        except OSError as e:
+            orphaned.append(e.errno)
+
+    threading.Thread(target=await_orphan, daemon=True).start()
+    assert glusterlib.wait_until(lambda: kept and orphaned, 30), "a request nobody can answer was left waiting"
+    assert kept == [errno.EIO] and orphaned == [errno.EIO], (kept, orphaned)
+    log = brick.log_text()
+    assert log.count("returned without winding or unwinding") == 2, log
+    assert "Task was destroyed but it is pending" in log, log
+    assert "dropped=1" in glupy_section(brick.statedump(), "kept")["fop.lookup"]
+    assert "dropped=1" in glupy_section(brick.statedump(), "steps")["fop.getxattr"]
+
+
 def test_a_callback_may_retry_its_wind_thousands_of_times(gluster, assert_log_clean):
     # Each retry's reply comes back inline, during the callback's wind: it
     # runs when that callback returns, not nested inside it (which hit
