@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_secs(1);
 /// How long a request waits on Python before the collector runs for it.
 const FIRST_WAIT: Duration = Duration::from_secs(5);
+/// After a collection that took d, the next waits at least d times this:
+/// a large heap with many requests waiting on (frames a translator keeps
+/// to answer later) spends at most about 1% of the time collecting.
+const QUIET_FACTOR: u32 = 100;
 
 /// The translators whose requests are watched (dead ones are pruned).
 static WATCHED: Mutex<Vec<Weak<Instance>>> = Mutex::new(Vec::new());
@@ -55,9 +59,43 @@ struct Waiting {
     due: Instant,
 }
 
+/// When to collect, from what each look finds waiting.
+#[derive(Default)]
+struct Schedule {
+    waiting: HashMap<usize, Waiting>,
+    quiet_until: Option<Instant>,
+}
+
+impl Schedule {
+    /// `keys` wait on Python at `now`: whether to collect now.
+    fn look(&mut self, now: Instant, keys: &HashSet<usize>) -> bool {
+        self.waiting.retain(|key, _| keys.contains(key));
+        for &key in keys {
+            self.waiting.entry(key).or_insert(Waiting {
+                since: now,
+                due: now + FIRST_WAIT,
+            });
+        }
+        if self.quiet_until.is_some_and(|until| now < until) {
+            return false;
+        }
+        let mut collect = false;
+        for w in self.waiting.values_mut().filter(|w| w.due <= now) {
+            w.due = now + (now - w.since).max(FIRST_WAIT);
+            collect = true;
+        }
+        collect
+    }
+
+    /// A collection started at `now` took `took`.
+    fn collected(&mut self, now: Instant, took: Duration) {
+        self.quiet_until = Some(now + took * QUIET_FACTOR);
+    }
+}
+
 fn run() {
     crate::pool::block_signals();
-    let mut waiting: HashMap<usize, Waiting> = HashMap::new();
+    let mut schedule = Schedule::default();
     loop {
         std::thread::sleep(TICK);
         let now = Instant::now();
@@ -66,21 +104,10 @@ fn run() {
             HashSet::new(),
             waiting_on_python,
         );
-        waiting.retain(|key, _| keys.contains(key));
-        for &key in &keys {
-            waiting.entry(key).or_insert(Waiting {
-                since: now,
-                due: now + FIRST_WAIT,
-            });
+        if schedule.look(now, &keys) {
+            crate::guard::guarded("running Python's collector", (), collect);
+            schedule.collected(now, now.elapsed());
         }
-        let mut due = waiting.values_mut().filter(|w| w.due <= now).peekable();
-        if due.peek().is_none() {
-            continue;
-        }
-        for w in due {
-            w.due = now + (now - w.since).max(FIRST_WAIT);
-        }
-        crate::guard::guarded("running Python's collector", (), collect);
     }
 }
 
@@ -113,4 +140,53 @@ fn collect() {
             ),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(start: Instant, seconds: u64) -> Instant {
+        start + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn a_request_asks_after_five_seconds_then_after_waiting_as_long_again() {
+        let start = Instant::now();
+        let (mut schedule, one) = (Schedule::default(), HashSet::from([1]));
+        let asked: Vec<u64> = (0..=45)
+            .filter(|&s| schedule.look(at(start, s), &one))
+            .collect();
+        assert_eq!(asked, [5, 10, 20, 40]);
+    }
+
+    #[test]
+    fn each_new_request_asks_once_it_has_waited_and_one_answered_asks_no_more() {
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        assert!(!schedule.look(at(start, 0), &HashSet::from([1])));
+        assert!(!schedule.look(at(start, 3), &HashSet::from([1, 2])));
+        assert!(schedule.look(at(start, 5), &HashSet::from([1, 2])));
+        assert!(schedule.look(at(start, 8), &HashSet::from([1, 2])));
+        // Answered (gone from the look), then a new request of the same key.
+        assert!(!schedule.look(at(start, 9), &HashSet::new()));
+        assert!(!schedule.look(at(start, 10), &HashSet::from([1])));
+        assert!(schedule.look(at(start, 15), &HashSet::from([1])));
+    }
+
+    #[test]
+    fn a_long_collection_keeps_the_next_one_away_a_hundred_times_as_long() {
+        let start = Instant::now();
+        let mut schedule = Schedule::default();
+        schedule.look(at(start, 0), &HashSet::from([1, 2]));
+        assert!(schedule.look(at(start, 5), &HashSet::from([1, 2])));
+        schedule.collected(at(start, 5), Duration::from_millis(200)); // quiet for 20 s
+        for s in 6..25 {
+            assert!(
+                !schedule.look(at(start, s), &HashSet::from([1, 2, 3])),
+                "at {s} s"
+            );
+        }
+        assert!(schedule.look(at(start, 25), &HashSet::from([1, 2, 3])));
+    }
 }
