@@ -458,7 +458,7 @@ impl FrameState {
     }
 }
 
-#[pyclass(frozen, module = "glupy", name = "Frame")]
+#[pyclass(frozen, weakref, module = "glupy", name = "Frame")]
 pub struct Frame {
     pub(crate) held: Held,
 }

@@ -347,6 +347,9 @@ def test_frame_local_carries_state_from_fop_to_callback(gluster):
     client = gluster.gfapi(brick)
     client.write_file("/f", b"")
     assert client.getxattr("/f", "user.glupy.local") == repr(("token", "/f")).encode()
+    # A frame may be kept weakly (a WeakValueDictionary of requests in flight).
+    assert client.getxattr("/f", "user.glupy.weak") == b"weak True"
+    assert client.getxattr("/f", "user.glupy.in_flight") == b"0"  # its Frames went, and their entries
 
 
 def test_volfile_options_reach_python(gluster):

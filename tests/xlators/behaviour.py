@@ -3,6 +3,7 @@
 import errno
 import threading
 import time
+import weakref
 
 import glupy
 
@@ -18,6 +19,7 @@ class xlator(glupy.Translator):
         self.reconfigured = 0
         self.sleeping = 0  # requests inside the slow branch right now
         self.lock = threading.Lock()
+        self.in_flight = weakref.WeakValueDictionary()  # frames, by unique: kept weakly
 
     def reconfigure(self, options):
         self.reconfigured += 1
@@ -89,6 +91,11 @@ class xlator(glupy.Translator):
         elif name == "user.glupy.local":
             frame.local = ("token", loc.path)
             frame.wind(loc, name, xdata)
+        elif name == "user.glupy.weak":
+            # A weak reference neither keeps the frame nor answers for it.
+            self.in_flight[frame.unique] = frame
+            frame.local = f"weak {weakref.ref(frame)() is frame}"
+            frame.wind(loc, name, xdata)
         elif name == "user.glupy.change_after_answer":
             answered = glupy.Dict({name: b"as answered"})
             frame.unwind(0, 0, answered, None)
@@ -102,12 +109,17 @@ class xlator(glupy.Translator):
                 self.refused_change += " / " + str(e)
             copy = answered.copy()
             copy[name] = b"a copy may change"
+        elif name == "user.glupy.in_flight":
+            self._answer(frame, name, str(len(self.in_flight)).encode())
         elif name == "user.glupy.refused_change":
             self._answer(frame, name, getattr(self, "refused_change", "").encode())
         else:
             frame.wind(loc, name, xdata)
 
     def getxattr_cbk(self, frame, cookie, this, op_ret, op_errno, dict, xdata):
+        if isinstance(frame.local, str) and frame.local.startswith("weak "):
+            frame.unwind(0, 0, glupy.Dict({"user.glupy.weak": frame.local.encode()}), xdata)
+            return
         if frame.local is not None:
             value = repr(frame.local).encode()
             frame.unwind(len(value), 0, glupy.Dict({"user.glupy.local": value}), xdata)
