@@ -542,7 +542,14 @@ class FuseMount:
     def _usable_or_dead(self):
         if not self.alive():
             return "dead"
-        return self.mounted() and stat_with_timeout(self.mountpoint, 2.0) and "usable"
+        if not self.mounted():
+            return None
+        # A client whose graph fails unmounts on its way out: a stat that
+        # lands after that sees the bare directory. Only an answer from the
+        # FUSE file system (another device than the parent's) counts.
+        answer = stat_with_timeout(self.mountpoint, 2.0)
+        parent = os.stat(self.mountpoint.parent)
+        return answer and answer.st_dev != parent.st_dev and self.alive() and "usable"
 
     def mounted(self):
         return (self._real_mountpoint, "fuse.glusterfs") in mounts_under(self.mountpoint.parent)

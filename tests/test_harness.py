@@ -127,6 +127,23 @@ def test_start_retries_when_another_process_took_the_port(gluster, monkeypatch):
     glusterlib.assert_log_clean(brick.log_text())
 
 
+def test_a_client_that_unmounted_on_its_way_out_is_not_taken_for_usable(workdir, monkeypatch):
+    # A client whose graph fails unmounts, then exits: between the two it is
+    # alive, and a stat of its mountpoint answers from the bare directory.
+    # (Seen once under ASan in CI: a refused mount taken for usable.)
+    mount = glusterlib.FuseMount(workdir / "c.vol", workdir / "mnt")
+    mount.mountpoint.mkdir()
+    mount.process = glusterlib.subprocess.Popen(["sleep", "60"])
+    try:
+        monkeypatch.setattr(mount, "mounted", lambda: True)
+        assert mount._usable_or_dead() is False
+        mount.process.kill()
+        mount.process.wait()
+        assert mount._usable_or_dead() == "dead"
+    finally:
+        glusterlib.terminate(mount.process)
+
+
 def test_gfapi_init_fails_with_oserror_when_nothing_listens(workdir):
     volfile = glusterlib.write_client_volfile(workdir / "c.vol", glusterlib.free_port(), "x")
     with pytest.raises(OSError, match="glfs_init"):
