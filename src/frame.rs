@@ -7,6 +7,7 @@ use crate::convert::{self, Outgoing};
 use crate::ffi;
 use crate::fops::FOPS;
 use crate::instance::Instance;
+use crate::queued::AtTheEnd;
 use crate::values::refs::SendPtr;
 use crate::{after_call, pool, step, threads};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -144,7 +145,8 @@ impl Drop for Held {
         // GlusterFS's unwind must not run there, so a pool thread answers.
         if after_call::gil_held() {
             if let Some(job) = perform_later(state, go) {
-                job();
+                // No pool, or the graph is ending: here, the GIL let go.
+                Python::attach(|py| py.detach(job));
             }
         } else {
             state.perform(go);
@@ -154,21 +156,46 @@ impl Drop for Held {
 
 /// Queues `go` for a Python thread (it must not run here: the GIL is held,
 /// or this is the event loop's thread); gives the job back if there is no
-/// pool. Counted as an answer going up from now, so the graph's end waits
-/// for it (bounded) as for an unwind; if the graph ended before the job
-/// runs, a reply goes up as EIO instead (`after_call::outlived_its_graph`).
+/// pool or the graph's end has begun. Until a thread takes it, the graph's
+/// end performs it itself (src/queued.rs); taken, it counts as going up,
+/// and the end waits for it (bounded) as for an unwind. If the graph ended
+/// before it is performed anyway, a reply goes up as EIO instead
+/// (`after_call::outlived_its_graph`).
 fn perform_later(state: Arc<FrameState>, go: Go<Reply>) -> Option<pool::Job> {
-    struct GoingUp(Arc<FrameState>);
-    impl Drop for GoingUp {
+    let inst = Arc::clone(&state.inst);
+    let work: pool::Job = Box::new(move || {
+        state.perform(after_call::outlived_its_graph(&state, go));
+    });
+    hand_to_a_python_thread(&inst, work, AtTheEnd::Perform)
+}
+
+/// Queues `work` of `inst`'s for a Python thread through the instance's
+/// queue (src/queued.rs), which the graph's end settles as `at_end` says
+/// if no thread took it by then. Gives back a job for the caller to run
+/// where it is (not on the event loop) if there is no pool, or if the end
+/// has begun (then the job settles the work at once).
+fn hand_to_a_python_thread(
+    inst: &Arc<Instance>,
+    work: pool::Job,
+    at_end: AtTheEnd,
+) -> Option<pool::Job> {
+    let id = match inst.queued.queue(work, at_end) {
+        Ok(id) => id,
+        Err((work, at_end)) => return Some(Box::new(move || at_end.settle(work))),
+    };
+    /// Counts the taken work as in flight until it is done.
+    struct Doing(Arc<Instance>);
+    impl Drop for Doing {
         fn drop(&mut self) {
-            self.0.inst.unwound();
+            self.0.queued.finished();
         }
     }
-    state.inst.unwinding();
-    let going_up = GoingUp(state);
+    let inst = Arc::clone(inst);
     let job: pool::Job = Box::new(move || {
-        let state = &going_up.0;
-        state.perform(after_call::outlived_its_graph(state, go));
+        if let Some(work) = inst.queued.take(id) {
+            let _doing = Doing(inst);
+            work();
+        }
     });
     pool::submit_or_return(job).err()
 }
@@ -334,6 +361,24 @@ impl FrameState {
                 self.inst.module, FOPS[self.fop].name
             ),
         );
+        self.perform(go);
+    }
+
+    /// A wind queued for a Python thread was withdrawn at the graph's end
+    /// before one made it (src/queued.rs): taken back as a wind
+    /// whose reply came back, so the answer the end gave the request goes
+    /// up (a coroutine's), or the request is answered EIO (a synchronous
+    /// wind's, which the end leaves to its reply).
+    fn wind_withdrawn(&self, cookie: *mut libc::c_void) {
+        // SAFETY: the cookie of a wind never handed to GlusterFS, taken
+        // back once, here (the queue withdraws each wind once). Its future
+        // is let go without the GIL: Python releases it later.
+        let asynchronous = unsafe { WindCtx::from_cookie(cookie) }.future.is_some();
+        let go = if asynchronous {
+            self.control().async_reply()
+        } else {
+            self.control().reply_lost(libc::EIO)
+        };
         self.perform(go);
     }
 
@@ -802,13 +847,10 @@ impl Frame {
                 // The arguments' references go with the GIL held, as the
                 // graph's end expects of anything released outside an
                 // unwind (see `Life`).
-                let job: pool::Job = Box::new(move || {
+                Self::wind_on_a_python_thread(py, st, cookie_address, move || {
                     let out = wind(out);
                     Python::attach(|_| drop(out));
                 });
-                if let Err(job) = pool::submit_or_return(job) {
-                    py.detach(job);
-                }
                 Ok(awaitable)
             }
             // A sync frame wound from a coroutine (one a sync method kept):
@@ -816,14 +858,11 @@ impl Frame {
             // goes to its callback as any sync wind's.
             None if step::runs_the_loop() => {
                 let key = st.key();
-                let job: pool::Job = Box::new(move || {
+                Self::wind_on_a_python_thread(py, st, cookie_address, move || {
                     let out = threads::winding(key, move || wind(out));
                     Python::attach(|_| drop(out));
                     threads::run_deferred(key);
                 });
-                if let Err(job) = pool::submit_or_return(job) {
-                    py.detach(job);
-                }
                 Ok(py.None())
             }
             // GlusterFS runs without the GIL; this frame's reply, if it
@@ -844,6 +883,25 @@ impl Frame {
                 });
                 Ok(py.None())
             }
+        }
+    }
+
+    /// A wind the event loop hands to a Python thread (the loop must not
+    /// run GlusterFS's code). If the graph ends before a thread takes it,
+    /// it is withdrawn (src/queued.rs) and never made.
+    fn wind_on_a_python_thread(
+        py: Python<'_>,
+        st: &Arc<FrameState>,
+        cookie: usize,
+        wind: impl FnOnce() + Send + 'static,
+    ) {
+        let withdraw: pool::Job = {
+            let st = Arc::clone(st);
+            Box::new(move || st.wind_withdrawn(cookie as *mut libc::c_void))
+        };
+        let here = hand_to_a_python_thread(&st.inst, Box::new(wind), AtTheEnd::Withdraw(withdraw));
+        if let Some(job) = here {
+            py.detach(job);
         }
     }
 

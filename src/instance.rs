@@ -76,6 +76,8 @@ pub struct Instance {
     /// Answers going up the graph right now (untracked already): the end
     /// of the graph waits for them before GlusterFS frees what they touch.
     unwinding: AtomicUsize,
+    /// Answers and winds handed to Python's threads (src/queued.rs).
+    pub queued: crate::queued::QueuedWork,
     /// Shared by the values handed to Python (see `Life`).
     pub life: Arc<Life>,
     /// Who finishes it (`lifecycle::finish`): a reload's retirement and
@@ -297,6 +299,7 @@ impl Instance {
             tables: crate::answer_table::AnswerTables::new(this_obj_tables),
             frames: Default::default(),
             unwinding: AtomicUsize::new(0),
+            queued: Default::default(),
             life,
             finishing: Default::default(),
             dumping: Default::default(),
@@ -345,9 +348,10 @@ impl Instance {
         self.unwinding.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Answers still going up the graph.
+    /// Answers still going up the graph, and work a Python thread took
+    /// from the queue and is doing (src/queued.rs).
     pub fn unwinds_in_progress(&self) -> usize {
-        self.unwinding.load(Ordering::Acquire)
+        self.unwinding.load(Ordering::Acquire) + self.queued.in_flight()
     }
 
     /// Requests with Python or wound below, not answered yet.

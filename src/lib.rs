@@ -34,6 +34,7 @@ mod logging;
 mod pending;
 mod pool;
 mod pymodule;
+mod queued;
 #[cfg(test)]
 mod pystubs;
 mod statedump;

@@ -334,6 +334,26 @@ fn answer_kept_frames(inst: &Instance, why: &str) {
     }
 }
 
+/// The graph is ending: answers and winds queued for a Python thread that
+/// none has taken are settled here, while the graph is there
+/// (src/queued.rs): the answers go up, the winds are not made.
+fn settle_queued_work(inst: &Instance) {
+    let settled = inst.queued.close();
+    if settled.performed + settled.withdrawn > 0 {
+        logging::write(
+            &inst.name,
+            logging::GF_LOG_WARNING,
+            &format!(
+                "{}: when the graph ended, {} answer(s) and {} wind(s) still waited for a Python \
+                 thread (all were busy): the answers went up then, the winds were not made and \
+                 their requests were answered EIO (raise python-threads, or keep long work off \
+                 glupy's threads)",
+                inst.module, settled.performed, settled.withdrawn
+            ),
+        );
+    }
+}
+
 /// If Python still holds frames of the finished instance (kept in the
 /// translator object, they would keep it alive through the instance, a
 /// cycle Python's collector cannot see), empties the translator object:
@@ -372,7 +392,10 @@ pub fn graph_going_down(this: *mut ffi::xlator_t) {
     // retirement's GRACE runs out after the graph's values are gone.
     let instances = slot.instances();
     for inst in &instances {
-        logging::with_domain(&inst.name, || answer_kept_frames(inst, "going down"));
+        logging::with_domain(&inst.name, || {
+            answer_kept_frames(inst, "going down");
+            settle_queued_work(inst);
+        });
     }
     // An answer Python gave just before (a kept frame, answered from a
     // thread of its own) may still be going up through the parents'
@@ -439,6 +462,12 @@ pub unsafe fn fini(this: *mut ffi::xlator_t) {
     let slot = unsafe { Box::from_raw(raw as *mut Slot) };
     // Its writes go down this graph: done before the graph goes.
     slot.announcer.join();
+    // Work still queued for a Python thread would touch the graph's
+    // frames, inodes and fds: settled while they are there (PARENT_DOWN
+    // did it already unless it never came).
+    for inst in slot.instances() {
+        logging::with_domain(&inst.name, || settle_queued_work(&inst));
+    }
     // The graph's inodes and fds are gone already (see the module's doc).
     Python::attach(|_py| slot.life.end());
     lives().retain(|(xl, _)| *xl != this as usize);

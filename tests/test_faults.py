@@ -568,6 +568,80 @@ def test_random_faults_in_coroutines_answer_every_request(gluster, workdir):
 
 
 # ------------------------------------------------------- bad configuration
+def test_work_waiting_for_a_busy_python_thread_is_settled_when_the_graph_ends(gluster, workdir):
+    # The process has one Python thread, and a statfs keeps it busy. Two
+    # coroutines then act from the event loop, so what they do waits for
+    # that thread: one winds, one answers (ENODATA). glfs_fini waits 10 s
+    # for requests, then ends the graph (PARENT_DOWN), destroys its inode
+    # tables and frees its xlators. At PARENT_DOWN the answer must go up
+    # and the wind be withdrawn (its request answered EIO); neither may be
+    # done once the thread is free (into the freed graph: a segfault, or
+    # AddressSanitizer's report).
+    brick = gluster.brick()
+    fifo, busy, marker = workdir / "busy.fifo", workdir / "busy", workdir / "loop"
+    os.mkfifo(fifo)
+    # status-interval 0: no registration calls of glupy's own, whose
+    # coroutine answers would wait for the busy thread too.
+    volfile = gluster.client_volfile(brick, [
+        glupy("loop_wind", name="loopwind", marker=marker, python_thread="caller",
+              python_threads=1, status_interval=0),
+        glupy("pool_blocker", name="blocker", fifo=fifo, marker=busy, python_thread="pool",
+              python_threads=1, status_interval=0)])
+    program = workdir / "gfapi_busy_down"
+    subprocess.run(["gcc", "-O1", "-g", "-Wall", "-Werror", "-o", str(program),
+                    str(HERE / "gfapi_busy_down.c"), "-lgfapi", "-lpthread"], check=True)
+    log = workdir / "busy_down.log"
+    process = subprocess.Popen([str(program), str(volfile), str(log)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(l.strip() for l in process.stdout),
+                              daemon=True)
+    reader.start()
+
+    def send(line):
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+
+    try:
+        assert glusterlib.wait_until(lambda: "ready" in lines, 60), lines
+        send("statfs")
+        assert glusterlib.wait_until(busy.exists, 30), "the statfs did not reach Python"
+        for what in ("wind", "answer"):
+            send(f"getxattr user.loop.{what}")
+            assert glusterlib.wait_until(Path(f"{marker}.{what}").exists, 30), what
+        time.sleep(1)  # the wind and the answer are in the pool's queue
+        assert lines == ["ready"], lines
+        send("fini")
+        assert glusterlib.wait_until(lambda: any(l.startswith("fini") for l in lines), 60), lines
+        ended = list(lines)
+    finally:
+        # The statfs goes on: the thread is free, and comes to the queue.
+        writer = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.write(writer, b"x")
+        os.close(writer)
+        glusterlib.wait_until(Path(f"{busy}.done").exists, 30)
+        time.sleep(1)
+        try:
+            send("exit")
+            process.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    reader.join(10)
+    # All three were still in flight after glfs_fini's wait (-1), and were
+    # answered at PARENT_DOWN, before it returned: the statfs and the
+    # withdrawn wind's getxattr EIO, the other getxattr with its answer.
+    assert ended[-1] == "fini -1", ended
+    assert sorted(ended[1:-1]) == ["getxattr -1 5", "getxattr -1 61", "statfs -1 5"], ended
+    assert process.returncode == 0, (process.returncode, lines)
+    text = log.read_text()
+    assert ("1 answer(s) and 1 wind(s) still waited for a Python thread" in text), text[-3000:]
+
+
 # (missing module, import errors, a missing or world-writable module-path and
 # python-threads=lots are in test_host.py; unsafe module locations in
 # test_module_safety.py)
