@@ -172,24 +172,33 @@ fn perform_later(state: Arc<FrameState>, go: Go<Reply>) -> Option<pool::Job> {
 /// Queues `work` of `inst`'s for a Python thread through the instance's
 /// queue (src/queued.rs), which the graph's end settles as `at_end` says
 /// if no thread took it by then. Gives back a job for the caller to run
-/// where it is (not on the event loop) if there is no pool, or if the end
-/// has begun (then the job settles the work at once).
+/// where it is (not on the event loop) if there is no pool. Once the end
+/// has begun, the work is settled at once on a thread of its own (the
+/// caller may be the event loop's), counted so the end waits for it.
 fn hand_to_a_python_thread(
     inst: &Arc<Instance>,
     work: pool::Job,
     at_end: AtTheEnd,
 ) -> Option<pool::Job> {
-    let id = match inst.queued.queue(work, at_end) {
-        Ok(id) => id,
-        Err((work, at_end)) => return Some(Box::new(move || at_end.settle(work))),
-    };
-    /// Counts the taken work as in flight until it is done.
+    /// Counts taken (or late) work as in flight until it is done.
     struct Doing(Arc<Instance>);
     impl Drop for Doing {
         fn drop(&mut self) {
             self.0.queued.finished();
         }
     }
+    let id = match inst.queued.queue(work, at_end) {
+        Ok(id) => id,
+        Err((work, at_end)) => {
+            let doing = Doing(Arc::clone(inst));
+            settle_elsewhere(Box::new(move || {
+                let _doing = doing;
+                // The graph's life may have ended: a wind's arguments stay.
+                at_end.settle(work, false);
+            }));
+            return None;
+        }
+    };
     let inst = Arc::clone(inst);
     let job: pool::Job = Box::new(move || {
         if let Some(work) = inst.queued.take(id) {
@@ -198,6 +207,32 @@ fn hand_to_a_python_thread(
         }
     });
     pool::submit_or_return(job).err()
+}
+
+/// Runs `settle` on a short-lived thread (rare: work that came after the
+/// graph's end began); here, the GIL let go, if no thread can be started.
+fn settle_elsewhere(settle: pool::Job) {
+    let slot = Arc::new(Mutex::new(Some(settle)));
+    let theirs = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("glupy-settle".into())
+        .spawn(move || {
+            pool::block_signals();
+            let settle = theirs.lock().ok().and_then(|mut s| s.take());
+            if let Some(settle) = settle {
+                crate::guard::guarded("settling late work", (), settle);
+            }
+        });
+    if spawned.is_err() {
+        let settle = slot.lock().ok().and_then(|mut s| s.take());
+        if let Some(settle) = settle {
+            if after_call::gil_held() {
+                Python::attach(|py| py.detach(settle));
+            } else {
+                settle();
+            }
+        }
+    }
 }
 
 impl FrameState {
@@ -365,21 +400,30 @@ impl FrameState {
     }
 
     /// A wind queued for a Python thread was withdrawn at the graph's end
-    /// before one made it (src/queued.rs): taken back as a wind
-    /// whose reply came back, so the answer the end gave the request goes
-    /// up (a coroutine's), or the request is answered EIO (a synchronous
-    /// wind's, which the end leaves to its reply).
+    /// before one made it (src/queued.rs): taken back as a wind whose
+    /// reply came back, the request shut down (EIO) as the end shuts down
+    /// a coroutine's, or answered EIO (a synchronous wind's, which the end
+    /// leaves to its reply).
     fn wind_withdrawn(&self, cookie: *mut libc::c_void) {
         // SAFETY: the cookie of a wind never handed to GlusterFS, taken
         // back once, here (the queue withdraws each wind once). Its future
         // is let go without the GIL: Python releases it later.
         let asynchronous = unsafe { WindCtx::from_cookie(cookie) }.future.is_some();
-        let go = if asynchronous {
-            self.control().async_reply()
-        } else {
-            self.control().reply_lost(libc::EIO)
+        let (shut, back) = {
+            let mut control = self.control();
+            if asynchronous {
+                // The coroutine awaits a reply that never comes: whatever
+                // it does next, the graph's end answers its request (the
+                // end's order does not matter: a second shutdown is none).
+                let shut = control.shut_down(libc::EIO);
+                (shut, control.async_reply())
+            } else {
+                (Go::Nothing, control.reply_lost(libc::EIO))
+            }
         };
-        self.perform(go);
+        // The machine gives the answer to one of them at most.
+        self.perform(shut);
+        self.perform(back);
     }
 
     /// One of a coroutine's winds came back.

@@ -338,7 +338,7 @@ fn answer_kept_frames(inst: &Instance, why: &str) {
 /// none has taken are settled here, while the graph is there
 /// (src/queued.rs): the answers go up, the winds are not made.
 fn settle_queued_work(inst: &Instance) {
-    let settled = inst.queued.close();
+    let settled = inst.queued.close(inst.life.alive());
     if settled.performed + settled.withdrawn > 0 {
         logging::write(
             &inst.name,
@@ -405,7 +405,13 @@ pub fn graph_going_down(this: *mut ffi::xlator_t) {
         wait_unwinds(inst);
     }
     slot.life.end();
-    gil_handoff(instances);
+    gil_handoff(instances.clone());
+    // Work a thread holding the GIL queued after the close is counted and
+    // settled on a thread of its own (src/queued.rs): the GIL taken once
+    // by then, it is counted now.
+    for inst in &instances {
+        wait_unwinds(inst);
+    }
 }
 
 /// After the life ended: waits, at most GRACE, until a thread of its own
@@ -462,14 +468,14 @@ pub unsafe fn fini(this: *mut ffi::xlator_t) {
     let slot = unsafe { Box::from_raw(raw as *mut Slot) };
     // Its writes go down this graph: done before the graph goes.
     slot.announcer.join();
-    // Work still queued for a Python thread would touch the graph's
-    // frames, inodes and fds: settled while they are there (PARENT_DOWN
-    // did it already unless it never came).
+    // The graph's inodes and fds are gone already (see the module's doc).
+    Python::attach(|_py| slot.life.end());
+    // Work still queued for a Python thread is settled before the graph's
+    // xlators go (PARENT_DOWN did it already unless it never came): a
+    // reply among it goes up as EIO, its values left alone.
     for inst in slot.instances() {
         logging::with_domain(&inst.name, || settle_queued_work(&inst));
     }
-    // The graph's inodes and fds are gone already (see the module's doc).
-    Python::attach(|_py| slot.life.end());
     lives().retain(|(xl, _)| *xl != this as usize);
     let retiring = std::mem::take(&mut *slot.retiring.lock().unwrap_or_else(|p| p.into_inner()));
     let instances = slot

@@ -15,7 +15,9 @@
 //!   an answer goes up there and then; a wind is withdrawn (its request is
 //!   answered without it) and never made. A thread that comes to settled
 //!   work later finds it gone;
-//! - work queued after the close is handed back to be settled at once.
+//! - work queued after the close is handed back to be settled at once,
+//!   counted in flight until it is: the graph's end waits for it too (its
+//!   callers hold the GIL, which the end waits for once after the close).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -28,19 +30,25 @@ pub enum AtTheEnd {
     /// there).
     Perform,
     /// Does this instead (a wind: its request answered without it). The
-    /// work is never done, and what it holds is left alone (leaked): it may
-    /// hold Python references, which the ending thread may not take the
-    /// GIL to let go of.
+    /// work is never done; what it holds (the wind's arguments) is let go
+    /// while the graph is there, else left alone (leaked).
     Withdraw(Job),
 }
 
 impl AtTheEnd {
-    /// Settles `work` now, as the graph's end would.
-    pub fn settle(self, work: Job) {
+    /// Settles `work` now, as the graph's end would; `graph_there`: its
+    /// inodes, fds and dicts are not freed yet (PARENT_DOWN, before the
+    /// graph's life ends). The work's Python references, if let go here,
+    /// go through PyO3's pending decrefs (no GIL is taken).
+    pub fn settle(self, work: Job, graph_there: bool) {
         match self {
             AtTheEnd::Perform => work(),
             AtTheEnd::Withdraw(withdraw) => {
-                std::mem::forget(work);
+                if graph_there {
+                    drop(work);
+                } else {
+                    std::mem::forget(work);
+                }
                 withdraw();
             }
         }
@@ -78,11 +86,13 @@ impl QueuedWork {
     }
 
     /// Queues `work`, settled as `at_end` says if the graph ends before a
-    /// thread takes it. Once closed, both are handed back: the caller
-    /// settles them (`AtTheEnd::settle`).
+    /// thread takes it. Once closed, both are handed back, counted in
+    /// flight: the caller settles them (`AtTheEnd::settle`), then calls
+    /// `finished`.
     pub fn queue(&self, work: Job, at_end: AtTheEnd) -> Result<WorkId, (Job, AtTheEnd)> {
         let mut inner = self.inner();
         if inner.closed {
+            inner.in_flight += 1;
             return Err((work, at_end));
         }
         let id = WorkId(inner.next);
@@ -112,8 +122,8 @@ impl QueuedWork {
     }
 
     /// The graph's end: nothing is queued from now on, and what no thread
-    /// took is settled here, outside the lock.
-    pub fn close(&self) -> Settled {
+    /// took is settled here, outside the lock (`AtTheEnd::settle`).
+    pub fn close(&self, graph_there: bool) -> Settled {
         let waiting: Vec<(Job, AtTheEnd)> = {
             let mut inner = self.inner();
             inner.closed = true;
@@ -125,7 +135,10 @@ impl QueuedWork {
                 AtTheEnd::Perform => settled.performed += 1,
                 AtTheEnd::Withdraw(_) => settled.withdrawn += 1,
             }
-            at_end.settle(work);
+            // One that panics must not take the others' answers with it.
+            crate::guard::guarded("settling queued work", (), || {
+                at_end.settle(work, graph_there)
+            });
         }
         settled
     }
@@ -159,7 +172,7 @@ mod tests {
         let work = queued.take(id).expect("queued");
         assert!(queued.take(id).is_none(), "taken once");
         assert_eq!(queued.in_flight(), 1);
-        assert_eq!(queued.close(), Settled::default());
+        assert_eq!(queued.close(true), Settled::default());
         work();
         queued.finished();
         assert_eq!((count(&done), count(&withdrawn)), (1, 0));
@@ -176,26 +189,41 @@ mod tests {
             .ok()
             .unwrap();
         assert_ne!(answer, wind);
-        let settled = queued.close();
+        let settled = queued.close(true);
         assert_eq!(settled, Settled { performed: 1, withdrawn: 1 });
         assert_eq!((count(&answered), count(&wound), count(&withdrawn)), (1, 0, 1));
         assert!(queued.take(answer).is_none() && queued.take(wind).is_none());
         assert_eq!(queued.in_flight(), 0);
-        assert_eq!(queued.close(), Settled::default(), "settled once");
+        assert_eq!(queued.close(true), Settled::default(), "settled once");
     }
 
     #[test]
-    fn after_the_close_work_is_handed_back_to_be_settled_at_once() {
+    fn after_the_close_work_is_handed_back_counted_to_be_settled_at_once() {
         let (wound, withdrawn) = (Arc::default(), Arc::default());
         let queued = QueuedWork::default();
-        queued.close();
+        queued.close(true);
         let (work, at_end) = queued
             .queue(counting(&wound), AtTheEnd::Withdraw(counting(&withdrawn)))
             .err()
             .expect("closed");
         assert_eq!(count(&withdrawn), 0, "the caller settles it");
-        at_end.settle(work);
+        assert_eq!(queued.in_flight(), 1, "counted until it is settled");
+        at_end.settle(work, false);
+        queued.finished();
         assert_eq!((count(&wound), count(&withdrawn)), (0, 1));
+        assert_eq!(queued.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_withdrawn_winds_arguments_go_only_while_the_graph_is_there() {
+        for graph_there in [true, false] {
+            let arguments = Arc::new(());
+            let held = Arc::clone(&arguments);
+            let wind: Job = Box::new(move || drop(held));
+            AtTheEnd::Withdraw(Box::new(|| {})).settle(wind, graph_there);
+            let let_go = Arc::strong_count(&arguments) == 1;
+            assert_eq!(let_go, graph_there, "graph there: {graph_there}");
+        }
     }
 
     #[test]
@@ -218,7 +246,7 @@ mod tests {
                     made
                 })
             };
-            let settled = queued.close();
+            let settled = queued.close(true);
             let made = taker.join().unwrap();
             assert_eq!(made + settled.withdrawn, 64);
             assert_eq!((count(&done), count(&withdrawn)), (made, settled.withdrawn));

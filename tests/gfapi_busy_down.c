@@ -2,7 +2,8 @@
  * gfapi_busy_down: requests in flight while the graph ends. One line on
  * stdin at a time: "statfs" starts a thread that calls glfs_statvfs,
  * "getxattr NAME" one that calls glfs_getxattr on "/", "fini" calls
- * glfs_fini, "exit" returns. Each result is printed as a line.
+ * glfs_fini, "exit" returns. Each result is printed as a line (a
+ * getxattr's with its name).
  * tests/test_faults.py compiles and runs it.
  *
  *   gfapi_busy_down VOLFILE LOGFILE
@@ -48,7 +49,8 @@ do_getxattr(void *name)
 {
     char value[64] = {0};
     ssize_t got = glfs_getxattr(fs, "/", name, value, sizeof value - 1);
-    say("getxattr %zd %d\n", got, got < 0 ? errno : 0);
+    say("getxattr %s %zd %d\n", (char *)name, got, got < 0 ? errno : 0);
+    free(name);
     return NULL;
 }
 

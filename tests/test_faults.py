@@ -636,7 +636,8 @@ def test_work_waiting_for_a_busy_python_thread_is_settled_when_the_graph_ends(gl
     # answered at PARENT_DOWN, before it returned: the statfs and the
     # withdrawn wind's getxattr EIO, the other getxattr with its answer.
     assert ended[-1] == "fini -1", ended
-    assert sorted(ended[1:-1]) == ["getxattr -1 5", "getxattr -1 61", "statfs -1 5"], ended
+    assert sorted(ended[1:-1]) == ["getxattr user.loop.answer -1 61",
+                                   "getxattr user.loop.wind -1 5", "statfs -1 5"], ended
     assert process.returncode == 0, (process.returncode, lines)
     text = log.read_text()
     assert ("1 answer(s) and 1 wind(s) still waited for a Python thread" in text), text[-3000:]
