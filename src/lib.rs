@@ -34,9 +34,9 @@ mod logging;
 mod pending;
 mod pool;
 mod pymodule;
-mod queued;
 #[cfg(test)]
 mod pystubs;
+mod queued;
 mod statedump;
 mod status;
 mod step;

@@ -183,15 +183,27 @@ mod tests {
     fn the_end_performs_answers_and_withdraws_winds_no_thread_took() {
         let (answered, wound, withdrawn) = (Arc::default(), Arc::default(), Arc::default());
         let queued = QueuedWork::default();
-        let answer = queued.queue(counting(&answered), AtTheEnd::Perform).ok().unwrap();
+        let answer = queued
+            .queue(counting(&answered), AtTheEnd::Perform)
+            .ok()
+            .unwrap();
         let wind = queued
             .queue(counting(&wound), AtTheEnd::Withdraw(counting(&withdrawn)))
             .ok()
             .unwrap();
         assert_ne!(answer, wind);
         let settled = queued.close(true);
-        assert_eq!(settled, Settled { performed: 1, withdrawn: 1 });
-        assert_eq!((count(&answered), count(&wound), count(&withdrawn)), (1, 0, 1));
+        assert_eq!(
+            settled,
+            Settled {
+                performed: 1,
+                withdrawn: 1
+            }
+        );
+        assert_eq!(
+            (count(&answered), count(&wound), count(&withdrawn)),
+            (1, 0, 1)
+        );
         assert!(queued.take(answer).is_none() && queued.take(wind).is_none());
         assert_eq!(queued.in_flight(), 0);
         assert_eq!(queued.close(true), Settled::default(), "settled once");
@@ -204,8 +216,7 @@ mod tests {
         queued.close(true);
         let (work, at_end) = queued
             .queue(counting(&wound), AtTheEnd::Withdraw(counting(&withdrawn)))
-            .err()
-            .expect("closed");
+            .expect_err("closed");
         assert_eq!(count(&withdrawn), 0, "the caller settles it");
         assert_eq!(queued.in_flight(), 1, "counted until it is settled");
         at_end.settle(work, false);
