@@ -145,7 +145,7 @@ impl Drop for Held {
         // GlusterFS's unwind must not run there, so a pool thread answers.
         if after_call::gil_held() {
             if let Some(job) = perform_later(state, go) {
-                // No pool, or the graph is ending: here, the GIL let go.
+                // No pool (before the first init): here, the GIL let go.
                 Python::attach(|py| py.detach(job));
             }
         } else {
@@ -156,7 +156,7 @@ impl Drop for Held {
 
 /// Queues `go` for a Python thread (it must not run here: the GIL is held,
 /// or this is the event loop's thread); gives the job back if there is no
-/// pool or the graph's end has begun. Until a thread takes it, the graph's
+/// pool. Until a thread takes it, the graph's
 /// end performs it itself (src/queued.rs); taken, it counts as going up,
 /// and the end waits for it (bounded) as for an unwind. If the graph ended
 /// before it is performed anyway, a reply goes up as EIO instead
