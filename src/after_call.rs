@@ -40,6 +40,16 @@ pub fn gil_held() -> bool {
     unsafe { pyo3::ffi::Py_IsInitialized() != 0 && pyo3::ffi::PyGILState_Check() == 1 }
 }
 
+/// Runs `job` with the GIL let go: on this thread, which may hold it (a
+/// host job run from inside Python) or not.
+pub fn without_gil(job: impl FnOnce() + Send) {
+    if gil_held() {
+        Python::attach(|py| py.detach(job));
+    } else {
+        job();
+    }
+}
+
 /// Runs `call` (a host job that calls a translator's method for `request`)
 /// with the GIL, then, the GIL let go, performs the answers kept during it,
 /// however it ends (a panic included). Inside a call of this thread for
@@ -88,13 +98,9 @@ impl Drop for CallEnd {
                 state.inst.unwound();
             }
         };
-        if gil_held() {
-            // The job ran with the GIL already held (a reply's callback run
-            // by a wind that did not come from a call of ours).
-            Python::attach(|py| py.detach(perform));
-        } else {
-            perform();
-        }
+        // The job may have run with the GIL already held (a reply's
+        // callback run by a wind that did not come from a call of ours).
+        without_gil(perform);
     }
 }
 

@@ -226,11 +226,7 @@ fn settle_elsewhere(settle: pool::Job) {
     if spawned.is_err() {
         let settle = slot.lock().ok().and_then(|mut s| s.take());
         if let Some(settle) = settle {
-            if after_call::gil_held() {
-                Python::attach(|py| py.detach(settle));
-            } else {
-                settle();
-            }
+            after_call::without_gil(settle);
         }
     }
 }

@@ -19,10 +19,9 @@
 //!   counted in flight until it is: the graph's end waits for it too (its
 //!   callers hold the GIL, which the end waits for once after the close).
 
+use crate::pool::Job;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-
-pub type Job = Box<dyn FnOnce() + Send>;
 
 /// What the graph's end does with work no thread has taken.
 pub enum AtTheEnd {
@@ -146,7 +145,8 @@ impl QueuedWork {
 
 #[cfg(test)]
 mod tests {
-    use super::{AtTheEnd, Job, QueuedWork, Settled};
+    use super::{AtTheEnd, QueuedWork, Settled};
+    use crate::pool::Job;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
