@@ -764,6 +764,11 @@ impl Frame {
         FOPS[self.state().fop].name.as_str()
     }
 
+    /// The fop's index in the fop table.
+    pub(crate) fn fop_index(&self) -> usize {
+        self.state().fop
+    }
+
     /// "pending", "wound" or "answered".
     #[getter(state)]
     fn state_name(&self) -> &'static str {

@@ -41,6 +41,9 @@ struct Loop {
     set_running_loop: Py<PyAny>,
     enter_task: Py<PyAny>,
     leave_task: Py<PyAny>,
+    /// Stands for the loop's call_soon while a task is made (used by the
+    /// turn's holder only).
+    capture: Py<Capture>,
 }
 
 static LOOP: PyOnceLock<Loop> = PyOnceLock::new();
@@ -64,6 +67,7 @@ fn the_loop(py: Python<'_>) -> PyResult<&'static Loop> {
             set_running_loop: events.getattr("_set_running_loop")?.unbind(),
             enter_task: tasks.getattr("_enter_task")?.unbind(),
             leave_task: tasks.getattr("_leave_task")?.unbind(),
+            capture: Py::new(py, Capture::default())?,
             lp: lp.unbind(),
         })
     })
@@ -199,10 +203,7 @@ pub fn first_step(
     // With an async-timeout, `_aio._run` wraps the coroutine and answers
     // from inside the task; without, the task runs the coroutine itself and
     // its end is answered from here or its done callback.
-    let bare = !translator
-        .getattr(intern!(py, "options"))?
-        .call_method1(intern!(py, "get"), ("async-timeout",))?
-        .is_truthy()?;
+    let bare = !async_timeout_set(py, translator)?;
     let previous = l.get_running_loop.bind(py).call0()?;
     let turn = l.turn.get();
     if !turn.take(py, Some(TURN_WAIT)) {
@@ -242,6 +243,17 @@ pub fn first_step(
         finish(py, &task, frame, translator)?;
     }
     Ok(true)
+}
+
+/// Whether the translator's options set an async-timeout (read per fop:
+/// reconfigure may change it; a plain dict is read without a method call).
+fn async_timeout_set(py: Python<'_>, translator: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let options = translator.getattr(intern!(py, "options"))?;
+    let value = match options.cast_exact::<PyDict>() {
+        Ok(dict) => dict.get_item(intern!(py, "async-timeout"))?,
+        Err(_) => Some(options.call_method1(intern!(py, "get"), ("async-timeout",))?),
+    };
+    value.map_or(Ok(false), |v| v.is_truthy())
 }
 
 /// The turn a first step holds: given back when the step ends, however it
@@ -292,17 +304,20 @@ fn take_step<'py>(
     kwargs.set_item(intern!(py, "loop"), lp)?;
     kwargs.set_item(intern!(py, "context"), inst.task_context(py, translator)?)?;
     // Named, so that asyncio does not format a name for each task.
-    kwargs.set_item(intern!(py, "name"), fop_name(py, frame)?)?;
+    kwargs.set_item(
+        intern!(py, "name"),
+        fop_name(py, frame.cast::<Frame>()?.get().fop_index()),
+    )?;
     // The task's constructor hands its first step to the loop's call_soon:
     // for that call, an attribute of the loop object shadows the method and
     // keeps the step for us (only the turn's holder may call call_soon).
-    let capture = Bound::new(py, Capture::default())?;
-    lp.setattr(intern!(py, "call_soon"), &capture)?;
+    let capture = l.capture.bind(py);
+    capture.get().take(); // nothing left from a task whose making failed
+    lp.setattr(intern!(py, "call_soon"), capture)?;
     let task = l.task.bind(py).call((coroutine,), Some(&kwargs));
     lp.delattr(intern!(py, "call_soon"))?;
     let task = task?;
-    let Some((step, args, context)) = capture.get().taken.lock().ok().and_then(|mut c| c.take())
-    else {
+    let Some((step, args, context)) = capture.get().take() else {
         // An asyncio that schedules a task's first step without call_soon:
         // it is in the loop's queue, and the loop runs it.
         return Ok(task);
@@ -358,12 +373,10 @@ fn answered_with_reply(
     task: &Bound<'_, PyAny>,
     frame: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
-    if task.call_method0(intern!(py, "cancelled"))?.is_truthy()?
-        || !task.call_method0(intern!(py, "exception"))?.is_none()
-    {
+    // A cancelled task or one that raised is `_aio._settled`'s to answer.
+    let Ok(result) = task.call_method0(intern!(py, "result")) else {
         return Ok(false);
-    }
-    let result = task.call_method0(intern!(py, "result"))?;
+    };
     let frame_ref = frame.cast::<Frame>()?.get();
     if frame_ref.answered() {
         return Ok(true);
@@ -371,8 +384,10 @@ fn answered_with_reply(
     if !result.get_type().is(aio::reply(py)?) {
         return Ok(false);
     }
-    let fop: String = result.getattr(intern!(py, "fop"))?.extract()?;
-    if fop != frame_ref.fop() {
+    if !result
+        .getattr(intern!(py, "fop"))?
+        .eq(fop_name(py, frame_ref.fop_index()))?
+    {
         return Ok(false);
     }
     let op_ret: i32 = result.getattr(intern!(py, "op_ret"))?.extract()?;
@@ -491,19 +506,23 @@ pub fn new_reply<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let class = aio::reply(py)?;
     let reply = class.call_method1(intern!(py, "__new__"), (class,))?;
-    reply.setattr(
-        intern!(py, "fop"),
-        PyString::intern(py, FOPS[fop].name.as_str()),
-    )?;
+    reply.setattr(intern!(py, "fop"), fop_name(py, fop))?;
     reply.setattr(intern!(py, "op_ret"), op_ret)?;
     reply.setattr(intern!(py, "op_errno"), op_errno)?;
     reply.setattr(intern!(py, "args"), args)?;
     Ok(reply)
 }
 
-/// The fop's name as an interned Python string (a task's name).
-fn fop_name<'py>(py: Python<'py>, frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
-    Ok(PyString::intern(py, frame.cast::<Frame>()?.get().fop()))
+/// A fop's name as a Python string, interned once per process (a task's
+/// name, a Reply's `fop`): made per fop, interning costs a dict lookup.
+fn fop_name(py: Python<'_>, fop: usize) -> &Bound<'_, PyString> {
+    static NAMES: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+    let names = NAMES.get_or_init(py, || {
+        FOPS.iter()
+            .map(|f| PyString::intern(py, f.name.as_str()).unbind())
+            .collect()
+    });
+    names[fop].bind(py)
 }
 
 /// What a task's constructor passed to `call_soon`: its first step.
@@ -514,6 +533,13 @@ type Captured = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
 #[derive(Default)]
 pub struct Capture {
     taken: Mutex<Option<Captured>>,
+}
+
+impl Capture {
+    /// What was captured, if anything; empty after.
+    fn take(&self) -> Option<Captured> {
+        self.taken.lock().ok().and_then(|mut c| c.take())
+    }
 }
 
 #[pymethods]
