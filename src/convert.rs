@@ -66,8 +66,56 @@ pub enum Owned {
 // SAFETY: every variant owns copies or thread-safe counted references.
 unsafe impl Send for Owned {}
 
+/// A call's arguments as taken from C, on their way to Python. What is
+/// left of them when this is dropped (a conversion failed midway, or the
+/// job that carried them never ran) is let go as a Python value is: its
+/// GlusterFS references released while the graph they came from lives,
+/// kept once it is gone, when releasing them would touch freed memory
+/// (see `Life`).
+pub struct Taken {
+    /// The arguments not yet converted, the last one first (converted by
+    /// popping, so that what is left stays here).
+    rest: Vec<Owned>,
+    life: Arc<Life>,
+}
+
+impl Taken {
+    /// Each argument as its Python value, in the call's order.
+    pub fn into_python(mut self, py: Python<'_>, owner: &Owner) -> PyResult<Vec<Py<PyAny>>> {
+        let mut values = Vec::with_capacity(self.rest.len());
+        while let Some(value) = self.rest.pop() {
+            values.push(to_python(py, value, owner.clone())?);
+            if !self.rest.is_empty() && crate::fault::fails(crate::fault::Point::Conversion) {
+                return Err(pyo3::exceptions::PyMemoryError::new_err(
+                    "a conversion failure injected (glupy._glupy._panic_at)",
+                ));
+            }
+        }
+        Ok(values)
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if self.rest.is_empty() {
+            return;
+        }
+        let rest = std::mem::take(&mut self.rest);
+        // Under the GIL: the graph's end marks its life ended holding it,
+        // so the check and the releases cannot straddle that end.
+        Python::attach(|_| {
+            if self.life.alive() {
+                drop(rest);
+            } else {
+                rest.into_iter().for_each(std::mem::forget);
+            }
+        });
+    }
+}
+
 /// Copies the arguments out of `slots` (or takes references that keep
-/// them alive): nothing returned points into what the call lent.
+/// them alive): nothing returned points into what the call lent. `life`
+/// is the life of `this`'s graph.
 ///
 /// # Safety
 /// `slots` must hold `specs.len()` values of the kinds in `specs`, live for
@@ -77,11 +125,12 @@ pub unsafe fn take_args(
     slots: *const glupy_slot_t,
     op_ret: i32,
     this: *mut ffi::xlator_t,
-) -> Vec<Owned> {
+    life: &Arc<Life>,
+) -> Taken {
     // SAFETY: by contract.
     let s = unsafe { std::slice::from_raw_parts(slots, specs.len()) };
     let find = |ty: Ty| specs.iter().position(|a| a.ty == ty);
-    specs
+    let mut rest: Vec<Owned> = specs
         .iter()
         .enumerate()
         .map(|(i, a)| {
@@ -125,7 +174,12 @@ pub unsafe fn take_args(
                 }
             }
         })
-        .collect()
+        .collect();
+    rest.reverse();
+    Taken {
+        rest,
+        life: Arc::clone(life),
+    }
 }
 
 /// Turns an owned argument into its Python value.
@@ -151,7 +205,13 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
         Owned::Flock(f) => Py::new(py, f)?.into_any(),
         Owned::Statvfs(s) => Py::new(py, s)?.into_any(),
         Owned::Dirents(list) => {
-            let items = list
+            // Bound first: entries left unconverted by a failure midway
+            // are let go by their graph's life too.
+            let bound: Vec<DirentData> = list
+                .into_iter()
+                .map(|d| d.bound(owner.life.as_ref()))
+                .collect();
+            let items = bound
                 .into_iter()
                 .map(|d| Py::new(py, Dirent::from_data(py, d, owner.clone())?))
                 .collect::<PyResult<Vec<_>>>()?;

@@ -2,7 +2,7 @@
 //! jobs that run Python for them on the pool's threads.
 
 use crate::answer::{Answer, Refusal, Ticket};
-use crate::convert::{self, Owned};
+use crate::convert::{self, Taken};
 use crate::ffi::{self, glupy_slot_t};
 use crate::fops::FOPS;
 use crate::frame::{Frame, FrameState, Held, WindCtx};
@@ -96,7 +96,8 @@ unsafe extern "C" fn on_fop(
             return;
         }
         // SAFETY: args holds this fop's arguments, live during this call.
-        let owned = unsafe { convert::take_args(&FOPS[fop].args, args, 0, this) };
+        let owned =
+            unsafe { convert::take_args(&FOPS[fop].args, args, 0, this, &held.state.inst.life) };
         held.state.track();
         submit(held, Side::Fop, owned);
     })
@@ -141,7 +142,9 @@ unsafe extern "C" fn on_cbk(
         if arrival.asynchronous {
             // A coroutine awaits this reply.
             // SAFETY: args holds this callback's arguments, live during this call.
-            let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this) };
+            let owned = unsafe {
+                convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this, &state.inst.life)
+            };
             if let Some(future) = arrival.future.take() {
                 resolve_later(&state, fop, op_ret, op_errno, owned, future);
             }
@@ -163,7 +166,9 @@ unsafe extern "C" fn on_cbk(
             return;
         };
         // SAFETY: args holds this callback's arguments, live during this call.
-        let owned = unsafe { convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this) };
+        let owned = unsafe {
+            convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this, &state.inst.life)
+        };
         submit(
             held,
             Side::Cbk {
@@ -229,7 +234,7 @@ fn resolve_later(
     fop: usize,
     op_ret: i32,
     op_errno: i32,
-    owned: Vec<Owned>,
+    owned: Taken,
     future: Py<PyAny>,
 ) {
     let inst = Arc::clone(&state.inst);
@@ -237,11 +242,7 @@ fn resolve_later(
     let job: pool::Job = Box::new(move || {
         logging::with_domain(&inst.name, || {
             Python::attach(|py| {
-                let values: PyResult<Vec<Py<PyAny>>> = owned
-                    .into_iter()
-                    .map(|v| convert::to_python(py, v, inst.owner()))
-                    .collect();
-                let delivered = values.and_then(|values| {
+                let delivered = owned.into_python(py, &inst.owner()).and_then(|values| {
                     let reply = crate::step::new_reply(
                         py,
                         fop,
@@ -267,7 +268,7 @@ fn resolve_later(
 
 /// Queues the Python call; the job holds the turn's ticket (let go of
 /// unused, it answers the request EIO).
-fn submit(held: Held, side: Side, owned: Vec<Owned>) {
+fn submit(held: Held, side: Side, owned: Taken) {
     let policy = held.state.inst.thread_policy();
     let request = held.state.key();
     let mut job: pool::Job = Box::new(move || run(held, side, owned));
@@ -283,7 +284,7 @@ fn submit(held: Held, side: Side, owned: Vec<Owned>) {
 }
 
 /// Runs the translator's method for one fop or callback.
-fn run(held: Held, side: Side, owned: Vec<Owned>) {
+fn run(held: Held, side: Side, owned: Taken) {
     let state = Arc::clone(&held.state);
     let ticket = held.ticket();
     let inst = Arc::clone(&state.inst);
@@ -335,13 +336,11 @@ fn run(held: Held, side: Side, owned: Vec<Owned>) {
                 ),
             };
             let Some(method) = method else { return };
-            for value in owned {
-                match convert::to_python(py, value, owner.clone()) {
-                    Ok(v) => call_args.push(v),
-                    Err(e) => {
-                        report(py, &state, ticket, &e, "converting arguments");
-                        return;
-                    }
+            match owned.into_python(py, &owner) {
+                Ok(values) => call_args.extend(values),
+                Err(e) => {
+                    report(py, &state, ticket, &e, "converting arguments");
+                    return;
                 }
             }
             let frame_obj = call_args[0].clone_ref(py);

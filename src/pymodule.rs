@@ -45,7 +45,8 @@ fn log(
 }
 
 /// Tests only: the next time a thread passes the host's fault point
-/// `point` ("callback-entry"), it panics (see `fault`).
+/// `point`, it faults: "callback-entry" panics, "conversion" fails with
+/// MemoryError (see `fault`).
 #[pyfunction]
 fn _panic_at(point: &str) -> PyResult<()> {
     crate::fault::arm(point).map_err(pyo3::exceptions::PyValueError::new_err)

@@ -446,6 +446,28 @@ def test_wrong_types_and_arity_raise_in_python_with_what_to_fix(gluster, assert_
     assert_log_clean(log, allowed=FAULT_ERRORS)
 
 
+def test_arguments_left_by_a_failed_conversion_are_let_go_and_the_request_answered(gluster):
+    """A MemoryError converting a create's arguments for Python, after the
+    first (the host's "conversion" fault point): the create is answered EIO
+    once, the arguments not converted (the fd it opens, its inode) are
+    released, and the next create goes through."""
+    brick = fault_brick(gluster, "conversion_fault")
+    client = gluster.gfapi(brick)
+    with_timeout(client.stat, "/")
+    baseline = leak_counters(brick.statedump())
+    for index in range(5):
+        path = f"/f{index}"
+        assert errno_of(command, client, "arm") == errno.ENODATA
+        assert errno_of(client.creat, path) == errno.EIO
+        data = os.urandom(4096)
+        with_timeout(client.write_file, path, data)
+        assert with_timeout(client.read_file, path) == data
+        with_timeout(client.unlink, path)
+    assert brick.log_text().count("converting arguments") == 5
+    assert_every_request_answered_once(brick, [client])
+    assert_no_leak(brick, baseline)
+
+
 def test_a_success_reply_missing_its_values_is_refused_not_passed_up(gluster):
     brick = fault_brick(gluster)
     client = gluster.gfapi(brick)

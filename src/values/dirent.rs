@@ -22,6 +22,15 @@ pub struct DirentData {
     pub dict: Option<DictRef>,
 }
 
+impl DirentData {
+    /// Its references bound to the life of the graph they came from.
+    pub fn bound(mut self, life: Option<&std::sync::Arc<super::refs::Life>>) -> Self {
+        self.inode = self.inode.map(|i| i.bound(life));
+        self.dict = self.dict.map(|d| d.bound(life));
+        self
+    }
+}
+
 /// Copies every entry of a gf_dirent_t list.
 ///
 /// # Safety
