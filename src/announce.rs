@@ -91,14 +91,31 @@ struct State {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Which announcer of this process writes each name: the newest. Its lock
-/// is held across the check and the write, so a replaced graph's writer
-/// never writes after the newer one.
-static NEWEST: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+/// Which announcer of this process writes a name: the newest to claim it
+/// (0: none). `writing` is held across the check and the write, so a
+/// replaced graph's writer never writes after the newer one. Each name has
+/// its own: a write stuck below one translator (a child that does not
+/// answer) holds up no other translator's registration.
+#[derive(Default)]
+struct Claim {
+    newest: AtomicU64,
+    writing: Mutex<()>,
+}
+
+impl Claim {
+    fn writing(&self) -> MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+static CLAIMS: Mutex<Option<HashMap<String, Arc<Claim>>>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-fn newest() -> MutexGuard<'static, Option<HashMap<String, u64>>> {
-    NEWEST.lock().unwrap_or_else(|p| p.into_inner())
+/// The claim on `key` (made at its first use, kept for the process).
+fn claim_of(key: &str) -> Arc<Claim> {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|p| p.into_inner());
+    let claims = claims.get_or_insert_with(HashMap::new);
+    Arc::clone(claims.entry(key.to_string()).or_default())
 }
 
 /// An xlator pointer the writer thread may carry: the translator outlives
@@ -208,7 +225,7 @@ impl Announcer {
     fn run(&self, this: *mut ffi::xlator_t) {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let me = Identity::of_this_process();
-        let mut name: Option<String> = None;
+        let mut name: Option<(String, Arc<Claim>)> = None;
         let mut written = false;
         let mut failing = false;
         let mut over_space = false;
@@ -218,15 +235,13 @@ impl Announcer {
             let Some(inst) = (unsafe { crate::lifecycle::current(this) }) else {
                 break;
             };
-            let key = name
-                .get_or_insert_with(|| {
-                    let key = client_key(&me, &inst);
-                    newest()
-                        .get_or_insert_with(HashMap::new)
-                        .insert(key.clone(), id);
-                    key
-                })
-                .clone();
+            let (key, claim) = name.get_or_insert_with(|| {
+                let key = client_key(&me, &inst);
+                let claim = claim_of(&key);
+                claim.newest.store(id, Ordering::SeqCst);
+                (key, claim)
+            });
+            let (key, claim) = (key.clone(), Arc::clone(claim));
             let interval = inst.status.interval();
             let space = inst.status.space();
             let text = crate::status::client_text(&inst, this, &me, interval);
@@ -234,8 +249,8 @@ impl Announcer {
             drop(inst);
             let mut wait = Some(Duration::from_secs(interval));
             let result = {
-                let newest = newest();
-                if newest.as_ref().and_then(|m| m.get(&key)) != Some(&id) {
+                let _writing = claim.writing();
+                if claim.newest.load(Ordering::SeqCst) != id {
                     written = false; // a newer graph's translator writes it now
                     break;
                 }
@@ -328,14 +343,15 @@ impl Announcer {
                 break;
             }
         }
-        let mut newest = newest();
-        if let (Some(m), Some(key)) = (newest.as_mut(), name) {
-            if m.get(&key) == Some(&id) {
-                m.remove(&key);
-                if written {
-                    // Nobody else writes it: gone with this graph.
-                    let _ = self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None);
-                }
+        if let Some((key, claim)) = name {
+            let _writing = claim.writing();
+            let owned = claim
+                .newest
+                .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+            if owned && written {
+                // Nobody else writes it: gone with this graph.
+                let _ = self.call(this, ffi::GLUPY_ROOT_REMOVE, &key, None);
             }
         }
     }

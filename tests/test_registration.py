@@ -240,3 +240,44 @@ def test_registrations_keep_within_status_space_and_a_client_over_it_says_so(glu
     glusterlib.wait_until(lambda: mine in registrations(brick), 30, interval=0.2)
     assert mine in registrations(brick)
     assert crowded.log_text().count("not registered for glupy status") == 1  # said once
+
+
+def test_a_registration_stuck_below_one_translator_holds_up_no_other(gluster):
+    """Two glupy translators of one client process, over two bricks under
+    distribute: the first one's registration waits below it (its child
+    holds the root's listing); the second one's is written meanwhile."""
+    first, second = gluster.brick(), gluster.brick()
+    workdir = gluster.workdir
+    fifo, marker = workdir / "hold.fifo", workdir / "hold.marker"
+    os.mkfifo(fifo)
+    text = (glusterlib.client_volfile_text(first.port, first.top, [
+                ("features/glupy", {"module-name": "root_list_blocker",
+                                    "module-path": str(XLATORS), "fifo": str(fifo),
+                                    "marker": str(marker)}, "holder"),
+                glupy("passall", "waits")], name="one")
+            + glusterlib.client_volfile_text(second.port, second.top,
+                                             [glupy("passall", "goes", status_interval=1)],
+                                             name="two")
+            + "\n" + glusterlib.volume_block("both", "cluster/distribute", {}, ["waits", "goes"]))
+    volfile = workdir / "both.vol"
+    volfile.write_text(text)
+    mount = glusterlib.FuseMount(volfile, workdir / "both", workdir / "both.log")
+    gluster.mounts.append(mount)
+    try:
+        mount.mount()
+        glusterlib.wait_until(marker.exists, 30, interval=0.1)  # "waits" is held below
+        goes = f"{PREFIX}{HOST_ID}.{mount.pid}.goes"
+        glusterlib.wait_until(lambda: goes in registrations(second), 20, interval=0.2)
+        # Written again (every second) while "waits" is held, whichever
+        # of the two wrote first.
+        first_written = registrations(second)[goes]["written_at"]
+        assert glusterlib.wait_until(
+            lambda: registrations(second)[goes]["written_at"] >= first_written + 2, 20,
+            interval=0.2)
+        assert not Path(f"{marker}.done").exists()  # still held meanwhile
+    finally:
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.write(fd, b"x")
+        os.close(fd)
+    waits = f"{PREFIX}{HOST_ID}.{mount.pid}.waits"
+    glusterlib.wait_until(lambda: waits in registrations(first), 30, interval=0.2)
