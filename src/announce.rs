@@ -343,7 +343,9 @@ impl Announcer {
                 break;
             }
         }
-        if let Some((key, claim)) = name {
+        // Not newest any more (ids are never reused): nothing to remove,
+        // and no waiting for a newer writer's call in flight.
+        if let Some((key, claim)) = name.filter(|(_, c)| c.newest.load(Ordering::SeqCst) == id) {
             let _writing = claim.writing();
             let owned = claim
                 .newest

@@ -101,8 +101,9 @@ impl Drop for Taken {
             return;
         }
         let rest = std::mem::take(&mut self.rest);
-        // Under the GIL: the graph's end marks its life ended holding it,
-        // so the check and the releases cannot straddle that end.
+        // Under the GIL: the graph's end ends its life, then waits until it
+        // has held the GIL once (`lifecycle::gil_handoff`) before its inodes
+        // go, so releases that saw the life alive are over by then.
         Python::attach(|_| {
             if self.life.alive() {
                 drop(rest);

@@ -312,12 +312,15 @@ fn take_step<'py>(
     // for that call, an attribute of the loop object shadows the method and
     // keeps the step for us (only the turn's holder may call call_soon).
     let capture = l.capture.bind(py);
-    capture.get().take(); // nothing left from a task whose making failed
+    capture.get().take(); // nothing left over, whatever happened before
     lp.setattr(intern!(py, "call_soon"), capture)?;
     let task = l.task.bind(py).call((coroutine,), Some(&kwargs));
+    // Taken before anything can return: a task whose making failed after
+    // its call_soon leaves nothing (its step, coroutine, frame) behind.
+    let captured = capture.get().take();
     lp.delattr(intern!(py, "call_soon"))?;
     let task = task?;
-    let Some((step, args, context)) = capture.get().take() else {
+    let Some((step, args, context)) = captured else {
         // An asyncio that schedules a task's first step without call_soon:
         // it is in the loop's queue, and the loop runs it.
         return Ok(task);

@@ -265,9 +265,9 @@ def test_a_registration_stuck_below_one_translator_holds_up_no_other(gluster):
     gluster.mounts.append(mount)
     try:
         mount.mount()
-        glusterlib.wait_until(marker.exists, 30, interval=0.1)  # "waits" is held below
+        assert glusterlib.wait_until(marker.exists, 30, interval=0.1)  # "waits" is held below
         goes = f"{PREFIX}{HOST_ID}.{mount.pid}.goes"
-        glusterlib.wait_until(lambda: goes in registrations(second), 20, interval=0.2)
+        assert glusterlib.wait_until(lambda: goes in registrations(second), 20, interval=0.2)
         # Written again (every second) while "waits" is held, whichever
         # of the two wrote first.
         first_written = registrations(second)[goes]["written_at"]
@@ -275,9 +275,10 @@ def test_a_registration_stuck_below_one_translator_holds_up_no_other(gluster):
             lambda: registrations(second)[goes]["written_at"] >= first_written + 2, 20,
             interval=0.2)
         assert not Path(f"{marker}.done").exists()  # still held meanwhile
+        waits = f"{PREFIX}{HOST_ID}.{mount.pid}.waits"
+        assert waits not in registrations(first)  # the one held is its writer's listing
     finally:
         fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
         os.write(fd, b"x")
         os.close(fd)
-    waits = f"{PREFIX}{HOST_ID}.{mount.pid}.waits"
-    glusterlib.wait_until(lambda: waits in registrations(first), 30, interval=0.2)
+    assert glusterlib.wait_until(lambda: waits in registrations(first), 30, interval=0.2)
