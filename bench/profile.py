@@ -4,8 +4,11 @@ driver against it, and records the brick (or the driver, for client-side
 translators) with `perf record` while the driver measures.
 
     bench/profile.py EXPERIMENT CONFIG [--op lookup:4] [--seconds 5]
-                     [--target brick|client] [--output perf.data] [--dwarf]
+                     [--target brick|client] [--output perf.data] [--dwarf] [--stat]
     perf report -i perf.data --no-children --sort dso,symbol
+
+--stat counts instead of sampling (`perf stat`: context switches, task
+clock, futex calls) and prints them per operation.
 
 e.g. bench/profile.py python sync-auto --op lookup:4
      bench/profile.py negative negative-caller --op missing:1 --target client
@@ -46,6 +49,8 @@ def parse_args():
     parser.add_argument("--output", default="perf.data")
     parser.add_argument("--dwarf", action="store_true",
                         help="call graphs from DWARF (bigger, slower; Rust has no frame pointers)")
+    parser.add_argument("--stat", action="store_true",
+                        help="perf stat (context switches, task clock, futex calls per op)")
     return parser.parse_args()
 
 
@@ -53,6 +58,9 @@ def main():
     args = parse_args()
     config = find_config(args.experiment, args.config)
     graph = ["--call-graph", "dwarf,16384"] if args.dwarf else ["-g"]
+    perf_command = (["perf", "stat", "-e", STAT_EVENTS, "-o", args.output] if args.stat
+                    else ["perf", "record", "-F", "4000", *graph, "-o", args.output])
+    ops = 0
     with tempfile.TemporaryDirectory(prefix="glupy-profile-", dir="/dev/shm") as tmp:
         workdir = Path(tmp)
         brick = bench.glusterlib.Brick(workdir / "brick", config.brick_layers(), name="prof")
@@ -63,28 +71,60 @@ def main():
                        f"{config.name}={volfile}", "--op", args.op, "--seconds",
                        str(args.seconds), "--warmup", "1", "--names", str(args.names)]
             if args.target == "client":
-                command = ["perf", "record", "-F", "4000", *graph, "-o", args.output, "--",
-                           *command]
-                print(subprocess.run(command, capture_output=True, text=True).stdout)
+                command = [*perf_command, "--", *command]
+                output = subprocess.run(command, capture_output=True, text=True).stdout
+                print(output)
+                if args.stat:
+                    print_per_op(args.output, operations(output))
                 return 0
             driver = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             perf = None
             for line in driver.stdout:
                 if line.startswith("mark start"):
-                    perf = subprocess.Popen(["perf", "record", "-F", "4000", *graph, "-o",
-                                             args.output, "-p", str(brick.pid)],
+                    perf = subprocess.Popen([*perf_command, "-p", str(brick.pid)],
                                             stderr=subprocess.DEVNULL)
                 elif line.startswith("mark end") and perf:
                     perf.send_signal(signal.SIGINT)
                     perf.wait(30)
                 elif line.startswith("result"):
                     print(line.strip())
+                    ops += operations(line)
             driver.wait()
             time.sleep(0.2)
         finally:
             brick.stop()
-    print(f"perf report -i {args.output} --no-children --sort dso,symbol")
+    if args.stat:
+        print_per_op(args.output, ops)
+    else:
+        print(f"perf report -i {args.output} --no-children --sort dso,symbol")
     return 0
+
+
+STAT_EVENTS = "context-switches,task-clock,syscalls:sys_enter_futex"
+
+
+def operations(text):
+    """The driver's operation count in its result lines."""
+    return sum(int(field[4:]) for line in text.splitlines() if line.startswith("result")
+               for field in line.split() if field.startswith("ops="))
+
+
+def print_per_op(path, ops):
+    """perf stat's counts (in its output file) divided by `ops`."""
+    if not ops:
+        print("no operations: nothing to divide by")
+        return
+    for line in Path(path).read_text().splitlines():
+        fields = line.split()
+        if len(fields) < 2 or not fields[0].replace(",", "").replace(".", "").isdigit():
+            continue
+        if fields[1] not in ("msec", *STAT_EVENTS.split(",")):
+            continue  # the elapsed, user and sys seconds
+        value = float(fields[0].replace(",", ""))
+        if fields[1] == "msec":  # task-clock
+            print(f"{'CPU µs':28} {value * 1000 / ops:10.2f} per op")
+        else:
+            print(f"{fields[1]:28} {value / ops:10.3f} per op")
 
 
 if __name__ == "__main__":

@@ -830,8 +830,21 @@ def load_snapshot():
     """Load average and the busiest other processes: was the machine shared?"""
     busy = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
                           capture_output=True, text=True).stdout.splitlines()[:6]
+    cpu = glusterlib.read_text("/proc/stat").splitlines()[0].split()[1:]
     return {"loadavg": glusterlib.read_text("/proc/loadavg").split()[:3],
-            "busiest": [line.strip() for line in busy]}
+            "busiest": [line.strip() for line in busy],
+            # All CPUs' time and the part a hypervisor gave to other
+            # machines (steal), in clock ticks since boot.
+            "cpu_ticks": sum(int(v) for v in cpu[:8]), "steal_ticks": int(cpu[7])}
+
+
+def stolen_share(before, after):
+    """The share of the machine's CPU time a hypervisor took during the run
+    (its vCPUs waiting while other machines ran): None if not recorded."""
+    if "cpu_ticks" not in before or "cpu_ticks" not in after:
+        return None
+    total = after["cpu_ticks"] - before["cpu_ticks"]
+    return (after["steal_ticks"] - before["steal_ticks"]) / total if total > 0 else None
 
 
 # --------------------------------------------------------------------- main
@@ -869,6 +882,9 @@ def write_report(path, mode, info, before, after, experiments, elapsed):
              f"- load average before: {' '.join(before['loadavg'])}, after: "
              f"{' '.join(after['loadavg'])}; busiest processes at start (%CPU): "
              + "; ".join(before["busiest"]),
+             f"- CPU time taken by the hypervisor (steal) during the run: "
+             + (f"{stolen:.1%}" if (stolen := stolen_share(before, after)) is not None
+                else "not recorded"),
              f"- {mode.rounds} rounds, {mode.slices} slices of {mode.seconds} s per operation "
              f"and configuration in each; total time {elapsed / 60:.1f} min",
              "- figures: median over rounds (min–max); ratios taken within each round", ""]
