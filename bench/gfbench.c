@@ -13,6 +13,10 @@
  *
  * and "mark start|end vol=A op=..." lines when a measurement starts and
  * ends, so that the reader can sample the bricks at the same moments.
+ * With --ack-marks the workers are paused between two operations around
+ * each mark, and it waits for a line on stdin before going on: a reader
+ * that switches something on or off at the marks (callgrind's counting)
+ * then brackets exactly the operations measured.
  *
  * Operations (each a loop of one gfapi call per "op"):
  *   lookup    glfs_stat of an existing path: a lookup fop on the last name
@@ -70,6 +74,7 @@ struct options {
     int volume_count;
     const char *workdir;
     int dump;
+    int ack_marks;
     int slices;
     int log_level;
     const char *ops[MAX_OPS]; /* "name" or "name:threads" */
@@ -138,6 +143,11 @@ struct op {
 };
 
 static atomic_bool stop_now;
+/* --ack-marks: workers wait between two operations while `hold` is set. */
+static atomic_bool hold;
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_changed = PTHREAD_COND_INITIALIZER;
+static int holding;
 static pthread_barrier_t start_line;
 
 /* ------------------------------------------------------------ utilities */
@@ -428,6 +438,16 @@ static void *run_worker(void *arg)
     struct worker *w = arg;
     pthread_barrier_wait(&start_line);
     while (!atomic_load_explicit(&stop_now, memory_order_relaxed)) {
+        if (atomic_load_explicit(&hold, memory_order_acquire)) {
+            pthread_mutex_lock(&hold_lock);
+            holding++;
+            pthread_cond_broadcast(&hold_changed);
+            while (atomic_load(&hold))
+                pthread_cond_wait(&hold_changed, &hold_lock);
+            holding--;
+            pthread_mutex_unlock(&hold_lock);
+            continue;
+        }
         if (w->quota == 0)
             break;
         int err = w->op->step(w);
@@ -540,6 +560,40 @@ static void join_workers(void)
     pthread_barrier_destroy(&start_line);
 }
 
+/* --ack-marks: every worker between two operations (or done). */
+static void pause_workers(void)
+{
+    pthread_mutex_lock(&hold_lock);
+    atomic_store(&hold, true);
+    for (;;) {
+        int done = 0;
+        for (int i = 0; i < active_threads; i++)
+            done += atomic_load(&workers[i].done);
+        if (holding + done >= active_threads)
+            break;
+        pthread_cond_wait(&hold_changed, &hold_lock);
+    }
+    pthread_mutex_unlock(&hold_lock);
+}
+
+static void resume_workers(void)
+{
+    pthread_mutex_lock(&hold_lock);
+    atomic_store(&hold, false);
+    pthread_cond_broadcast(&hold_changed);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+/* --ack-marks: the reader has done what the mark asked for. */
+static void wait_for_ack(void)
+{
+    char line[64];
+    if (!fgets(line, sizeof line, stdin)) {
+        fprintf(stderr, "gfbench: --ack-marks: stdin ended before a mark was acknowledged\n");
+        _exit(2);
+    }
+}
+
 static double cpu_seconds(void)
 {
     struct timespec ts;
@@ -578,18 +632,34 @@ static struct slice run_slice(struct volume *v, const struct op *op, double warm
     watch_start(&watch, now());
     if (count <= 0 && warmup > 0)
         wait_and_watch(&watch, now() + warmup, 0);
+    if (opt.ack_marks)
+        pause_workers();
     mark("start", v, op);
+    if (opt.ack_marks)
+        wait_for_ack();
     t0 = now();
     cpu0 = cpu_seconds();
     ops0 = total_ops();
+    if (opt.ack_marks) {
+        resume_workers();
+        for (int i = 0; i < active_threads; i++)
+            watch.since[i] = t0; /* the pause was not a stall */
+    }
     if (count > 0)
         wait_and_watch(&watch, 0, 1);
     else
         wait_and_watch(&watch, t0 + opt.seconds, 0);
+    if (opt.ack_marks)
+        pause_workers();
     out.seconds = now() - t0;
     out.cpu = cpu_seconds() - cpu0;
     out.ops = total_ops() - ops0;
     mark("end", v, op);
+    if (opt.ack_marks) {
+        wait_for_ack();
+        atomic_store(&stop_now, true);
+        resume_workers();
+    }
     join_workers();
     out.rss_after = rss_kb();
     out.max_stall = watch.max_stall;
@@ -690,7 +760,7 @@ static void usage(void)
             "               --op OP[:THREADS][,OP...] [--threads N] [--slices N]\n"
             "               [--seconds S --warmup S | --count N] [--names N]\n"
             "               [--io-size BYTES] [--file-size BYTES] [--dump]\n"
-            "               [--progress S] [--stall-limit S] [--log-level N]\n"
+            "               [--progress S] [--stall-limit S] [--log-level N] [--ack-marks]\n"
             "ops: lookup stat create write4k read4k missing seqwrite seqread mixed\n"
             "Logs (NAME.log) and statedumps (--dump: NAME-OP.dump) go to --workdir.\n");
     _exit(64);
@@ -756,7 +826,7 @@ static void parse(int argc, char **argv)
         {"count", 1, 0, 'n'},     {"names", 1, 0, 'N'},       {"io-size", 1, 0, 'b'},
         {"file-size", 1, 0, 'f'}, {"dump", 0, 0, 'd'},        {"progress", 1, 0, 'p'},
         {"slices", 1, 0, 'x'},    {"stall-limit", 1, 0, 'S'}, {"log-level", 1, 0, 'L'},
-        {0, 0, 0, 0},
+        {"ack-marks", 0, 0, 'A'}, {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -772,6 +842,7 @@ static void parse(int argc, char **argv)
         case 'b': opt.io_size = (size_t)positive("--io-size", optarg); break;
         case 'f': opt.file_size = (size_t)positive("--file-size", optarg); break;
         case 'd': opt.dump = 1; break;
+        case 'A': opt.ack_marks = 1; break;
         case 'p': opt.progress = positive("--progress", optarg); break;
         case 'x': opt.slices = (int)positive("--slices", optarg); break;
         case 'S': opt.stall_limit = positive("--stall-limit", optarg); break;

@@ -46,12 +46,20 @@ def parse_args():
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--names", type=int, default=200)
     parser.add_argument("--target", choices=("brick", "client"), default="brick")
-    parser.add_argument("--output", default="perf.data")
+    parser.add_argument("--output", help="default: perf.data, or perf-stat.txt with --stat")
     parser.add_argument("--dwarf", action="store_true",
                         help="call graphs from DWARF (bigger, slower; Rust has no frame pointers)")
     parser.add_argument("--stat", action="store_true",
                         help="perf stat (context switches, task clock, futex calls per op)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.stat and args.target == "client":
+        # perf stat would count the driver's whole life (start-up, warm-up)
+        # against the operations of its measured slice only.
+        parser.error("--stat counts the brick only (no --target client)")
+    if args.stat and "," in args.op:
+        parser.error("--stat takes one --op (its counts are for one measured slice)")
+    args.output = args.output or ("perf-stat.txt" if args.stat else "perf.data")
+    return args
 
 
 def main():
@@ -74,18 +82,24 @@ def main():
                 command = [*perf_command, "--", *command]
                 output = subprocess.run(command, capture_output=True, text=True).stdout
                 print(output)
-                if args.stat:
-                    print_per_op(args.output, operations(output))
                 return 0
-            driver = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            # The driver pauses at each mark until told to go on: perf is
+            # attached before the slice's first operation and detached after
+            # its last (the brick idles meanwhile).
+            driver = subprocess.Popen([*command, "--ack-marks"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
             perf = None
             for line in driver.stdout:
                 if line.startswith("mark start"):
                     perf = subprocess.Popen([*perf_command, "-p", str(brick.pid)],
                                             stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)  # perf attaches to every thread of the brick
                 elif line.startswith("mark end") and perf:
                     perf.send_signal(signal.SIGINT)
                     perf.wait(30)
+                if line.startswith("mark "):
+                    driver.stdin.write("go\n")
+                    driver.stdin.flush()
                 elif line.startswith("result"):
                     print(line.strip())
                     ops += operations(line)
@@ -116,6 +130,9 @@ def print_per_op(path, ops):
         return
     for line in Path(path).read_text().splitlines():
         fields = line.split()
+        if len(fields) >= 2 and fields[0] == "<not":
+            print(f"{fields[2]:28} not counted ({' '.join(fields[:2])})")
+            continue
         if len(fields) < 2 or not fields[0].replace(",", "").replace(".", "").isdigit():
             continue
         if fields[1] not in ("msec", *STAT_EVENTS.split(",")):
