@@ -80,6 +80,11 @@ pub struct Taken {
 }
 
 impl Taken {
+    /// How many arguments are left to convert.
+    pub fn left(&self) -> usize {
+        self.rest.len()
+    }
+
     /// Each argument as its Python value, in the call's order.
     pub fn into_python(mut self, py: Python<'_>, owner: &Owner) -> PyResult<Vec<Py<PyAny>>> {
         let mut values = Vec::with_capacity(self.rest.len());
