@@ -86,17 +86,29 @@ impl Taken {
     }
 
     /// Each argument as its Python value, in the call's order.
-    pub fn into_python(mut self, py: Python<'_>, owner: &Owner) -> PyResult<Vec<Py<PyAny>>> {
+    pub fn into_python(self, py: Python<'_>, owner: &Owner) -> PyResult<Vec<Py<PyAny>>> {
         let mut values = Vec::with_capacity(self.rest.len());
+        self.push_python(py, owner, |value| values.push(value))?;
+        Ok(values)
+    }
+
+    /// Hands each argument, as its Python value and in the call's order, to
+    /// `push` (into a vector the caller made for the whole call).
+    pub fn push_python(
+        mut self,
+        py: Python<'_>,
+        owner: &Owner,
+        mut push: impl FnMut(Py<PyAny>),
+    ) -> PyResult<()> {
         while let Some(value) = self.rest.pop() {
-            values.push(to_python(py, value, owner.clone())?);
+            push(to_python(py, value, owner.clone())?);
             if !self.rest.is_empty() && crate::fault::fails(crate::fault::Point::Conversion) {
                 return Err(pyo3::exceptions::PyMemoryError::new_err(
                     "a conversion failure injected (glupy._glupy._panic_at)",
                 ));
             }
         }
-        Ok(values)
+        Ok(())
     }
 }
 

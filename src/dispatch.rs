@@ -307,11 +307,17 @@ fn run(held: Held, side: Side, owned: Taken) {
                 }
             };
             let owner = inst.owner();
-            // Sized for the values that follow: no reallocation per call.
-            let mut call_args: Vec<Py<PyAny>> = Vec::with_capacity(5 + owned.left());
+            // Sized for the values that follow (no reallocation per call),
+            // with a free slot first for a bound method's self (see
+            // `call_vector`).
+            let mut call_args: Vec<Option<Py<PyAny>>> = Vec::with_capacity(6 + owned.left());
+            call_args.push(None);
             let (method, what) = match side {
                 Side::Fop => {
-                    call_args.extend([frame.into_any(), inst.this_obj.clone_ref(py).into_any()]);
+                    call_args.extend([
+                        Some(frame.into_any()),
+                        Some(inst.this_obj.clone_ref(py).into_any()),
+                    ]);
                     (inst.fop_methods[fop].as_ref(), "fop")
                 }
                 Side::Cbk {
@@ -320,35 +326,41 @@ fn run(held: Held, side: Side, owned: Taken) {
                     op_errno,
                 } => {
                     call_args.extend([
-                        frame.into_any(),
-                        child_name(py, &inst, child),
-                        inst.this_obj.clone_ref(py).into_any(),
-                        op_ret
-                            .into_pyobject(py)
-                            .map(|v| v.into_any().unbind())
-                            .unwrap_or_else(|_| py.None()),
-                        op_errno
-                            .into_pyobject(py)
-                            .map(|v| v.into_any().unbind())
-                            .unwrap_or_else(|_| py.None()),
+                        Some(frame.into_any()),
+                        Some(child_name(py, &inst, child)),
+                        Some(inst.this_obj.clone_ref(py).into_any()),
+                        Some(
+                            op_ret
+                                .into_pyobject(py)
+                                .map(|v| v.into_any().unbind())
+                                .unwrap_or_else(|_| py.None()),
+                        ),
+                        Some(
+                            op_errno
+                                .into_pyobject(py)
+                                .map(|v| v.into_any().unbind())
+                                .unwrap_or_else(|_| py.None()),
+                        ),
                     ]);
                     (inst.cbk_methods[fop].as_ref(), "cbk")
                 }
             };
             let Some(method) = method else { return };
-            match owned.into_python(py, &owner) {
-                Ok(values) => call_args.extend(values),
-                Err(e) => {
-                    report(py, &state, ticket, &e, "converting arguments");
-                    return;
-                }
+            if let Err(e) = owned.push_python(py, &owner, |value| call_args.push(Some(value))) {
+                report(py, &state, ticket, &e, "converting arguments");
+                return;
             }
-            let frame_obj = call_args[0].clone_ref(py);
+            let frame_obj = match &call_args[1] {
+                Some(frame) => frame.clone_ref(py),
+                None => return, // never: pushed above
+            };
             let stats = &inst.stats[fop];
             // Python's own time: without the winds and unwinds it made
             // (the child's and the parents' time, see outside_python).
             let (started, outside) = (Instant::now(), threads::outside_ns());
-            let result = call_vector(py, method, &call_args);
+            let result = call_vector(py, method, &mut call_args);
+            // The arguments' references go now, as a tuple's would.
+            drop(call_args);
             let elapsed = started.elapsed().as_nanos() as u64;
             let own = elapsed.saturating_sub(threads::outside_ns().wrapping_sub(outside));
             stats.python_ns.fetch_add(own, Ordering::Relaxed);
@@ -389,19 +401,37 @@ fn run(held: Held, side: Side, owned: Taken) {
     });
 }
 
-/// Calls `method` with `args` as positional arguments by vectorcall:
-/// no argument tuple is made and freed per call.
-fn call_vector(py: Python<'_>, method: &Py<PyAny>, args: &[Py<PyAny>]) -> PyResult<Py<PyAny>> {
-    // SAFETY: the GIL is held (`py`); `Py<PyAny>` is a transparent non-null
-    // object pointer, so `args` is an array of `args.len()` owned references
-    // that outlive the call (borrowed by it, as vectorcall's contract asks);
-    // no keyword names; the result is a new reference or NULL with an
-    // exception set, which `from_owned_ptr_or_err` takes as such.
+/// Calls `method` with `slots[1..]` as positional arguments by vectorcall:
+/// no argument tuple is made and freed per call, and `slots[0]`, empty,
+/// lets a bound method put its self there for the call instead of copying
+/// the arguments into a new array (CPython does so past four of them).
+fn call_vector(
+    py: Python<'_>,
+    method: &Py<PyAny>,
+    slots: &mut [Option<Py<PyAny>>],
+) -> PyResult<Py<PyAny>> {
+    let well_formed = matches!(slots.first(), Some(None)) && slots[1..].iter().all(Option::is_some);
+    if !well_formed {
+        return Err(PyRuntimeError::new_err("malformed call arguments"));
+    }
+    let count = slots.len() - 1;
+    // SAFETY: the GIL is held (`py`). `Option<Py<PyAny>>` has the layout of
+    // a nullable object pointer (pyo3 documents `Py<T>` as a non-null
+    // pointer, and `Option` of one is the null niche), so from the second
+    // slot on there are `count` owned, non-null references that outlive the
+    // call (borrowed by it). The pointer is taken from the whole of `slots`,
+    // mutably borrowed: PY_VECTORCALL_ARGUMENTS_OFFSET lets the callee write
+    // the slot before the arguments, our empty first one, for the duration
+    // of the call; CPython writes a borrowed self there and puts the NULL
+    // back before it returns. No keyword names. The result is a new
+    // reference, or NULL with an exception set, which
+    // `from_owned_ptr_or_err` takes as such.
     unsafe {
+        let args = slots.as_mut_ptr().add(1);
         let ret = pyo3::ffi::PyObject_Vectorcall(
             method.as_ptr(),
-            args.as_ptr().cast::<*mut pyo3::ffi::PyObject>(),
-            args.len(),
+            args.cast::<*mut pyo3::ffi::PyObject>(),
+            count | pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
             std::ptr::null_mut(),
         );
         Bound::from_owned_ptr_or_err(py, ret).map(Bound::unbind)
