@@ -434,9 +434,19 @@ fn call_vector(
             count | pyo3::ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
             std::ptr::null_mut(),
         );
+        // A callee that broke vectorcall's contract and left its borrowed
+        // self in the free slot: never released as if it were ours.
+        if let Some(stray) = slots[0].take() {
+            std::mem::forget(stray);
+        }
         Bound::from_owned_ptr_or_err(py, ret).map(Bound::unbind)
     }
 }
+
+// `call_vector` passes `Option<Py<PyAny>>` slots as object pointers.
+const _: () = assert!(
+    std::mem::size_of::<Option<Py<PyAny>>>() == std::mem::size_of::<*mut pyo3::ffi::PyObject>()
+);
 
 struct RestoreThis(*mut ffi::xlator_t);
 
