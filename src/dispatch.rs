@@ -310,14 +310,12 @@ fn run(held: Held, side: Side, owned: Taken) {
             // Sized for the values that follow (no reallocation per call),
             // with a free slot first for a bound method's self (see
             // `call_vector`).
+            let frame_obj = frame.into_any();
             let mut call_args: Vec<Option<Py<PyAny>>> = Vec::with_capacity(6 + owned.left());
-            call_args.push(None);
+            call_args.extend([None, Some(frame_obj.clone_ref(py))]);
             let (method, what) = match side {
                 Side::Fop => {
-                    call_args.extend([
-                        Some(frame.into_any()),
-                        Some(inst.this_obj.clone_ref(py).into_any()),
-                    ]);
+                    call_args.push(Some(inst.this_obj.clone_ref(py).into_any()));
                     (inst.fop_methods[fop].as_ref(), "fop")
                 }
                 Side::Cbk {
@@ -326,7 +324,6 @@ fn run(held: Held, side: Side, owned: Taken) {
                     op_errno,
                 } => {
                     call_args.extend([
-                        Some(frame.into_any()),
                         Some(child_name(py, &inst, child)),
                         Some(inst.this_obj.clone_ref(py).into_any()),
                         Some(
@@ -350,10 +347,6 @@ fn run(held: Held, side: Side, owned: Taken) {
                 report(py, &state, ticket, &e, "converting arguments");
                 return;
             }
-            let frame_obj = match &call_args[1] {
-                Some(frame) => frame.clone_ref(py),
-                None => return, // never: pushed above
-            };
             let stats = &inst.stats[fop];
             // Python's own time: without the winds and unwinds it made
             // (the child's and the parents' time, see outside_python).
