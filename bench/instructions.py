@@ -24,7 +24,6 @@ Read it beside run.py's CPU figures, not instead of them.
 
 import argparse
 import datetime
-import re
 import shutil
 import subprocess
 import sys
@@ -80,7 +79,7 @@ def measure(config, op, seconds, workdir):
                 driver.stdin.write("go\n")
                 driver.stdin.flush()
             elif line.startswith("result"):
-                ops += int(re.search(r" ops=(\d+)", line).group(1))
+                ops += bench.parse_fields(line)["ops"]
         if driver.wait() != 0:
             raise Failed(f"the driver exited {driver.returncode}")
     finally:
@@ -126,7 +125,7 @@ def main():
                     print(f"{name} {op}: not measured: {why}", file=sys.stderr, flush=True)
                     failed = True
                     continue
-                per_op[(name, op)] = (total / ops if ops else float("nan"), ops)
+                per_op[(name, op)] = (total / ops, ops)
                 print(f"{name:10} {op:7} {ops:7} ops {total:14,} instructions "
                       f"{per_op[(name, op)][0]:10,.0f} per op", flush=True)
         if args.keep:

@@ -11,7 +11,13 @@ import argparse
 import gzip
 import json
 import statistics
+import sys
 from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import aggregate  # noqa: E402
 
 
 def load(path):
@@ -20,16 +26,21 @@ def load(path):
         return json.load(f)
 
 
-def totals(round_results):
-    """(vol, op, threads) -> [ops, seconds, brick CPU s or None, driver CPU s]"""
-    out = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+def measured(round_results):
+    """(vol, op, threads) -> {ops_per_s, client_cpu_us, brick_cpu_us (only if
+    every slice has the brick's CPU: not a client-side experiment, an old
+    run)}, over the slices of one round (run.py's `aggregate`); None for a
+    measurement that did nothing."""
+    slices = defaultdict(list)
     for s in round_results:
-        t = out[(s["vol"], s["op"], s["threads"])]
-        t[0] += s["ops"]
-        t[1] += s["seconds"]
-        # None once any slice lacks it (a client-side experiment, an old run).
-        t[2] = t[2] + s["brick_cpu_s"] if t[2] is not None and "brick_cpu_s" in s else None
-        t[3] += s["cpu_s"]
+        slices[(s["vol"], s["op"], s["threads"])].append(s)
+    out = {}
+    for key, group in slices.items():
+        keys = ["ops_per_s", "client_cpu_us"]
+        if all("brick_cpu_s" in s for s in group):
+            keys.append("brick_cpu_us")
+        values = {k: aggregate(group, k) for k in keys}
+        out[key] = None if values["ops_per_s"] is None else values
     return out
 
 
@@ -51,21 +62,19 @@ def main():
         # A round's job (run.py's negative experiment runs two, over 200 and
         # 10,000 names, with the same configurations and operations).
         job = f"{r['job']}: " if r.get("job") not in (None, "ops") else ""
-        tot = totals(r["results"])
-        for (vol, op, threads), a in tot.items():
-            if vol != args.a or (args.b, op, threads) not in tot:
-                continue
-            b = tot[(args.b, op, threads)]
-            if not (a[0] and a[1] and b[0] and b[1]):
-                continue  # a slice that did nothing: no ratio to take
+        found = measured(r["results"])
+        for (vol, op, threads), a in found.items():
+            b = found.get((args.b, op, threads))
+            if vol != args.a or not a or not b:
+                continue  # not both measured, or one did nothing: no ratio
             key = f"{job}{op} {threads} thr."
-            rows[(key, f"ops/s {args.b} / {args.a}")].append((b[0] / b[1]) / (a[0] / a[1]))
+            rows[(key, f"ops/s {args.b} / {args.a}")].append(b["ops_per_s"] / a["ops_per_s"])
             for name, t in ((args.a, a), (args.b, b)):
-                rows[(key, f"driver CPU µs/op {name}")].append(t[3] / t[0] * 1e6)
-                if t[2] is not None:
-                    rows[(key, f"brick CPU µs/op {name}")].append(t[2] / t[0] * 1e6)
+                rows[(key, f"driver CPU µs/op {name}")].append(t["client_cpu_us"])
+                if "brick_cpu_us" in t:
+                    rows[(key, f"brick CPU µs/op {name}")].append(t["brick_cpu_us"])
                     rows[(key, f"both µs/op {name} (per round)")].append(
-                        (t[2] + t[3]) / t[0] * 1e6)
+                        t["brick_cpu_us"] + t["client_cpu_us"])
     if not rows:
         print(f"{args.a} and {args.b} have no operation in common in any round")
     for (key, what), values in sorted(rows.items()):

@@ -80,8 +80,7 @@ def main():
                        str(args.seconds), "--warmup", "1", "--names", str(args.names)]
             if args.target == "client":
                 command = [*perf_command, "--", *command]
-                output = subprocess.run(command, capture_output=True, text=True).stdout
-                print(output)
+                print(subprocess.run(command, capture_output=True, text=True).stdout)
                 return 0
             # The driver pauses at each mark until told to go on: perf is
             # attached before the slice's first operation and detached after
@@ -102,7 +101,7 @@ def main():
                     driver.stdin.flush()
                 elif line.startswith("result"):
                     print(line.strip())
-                    ops += operations(line)
+                    ops += bench.parse_fields(line)["ops"]
             driver.wait()
             time.sleep(0.2)
         finally:
@@ -115,12 +114,6 @@ def main():
 
 
 STAT_EVENTS = "context-switches,task-clock,syscalls:sys_enter_futex"
-
-
-def operations(text):
-    """The driver's operation count in its result lines."""
-    return sum(int(field[4:]) for line in text.splitlines() if line.startswith("result")
-               for field in line.split() if field.startswith("ops="))
 
 
 def print_per_op(path, ops):
