@@ -37,6 +37,7 @@ mod pymodule;
 #[cfg(test)]
 mod pystubs;
 mod queued;
+mod reply_fields;
 mod statedump;
 mod status;
 mod step;

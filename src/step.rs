@@ -13,6 +13,7 @@ use crate::aio;
 use crate::fops::FOPS;
 use crate::frame::Frame;
 use crate::instance::Instance;
+use crate::reply_fields;
 use crate::turn::Turn;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -384,19 +385,16 @@ fn answered_with_reply(
     if frame_ref.answered() {
         return Ok(true);
     }
-    if !result.get_type().is(aio::reply(py)?) {
+    let Some(reply) = reply_fields::read(&result) else {
+        return Ok(false);
+    };
+    let fop = fop_name(py, frame_ref.fop_index());
+    if !(reply.fop.is(fop) || reply.fop.eq(fop)?) {
         return Ok(false);
     }
-    if !result
-        .getattr(intern!(py, "fop"))?
-        .eq(fop_name(py, frame_ref.fop_index()))?
-    {
-        return Ok(false);
-    }
-    let op_ret: i32 = result.getattr(intern!(py, "op_ret"))?.extract()?;
-    let op_errno: i32 = result.getattr(intern!(py, "op_errno"))?.extract()?;
-    let args = result.getattr(intern!(py, "args"))?;
-    frame_ref.unwind(py, op_ret, op_errno, args.cast::<PyTuple>()?)?;
+    let op_ret: i32 = reply.op_ret.extract()?;
+    let op_errno: i32 = reply.op_errno.extract()?;
+    frame_ref.unwind(py, op_ret, op_errno, reply.args.cast::<PyTuple>()?)?;
     Ok(true)
 }
 
@@ -497,9 +495,8 @@ pub fn resolve(py: Python<'_>, future: &Bound<'_, PyAny>, reply: Bound<'_, PyAny
     Ok(())
 }
 
-/// A wind's reply as a `glupy.Reply`, made without running its Python
-/// `__init__` (a Python call per wind): the same four slots it sets, `args`
-/// a tuple already.
+/// A wind's reply as a `glupy.Reply`: made by its native base's `__new__`
+/// (src/reply_fields.rs), with no Python call.
 pub fn new_reply<'py>(
     py: Python<'py>,
     fop: usize,
@@ -507,13 +504,7 @@ pub fn new_reply<'py>(
     op_errno: i32,
     args: Bound<'py, PyTuple>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let class = aio::reply(py)?;
-    let reply = class.call_method1(intern!(py, "__new__"), (class,))?;
-    reply.setattr(intern!(py, "fop"), fop_name(py, fop))?;
-    reply.setattr(intern!(py, "op_ret"), op_ret)?;
-    reply.setattr(intern!(py, "op_errno"), op_errno)?;
-    reply.setattr(intern!(py, "args"), args)?;
-    Ok(reply)
+    aio::reply(py)?.call1((fop_name(py, fop), op_ret, op_errno, args))
 }
 
 /// A fop's name as a Python string, interned once per process (a task's

@@ -60,6 +60,11 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert errno_of(client, "/f", "user.step.odd_errno_later") == errno.EIO  # errno "abc"
         assert errno_of(client, "/", "user.step.odd_errno_later") == errno.EIO  # errno 10**30
         assert errno_of(client, "/f", "user.step.cancel") == errno.ETIMEDOUT
+        # A Reply changed in place, replaced, or of a subclass answers as it says.
+        assert errno_of(client, "/f", "user.step.changed_reply") == errno.EROFS
+        assert errno_of(client, "/f", "user.step.replaced_reply") == errno.EXDEV
+        assert within(client.getxattr, "/f", "user.step.subclass_reply") == b"mine"
+        assert within(client.getxattr, "/f", "user.step.reply_fields") == b"ok"
         # asyncio raises these out of the task's step; the loop goes on
         # (the next round's sleeps run on it).
         assert errno_of(client, "/f", "user.step.exit_first") == errno.EIO
@@ -80,7 +85,7 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert got[fop]["calls"] == got[fop]["answered"], got
         assert got[fop]["dropped"] == "0", got
     # gfapi asks twice per getxattr that succeeds (the size, then the value).
-    assert int(got["getxattr"]["calls"]) == (2 * 4 + 7) * rounds + (3 if timeout else 0), got
+    assert int(got["getxattr"]["calls"]) == (2 * 6 + 9) * rounds + (3 if timeout else 0), got
     log = brick.log_text()
     assert log.count("async_steps: raised after a wind") >= rounds
     assert log.count("getxattr_fop was cancelled; answered ETIMEDOUT") >= rounds

@@ -53,16 +53,24 @@ _loop_lock = threading.Lock()
 LOOP_STACK_BYTES = 64 << 20
 
 
-class Reply:
+try:  # the host's (src/reply_fields.rs): made and read without a Python call
+    from ._glupy import ReplyFields as _ReplyFields
+except ImportError:  # outside GlusterFS
+
+    class _ReplyFields:  # type: ignore[no-redef]
+        __slots__ = ("fop", "op_ret", "op_errno", "args")
+
+        def __init__(self, fop, op_ret, op_errno, args):
+            self.fop, self.op_ret, self.op_errno, self.args = fop, op_ret, op_errno, tuple(args)
+
+
+class Reply(_ReplyFields):
     """A callback's arguments: ``op_ret``, ``op_errno``, ``args`` (the rest,
     in the callback's order) and each of them by name (``reply.inode``)."""
 
-    # The host makes a wind's Reply without __init__, setting these slots
-    # itself (src/step.rs, new_reply): keep the two in step.
-    __slots__ = ("fop", "op_ret", "op_errno", "args")
-
-    def __init__(self, fop, op_ret, op_errno, args):
-        self.fop, self.op_ret, self.op_errno, self.args = fop, op_ret, op_errno, tuple(args)
+    # No __init__ here: the host makes a wind's Reply by calling this class,
+    # and its fields' own __new__ does all of it.
+    __slots__ = ()
 
     def __getattr__(self, name):
         names = FOPS[self.fop][1]

@@ -14,6 +14,7 @@ runs on (the wind's, when the child answers inline), and
 ``user.step.seen`` answers those names."""
 
 import asyncio
+import copy
 import errno
 import gc
 import threading
@@ -109,6 +110,70 @@ class xlator(glupy.Translator):
     def text(name, value):
         data = value.encode()
         return glupy.Reply("getxattr", len(data), 0, (glupy.Dict({name: data}), None))
+
+    async def case_changed_reply(self, frame, loc, name):
+        # A wind's reply, changed in place and returned: what goes up is
+        # what it says now (posix answers the absent name ENODATA).
+        reply = await frame.wind(loc, "user.absent", None)
+        if type(reply) is not glupy.Reply or reply.op_errno != errno.ENODATA:
+            return self.text(name, f"unexpected {reply!r}")
+        reply.op_errno = errno.EROFS
+        return reply
+
+    async def case_replaced_reply(self, frame, loc, name):
+        reply = await frame.wind(loc, "user.absent", None)
+        return reply.replace(op_errno=errno.EXDEV)
+
+    async def case_subclass_reply(self, frame, loc, name):
+        class Mine(glupy.Reply):
+            __slots__ = ()
+
+        data = b"mine"
+        return Mine("getxattr", len(data), 0, [glupy.Dict({name: data}), None])
+
+    async def case_reply_fields(self, frame, loc, name):
+        """What a Reply is, in words: "ok" or what went wrong."""
+        problems = []
+
+        def check(what, ok):
+            if not ok:
+                problems.append(what)
+
+        value = glupy.Dict({name: b"v"})
+        made = glupy.Reply(fop="getxattr", op_ret=1, op_errno=0, args=[value, None])
+        check("args become a tuple", type(made.args) is tuple and made.args[0] is value)
+        check("args are read by name", made.dict is value and made.xdata is None)
+        check("the fields are read", (made.fop, made.op_ret, made.op_errno) == ("getxattr", 1, 0))
+        try:
+            made.inode
+            problems.append("an unknown name raises")
+        except AttributeError as e:
+            check("an unknown name says what there is", "dict, xdata" in str(e))
+        try:
+            made.other = 1
+            problems.append("no new attributes")
+        except AttributeError:
+            pass
+        twin = copy.copy(made)
+        check("a copy has the fields", (twin.fop, twin.op_ret, twin.args) == ("getxattr", 1, made.args))
+        check("a copy is a Reply", type(twin) is glupy.Reply and twin is not made)
+        check("repr", repr(made) == "<glupy.Reply getxattr op_ret=1 op_errno=0>")
+        try:
+            glupy.Reply("getxattr", 0, 0)
+            problems.append("args are required")
+        except TypeError:
+            pass
+        try:
+            glupy.Reply("getxattr", 0, 0, 5)
+            problems.append("args must be iterable")
+        except TypeError:
+            pass
+        made.op_ret = -1
+        check("a field is set", made.op_ret == -1)
+        wound = await frame.wind(loc, "user.absent", None)
+        check("a wind's reply is a Reply", type(wound) is glupy.Reply and type(wound.args) is tuple)
+        check("a wind's reply names its fop", wound.fop == "getxattr")
+        return self.text(name, "ok" if not problems else "; ".join(problems))
 
     async def case_twice(self, frame, loc, name):
         first = await frame.wind_fop("stat", loc, None)
