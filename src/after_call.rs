@@ -66,6 +66,7 @@ pub fn python_call<T>(request: &Arc<FrameState>, call: impl FnOnce(Python<'_>) -
     if same {
         return Python::attach(call);
     }
+    let call = |py: Python<'_>| crate::step::beside_a_paused_step(py, call);
     let outer = CALL.with(|c| {
         c.borrow_mut().replace(Call {
             request: Arc::clone(request),

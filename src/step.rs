@@ -419,10 +419,13 @@ pub fn pause(py: Python<'_>) -> PyResult<bool> {
             wake(py, l)?;
         }
         step.before = now;
-        l.leave_task.bind(py).call1((lp, step.task.bind(py)))?;
-        l.set_running_loop
+        // The loop stays this thread's running loop through the wind, as
+        // for any call a task's step makes; a translator's method called
+        // below meanwhile sees the one that was running before
+        // (`beside_a_paused_step`).
+        l.leave_task
             .bind(py)
-            .call1((step.previous.bind(py),))
+            .call1((lp, step.task.bind(py)))
             .map(drop)
     })();
     if let Err(e) = left {
@@ -432,6 +435,35 @@ pub fn pause(py: Python<'_>) -> PyResult<bool> {
     set_here(Here::Paused(step));
     l.turn.get().give_back();
     Ok(true)
+}
+
+/// Runs `call` (a translator's method, called by the host) with the loop
+/// that was running on this thread before its first step, if a wind of
+/// that step is below (paused, the glupy loop left set): the method is not
+/// part of the task, as it was not before the step.
+pub fn beside_a_paused_step<T>(py: Python<'_>, call: impl FnOnce(Python<'_>) -> T) -> T {
+    let previous = HERE.with(|h| match &*h.borrow() {
+        Here::Paused(step) => Some(step.previous.clone_ref(py)),
+        _ => None,
+    });
+    let Some(previous) = previous else {
+        return call(py);
+    };
+    /// Sets the glupy loop back when the call is over, however it ends.
+    struct Back<'py>(Python<'py>);
+    impl Drop for Back<'_> {
+        fn drop(&mut self) {
+            let py = self.0;
+            // Fails only without memory (a holder object is allocated);
+            // the next first step on this thread sets it anyway.
+            if let Ok(l) = the_loop(py) {
+                let _ = l.set_running_loop.bind(py).call1((l.lp.bind(py),));
+            }
+        }
+    }
+    let set = the_loop(py).and_then(|l| l.set_running_loop.bind(py).call1((previous,)));
+    let _back = set.is_ok().then_some(Back(py));
+    call(py)
 }
 
 /// The wind returned: the turn is taken back (waiting without the GIL, as
@@ -456,7 +488,6 @@ pub fn resume(py: Python<'_>) -> PyResult<()> {
     let lp = l.lp.bind(py);
     let task = step.task.clone_ref(py);
     set_here(Here::Running(step));
-    l.set_running_loop.bind(py).call1((lp,))?;
     l.enter_task.bind(py).call1((lp, task))?;
     // What the loop did meanwhile (it ran while the wind did) it knows of.
     let now = work(py, l)?;

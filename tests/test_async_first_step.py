@@ -174,6 +174,22 @@ def test_first_step_runs_on_the_calling_thread_as_a_task_of_the_loop(gluster):
     assert all(s.split("|")[1:] == ["True", "True", "True"] for s in seen), seen
 
 
+def test_a_method_below_a_first_step_sees_the_loop_that_ran_before_it(gluster):
+    # The glupy loop stays set on the thread through a first step's wind;
+    # a sync translator's fop and callback called below meanwhile (on the
+    # same io-threads worker: posix answers inline) see none, as they would
+    # without the async translator above, and the coroutine sees its loop
+    # again after the wind.
+    brick = gluster.brick([glupy("running_loop_probe"), glupy("async_steps"), IO_THREADS])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"x")
+    for _ in range(3):
+        seen = within(client.getxattr, "/f", "user.step.where").decode().split(";")
+        assert re.fullmatch(r"glfs_iotwr\w+", seen[0].split("|")[0]), seen
+        assert all(s.split("|")[1:] == ["True", "True", "True"] for s in seen), seen
+    assert within(client.getxattr, "/f", "user.probe.loops") == b"cbk:none,fop:none"
+
+
 @pytest.mark.parametrize("below_io_threads", [True, False], ids=["io-threads", "pool"])
 def test_many_concurrent_first_steps_lose_and_double_nothing(gluster, below_io_threads):
     brick = gluster.brick([glupy("async_steps"), IO_THREADS] if below_io_threads
