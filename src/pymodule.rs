@@ -94,7 +94,6 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<crate::answer_table::AnswerTable>()?;
     m.add_class::<Xlator>()?;
     m.add_class::<crate::turn::Turn>()?;
-    m.add_class::<crate::step::Capture>()?;
     m.add_class::<crate::reply_fields::ReplyFields>()?;
     m.add_function(wrap_pyfunction!(log, &m)?)?;
     m.add_function(wrap_pyfunction!(crate::step::_serving_the_loop, &m)?)?;

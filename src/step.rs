@@ -20,7 +20,6 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use std::cell::{Cell, RefCell};
-use std::sync::Mutex;
 
 /// How long a first step waits for the loop's turn before leaving the
 /// coroutine to the loop (seconds). Other first steps hold the turn only
@@ -42,9 +41,14 @@ struct Loop {
     set_running_loop: Py<PyAny>,
     enter_task: Py<PyAny>,
     leave_task: Py<PyAny>,
-    /// Stands for the loop's call_soon while a task is made (used by the
-    /// turn's holder only).
-    capture: Py<Capture>,
+    /// The loop object's attributes (its `__dict__`): read and changed
+    /// per first step as a dict, without attribute lookups.
+    attrs: Py<PyDict>,
+    /// Stands for the loop's call_soon while a task is made
+    /// (`capture_call_soon`, a builtin: called without a dict of keywords).
+    capture: Py<PyAny>,
+    /// The loop class's own call_soon, for a call the capture does not keep.
+    call_soon: Py<PyAny>,
 }
 
 static LOOP: PyOnceLock<Loop> = PyOnceLock::new();
@@ -68,7 +72,9 @@ fn the_loop(py: Python<'_>) -> PyResult<&'static Loop> {
             set_running_loop: events.getattr("_set_running_loop")?.unbind(),
             enter_task: tasks.getattr("_enter_task")?.unbind(),
             leave_task: tasks.getattr("_leave_task")?.unbind(),
-            capture: Py::new(py, Capture::default())?,
+            attrs: lp.getattr("__dict__")?.cast_into::<PyDict>()?.unbind(),
+            capture: wrap_pyfunction!(capture_call_soon, py)?.into_any().unbind(),
+            call_soon: lp.get_type().getattr("call_soon")?.unbind(),
             lp: lp.unbind(),
         })
     })
@@ -159,7 +165,7 @@ pub fn is_coroutine(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> 
 }
 
 fn work(py: Python<'_>, l: &Loop) -> PyResult<Work> {
-    let scheduled = l.lp.bind(py).getattr(intern!(py, "_scheduled"))?;
+    let scheduled = loop_attr(py, l, intern!(py, "_scheduled"))?;
     let count = scheduled.len()?;
     let earliest = if count > 0 {
         let first = scheduled.get_item(0)?;
@@ -174,6 +180,19 @@ fn work(py: Python<'_>, l: &Loop) -> PyResult<Work> {
         ready: l.ready.bind(py).len()?,
         scheduled: count,
         earliest,
+    })
+}
+
+/// An attribute the loop object holds itself (set by asyncio's __init__).
+fn loop_attr<'py>(
+    py: Python<'py>,
+    l: &Loop,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
+    l.attrs.bind(py).get_item(name)?.ok_or_else(|| {
+        pyo3::exceptions::PyAttributeError::new_err(format!(
+            "glupy: the event loop has no {name} (a Python whose asyncio differs?)"
+        ))
     })
 }
 
@@ -197,8 +216,7 @@ pub fn first_step(
         return Ok(false); // a wind below a first step came back here
     }
     let l = the_loop(py)?;
-    let lp = l.lp.bind(py);
-    if lp.getattr(intern!(py, "_debug"))?.is_truthy()? {
+    if loop_attr(py, l, intern!(py, "_debug"))?.is_truthy()? {
         return Ok(false);
     }
     // With an async-timeout, `_aio._run` wraps the coroutine and answers
@@ -312,14 +330,14 @@ fn take_step<'py>(
     // The task's constructor hands its first step to the loop's call_soon:
     // for that call, an attribute of the loop object shadows the method and
     // keeps the step for us (only the turn's holder may call call_soon).
-    let capture = l.capture.bind(py);
-    capture.get().take(); // nothing left over, whatever happened before
-    lp.setattr(intern!(py, "call_soon"), capture)?;
+    let attrs = l.attrs.bind(py);
+    CAPTURED.with(|c| *c.borrow_mut() = Some(None)); // armed, empty
+    attrs.set_item(intern!(py, "call_soon"), l.capture.bind(py))?;
     let task = l.task.bind(py).call((coroutine,), Some(&kwargs));
     // Taken before anything can return: a task whose making failed after
     // its call_soon leaves nothing (its step, coroutine, frame) behind.
-    let captured = capture.get().take();
-    lp.delattr(intern!(py, "call_soon"))?;
+    let captured = CAPTURED.with(|c| c.borrow_mut().take()).flatten();
+    attrs.del_item(intern!(py, "call_soon"))?;
     let task = task?;
     let Some((step, args, context)) = captured else {
         // An asyncio that schedules a task's first step without call_soon:
@@ -553,38 +571,43 @@ fn fop_name(py: Python<'_>, fop: usize) -> &Bound<'_, PyString> {
 /// What a task's constructor passed to `call_soon`: its first step.
 type Captured = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
 
-/// Stands for the loop's `call_soon` while a first step's task is made.
-#[pyclass(frozen, module = "glupy._glupy")]
-#[derive(Default)]
-pub struct Capture {
-    taken: Mutex<Option<Captured>>,
+thread_local! {
+    /// `Some` while this thread makes a first step's task (`take_step`):
+    /// the task's call_soon puts its step in it.
+    static CAPTURED: RefCell<Option<Option<Captured>>> = const { RefCell::new(None) };
 }
 
-impl Capture {
-    /// What was captured, if anything; empty after.
-    fn take(&self) -> Option<Captured> {
-        self.taken.lock().ok().and_then(|mut c| c.take())
-    }
-}
-
-#[pymethods]
-impl Capture {
-    #[pyo3(signature = (callback, *args, context=None))]
-    fn __call__(
-        &self,
-        callback: Py<PyAny>,
-        args: Py<PyTuple>,
-        context: Option<Py<PyAny>>,
-    ) -> PyResult<()> {
-        let mut taken = self.taken.lock().map_err(|_| {
-            pyo3::exceptions::PyRuntimeError::new_err("glupy: a first step's capture is poisoned")
-        })?;
-        if taken.is_some() {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "glupy: call_soon called twice while a first step's task was made",
-            ));
+/// Stands for the loop's `call_soon` while a first step's task is made:
+/// keeps the task's step for the thread making it. A call from elsewhere
+/// meanwhile (another thread) goes to the loop's own call_soon.
+#[pyfunction]
+#[pyo3(signature = (callback, *args, context=None))]
+fn capture_call_soon(
+    py: Python<'_>,
+    callback: Py<PyAny>,
+    args: Py<PyTuple>,
+    context: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let refused = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+        Some(slot @ None) => {
+            *slot = Some((callback, args, context));
+            Ok(None)
         }
-        *taken = Some((callback, args, context));
-        Ok(())
-    }
+        Some(Some(_)) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "glupy: call_soon called twice while a first step's task was made",
+        )),
+        None => Ok(Some((callback, args, context))),
+    })?;
+    let Some((callback, args, context)) = refused else {
+        return Ok(py.None());
+    };
+    let l = the_loop(py)?;
+    let mut call = vec![l.lp.clone_ref(py).into_any(), callback];
+    call.extend(args.bind(py).iter().map(Bound::unbind));
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(intern!(py, "context"), context)?;
+    l.call_soon
+        .bind(py)
+        .call(PyTuple::new(py, call)?, Some(&kwargs))
+        .map(Bound::unbind)
 }
