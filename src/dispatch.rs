@@ -2,6 +2,7 @@
 //! jobs that run Python for them on the pool's threads.
 
 use crate::answer::{Answer, Refusal, Ticket};
+use crate::awaited::Awaited;
 use crate::convert::{self, Taken};
 use crate::ffi::{self, glupy_slot_t};
 use crate::fops::FOPS;
@@ -88,7 +89,7 @@ unsafe extern "C" fn on_fop(
             let child = unsafe { ffi::glupy_first_child(this) };
             let cookie = WindCtx {
                 child,
-                future: None,
+                awaited: None,
             }
             .into_cookie();
             // SAFETY: winding our own frame with the arguments we were given.
@@ -128,14 +129,14 @@ unsafe extern "C" fn on_cbk(
     let fop = fop as usize;
     guarded("a callback entry", (), || {
         // SAFETY: every glupy wind passes a WindCtx cookie, returned once.
-        let WindCtx { child, future } = *unsafe { WindCtx::from_cookie(cookie) };
+        let WindCtx { child, awaited } = *unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
         // From here until the machine is told, a panic still answers.
         let mut arrival = Arrival {
             state: Arc::clone(&state),
-            asynchronous: future.is_some(),
-            future,
+            asynchronous: awaited.is_some(),
+            awaited,
             told: false,
         };
         crate::fault::point(crate::fault::Point::CallbackEntry);
@@ -145,7 +146,13 @@ unsafe extern "C" fn on_cbk(
             let owned = unsafe {
                 convert::take_args(&FOPS[fop].cbk_args, args, op_ret, this, &state.inst.life)
             };
-            if let Some(future) = arrival.future.take() {
+            let late = match arrival.awaited.take() {
+                Some(Awaited::Future(future)) => Some((future, owned)),
+                // Kept for the first step's wind, unless it returned first.
+                Some(Awaited::Slot(slot)) => slot.reply(op_ret, op_errno, owned).err(),
+                None => None,
+            };
+            if let Some((future, owned)) = late {
                 resolve_later(&state, fop, op_ret, op_errno, owned, future);
             }
             arrival.told = true;
@@ -190,8 +197,8 @@ unsafe extern "C" fn on_cbk(
 struct Arrival {
     state: Arc<FrameState>,
     asynchronous: bool,
-    /// The future a coroutine awaits, until handed to `resolve_later`.
-    future: Option<Py<PyAny>>,
+    /// How a coroutine awaits the reply, until it is handed over.
+    awaited: Option<Awaited>,
     told: bool,
 }
 
@@ -204,7 +211,12 @@ impl Drop for Arrival {
             self.state.reply_lost(libc::EIO);
             return;
         }
-        if let Some(future) = self.future.take() {
+        let future = match self.awaited.take() {
+            Some(Awaited::Future(future)) => Some(future),
+            Some(Awaited::Slot(slot)) => slot.lose(),
+            None => None,
+        };
+        if let Some(future) = future {
             fail_later(future, FOPS[self.state.fop].name.as_str());
         }
         self.state.async_reply();

@@ -3,6 +3,7 @@
 //! module performs what it decides on the C frame.
 
 use crate::answer::{Answer, Control, Go, Phase, Refusal, Ticket};
+use crate::awaited::{Awaited, ReplySlot};
 use crate::convert::{self, Outgoing};
 use crate::ffi;
 use crate::fops::FOPS;
@@ -54,11 +55,18 @@ struct Caller {
     gid: u32,
 }
 
+/// What a coroutine's wind returns, the awaitable of its reply.
+enum Awaitable {
+    Future(Py<PyAny>),
+    /// A first step's wind: the awaitable is made when it returns.
+    Slot(Arc<ReplySlot>),
+}
+
 /// One wind in flight: the cookie GlusterFS hands back to our callback.
 pub struct WindCtx {
     pub child: *mut ffi::xlator_t,
-    /// The future a coroutine awaits for this reply.
-    pub future: Option<Py<PyAny>>,
+    /// How a coroutine awaits this reply (None: a sync wind's).
+    pub awaited: Option<Awaited>,
 }
 
 impl WindCtx {
@@ -404,7 +412,7 @@ impl FrameState {
         // SAFETY: the cookie of a wind never handed to GlusterFS, taken
         // back once, here (the queue withdraws each wind once). Its future
         // is let go without the GIL: Python releases it later.
-        let asynchronous = unsafe { WindCtx::from_cookie(cookie) }.future.is_some();
+        let asynchronous = unsafe { WindCtx::from_cookie(cookie) }.awaited.is_some();
         let (shut, back) = {
             let mut control = self.control();
             if asynchronous {
@@ -575,11 +583,17 @@ impl Frame {
             Ok(paused) => return Ok(paused),
             Err(e) => e,
         };
+        Self::take_back(st, cookie);
+        Err(failed)
+    }
+
+    /// Takes back a wind registered and never made: its cookie, and its
+    /// count in the machine.
+    fn take_back(st: &Arc<FrameState>, cookie: usize) {
         // SAFETY: the cookie was made by this wind and never given to
         // GlusterFS: taken back once, here.
         drop(unsafe { WindCtx::from_cookie(cookie as *mut libc::c_void) });
         st.async_reply();
-        Err(failed)
     }
 
     /// Whether this Frame holds the request's only way to an answer (see
@@ -840,18 +854,27 @@ impl Frame {
             &values,
             st.inst.xl,
         )?;
-        let future = if st.is_asynchronous() {
-            Some(step::new_future(py)?)
-        } else {
+        // A coroutine's first step winds on this thread, and its reply
+        // usually comes back before the wind returns: it waits in a slot
+        // (src/awaited.rs). A wind from the loop gets a future.
+        let awaited = if !st.is_asynchronous() {
             None
+        } else if step::holds_turn() {
+            Some(Awaited::Slot(Arc::default()))
+        } else {
+            Some(Awaited::Future(step::new_future(py)?))
         };
         st.begin_wind(self.held.ticket())
             .map_err(|why| self.refused(why))?;
-        let awaitable = future.as_ref().map(|f| f.clone_ref(py));
+        let awaitable = match &awaited {
+            Some(Awaited::Future(future)) => Some(Awaitable::Future(future.clone_ref(py))),
+            Some(Awaited::Slot(slot)) => Some(Awaitable::Slot(Arc::clone(slot))),
+            None => None,
+        };
         let cookie = SendPtr(
             WindCtx {
                 child: target,
-                future,
+                awaited,
             }
             .into_cookie(),
         );
@@ -871,7 +894,14 @@ impl Frame {
             // method (one the sync path winds from): wound right here, the
             // loop's turn given back meanwhile; a reply that comes back
             // during the wind resolves the awaitable before it is returned.
-            Some(awaitable) if Self::paused(py, st, cookie_address)? => {
+            Some(Awaitable::Slot(slot)) => {
+                if !Self::paused(py, st, cookie_address)? {
+                    // holds_turn() said this thread runs a first step.
+                    Self::take_back(st, cookie_address);
+                    return Err(PyRuntimeError::new_err(
+                        "glupy: a first step's wind found no first step to pause",
+                    ));
+                }
                 let key = st.key();
                 // The child's time is not the coroutine's (see outside_python).
                 let out = threads::outside_python(|| {
@@ -881,14 +911,16 @@ impl Frame {
                 });
                 drop(out);
                 let resumed = step::resume(py);
-                // This frame's reply, if it came back during the wind.
+                // Anything else deferred for this frame during the wind (its
+                // reply waits in the slot).
                 threads::outside_python(|| threads::run_deferred(key));
                 resumed?;
-                Ok(awaitable)
+                // The reply, if it came back during the wind, else a future.
+                slot.awaitable(py, &st.inst, fop, || step::new_future(py))
             }
             // On the event loop: it must not run GlusterFS's code (a child
             // may block on disk), so a Python thread winds.
-            Some(awaitable) => {
+            Some(Awaitable::Future(awaitable)) => {
                 // The arguments' references go with the GIL held, as the
                 // graph's end expects of anything released outside an
                 // unwind (see `Life`).

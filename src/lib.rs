@@ -16,6 +16,7 @@ mod announce;
 mod answer;
 mod answer_table;
 pub mod api;
+mod awaited;
 mod collector;
 #[cfg(test)]
 mod compat_layout;

@@ -17,8 +17,9 @@ gather, cancellation), and the contextvars of the task are its own. A
 wind made in the step runs directly on that thread with the turn and the
 GIL given back (the thread is one that may block on GlusterFS: the sync
 path winds from it too); a reply that comes back during the wind (a child
-below io-threads answers inline) resolves the wind's future as soon as the
-turn is taken back, so ``await`` goes straight on. When the coroutine
+below io-threads answers inline) is returned ready to the coroutine (no
+future: src/awaited.rs), so ``await`` goes straight on; one that comes
+later resolves a future made when the wind returned. When the coroutine
 waits for anything not yet done, the step ends there and the loop thread
 runs the rest of the task, as for any task. If the turn is taken (the loop
 is running something, or this thread is already inside a first step), the
