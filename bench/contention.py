@@ -2,8 +2,10 @@
 """Issue 14, item 3: sync lookup/stat at 4 and 16 client threads against no
 translator, alone (run.py's python experiment measures six configurations;
 this one only what a contention experiment needs, so more rounds fit).
+With --async-cost, item 2 instead: the async def translator against the
+sync one at 1 thread, lookup and stat (added brick CPU, within each round).
 
-    bench/contention.py [--rounds 10] [--candidate NAME,...] [--pool]
+    bench/contention.py [--rounds 10] [--candidate NAME,...] [--pool | --async-cost]
 
 --candidate measures host builds installed as XLATORDIR/features/NAME.so
 side by side with the installed one (as run.py's); --pool adds the sync
@@ -29,16 +31,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--candidate", default="")
     parser.add_argument("--pool", action="store_true")
+    parser.add_argument("--async-cost", action="store_true")
     args = parser.parse_args()
 
     class Contention(bench.PythonHandled):
         title = "Issue 14, item 3: sync lookup/stat under contention (brick side)"
-        OPS = "lookup:1,lookup:4,stat:4,lookup:16"
+        OPS = "lookup:1,stat:1" if args.async_cost else "lookup:1,lookup:4,stat:4,lookup:16"
 
         def base_configs(self):
             configs = [NONE, Config("sync-auto", [glupy("lookup_stat")],
                                     describe="bench/xlators/lookup_stat.py, python-thread auto")]
-            if args.pool:
+            if args.async_cost:
+                configs.append(Config("async", [glupy("lookup_stat_async")],
+                                      describe="bench/xlators/lookup_stat_async.py, auto"))
+            elif args.pool:
                 configs += [
                     Config(f"pool{n}", [glupy("lookup_stat", **POOL, **{"python-threads": str(n)})],
                            describe=f"the same, python-thread pool, python-threads {n}")
@@ -47,6 +53,9 @@ def main():
 
         def report(self):
             return self.throughput_table() + "\n\n" + self.cost_table()
+
+    if args.async_cost:
+        Contention.title = "Issue 14, item 2: async def against sync at 1 thread (brick side)"
 
     bench.EXPERIMENTS = [Contention]
     sys.argv = [sys.argv[0], "--quick", "--rounds", str(args.rounds), "--only", "python",
