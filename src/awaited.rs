@@ -2,15 +2,15 @@
 //! loop hands its reply to an asyncio future. A wind of a coroutine's first
 //! step (src/step.rs), wound on the calling thread, usually has its reply
 //! back before the wind returns (a child below io-threads answers inline):
-//! the callback entry keeps it in the wind's `ReplySlot`, and the wind
-//! returns it as a `Ready` awaitable, with no future made, resolved and
-//! freed, and no job deferred to resolve it (issue 14: an `async def` fop
-//! at the cost of a sync one). A reply that is not back when the wind
-//! returns gets a future then, as any other.
+//! the callback entry keeps it in the wind's `ReplySlot`, without the GIL,
+//! and the wind returns it as the result of a future made then, with no job
+//! deferred to resolve it through the loop (issue 14: an `async def` fop at
+//! the cost of a sync one). A reply that is not back when the wind returns
+//! resolves that future when it comes, as any other.
 
 use crate::convert::Taken;
 use crate::instance::Instance;
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -93,9 +93,10 @@ impl ReplySlot {
     }
 
     /// The wind returned (this thread holds the GIL and the loop's turn):
-    /// what the coroutine awaits. A reply already back is made a
-    /// `glupy.Reply` here and returned ready; else a future of the loop
-    /// (made by `new_future`) that the reply will resolve.
+    /// the future the coroutine awaits, made by `new_future` (no Python
+    /// runs holding the slot's lock). A reply already back is made a
+    /// `glupy.Reply` and set as its result here; else the reply will
+    /// resolve it through the loop.
     pub fn awaitable(
         &self,
         py: Python<'_>,
@@ -103,56 +104,48 @@ impl ReplySlot {
         fop: usize,
         new_future: impl FnOnce() -> PyResult<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        let future = new_future();
         let mut slot = self.slot();
-        match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Replied {
-                op_ret,
-                op_errno,
-                values,
-            } => {
-                drop(slot);
-                let values = values.into_python(py, &inst.owner())?;
-                let reply =
-                    crate::step::new_reply(py, fop, op_ret, op_errno, PyTuple::new(py, values)?)?;
-                Ok(Py::new(py, Ready(reply.unbind()))?.into_any())
-            }
-            Slot::Waiting => {
-                // The callback entry waits for this lock without the GIL.
-                let future = new_future()?;
+        let taken = std::mem::replace(&mut *slot, Slot::Taken);
+        let (future, (op_ret, op_errno, values)) = match (future, taken) {
+            (
+                Ok(future),
+                Slot::Replied {
+                    op_ret,
+                    op_errno,
+                    values,
+                },
+            ) => (future, (op_ret, op_errno, values)),
+            (Ok(future), Slot::Waiting) => {
                 *slot = Slot::Future(future.clone_ref(py));
-                Ok(future)
+                return Ok(future);
             }
-            Slot::Lost => Err(PyRuntimeError::new_err(format!(
-                "the reply to this {} wind was lost by an internal error in glupy",
-                crate::fops::FOPS[fop].name
-            ))),
-            other => {
+            // No future for a reply that comes later: it is let go then.
+            (Err(e), Slot::Waiting) => return Err(e),
+            (Err(e), Slot::Replied { .. }) => {
+                drop(slot);
+                return Err(e); // the reply's values are released here
+            }
+            (_, Slot::Lost) => {
+                *slot = Slot::Lost;
+                return Err(PyRuntimeError::new_err(format!(
+                    "the reply to this {} wind was lost by an internal error in glupy",
+                    crate::fops::FOPS[fop].name
+                )));
+            }
+            (_, other) => {
                 *slot = other;
-                Err(PyRuntimeError::new_err(
+                return Err(PyRuntimeError::new_err(
                     "glupy: a first step's wind returned twice",
-                ))
+                ));
             }
-        }
-    }
-}
-
-/// The awaitable of a reply that is back: `await` gives the reply at once
-/// (as often as it is awaited), without the coroutine giving up its step.
-#[pyclass(frozen, module = "glupy._glupy")]
-pub struct Ready(Py<PyAny>);
-
-#[pymethods]
-impl Ready {
-    fn __await__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __iter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    /// Ends at once with the reply (StopIteration's value).
-    fn __next__(&self, py: Python<'_>) -> PyResult<()> {
-        Err(PyStopIteration::new_err((self.0.clone_ref(py),)))
+        };
+        drop(slot);
+        let values = values.into_python(py, &inst.owner())?;
+        let reply = crate::step::new_reply(py, fop, op_ret, op_errno, PyTuple::new(py, values)?)?;
+        future
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "set_result"), (reply,))?;
+        Ok(future)
     }
 }

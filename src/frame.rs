@@ -893,7 +893,7 @@ impl Frame {
             // A coroutine's first step, on the thread that called the fop
             // method (one the sync path winds from): wound right here, the
             // loop's turn given back meanwhile; a reply that comes back
-            // during the wind resolves the awaitable before it is returned.
+            // during the wind is the result of the future it returns.
             Some(Awaitable::Slot(slot)) => {
                 if !Self::paused(py, st, cookie_address)? {
                     // holds_turn() said this thread runs a first step.

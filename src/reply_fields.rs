@@ -1,16 +1,18 @@
 //! The fields of a `glupy.Reply` (python/glupy/_aio.py subclasses this
-//! with its methods): a wind's reply in a coroutine, and what a coroutine
-//! returns to answer. Native so that the host makes one per wind and reads
-//! one per answer without a Python call or an attribute lookup: as a Python
-//! class with slots, those cost more than the rest of a first step's glue
-//! (issue 14).
+//! with its `__init__` and methods): a wind's reply in a coroutine, and what
+//! a coroutine returns to answer. Native so that the host makes one per
+//! wind and reads one per answer without a Python call or an attribute
+//! lookup: as a Python class with slots, those cost more than the rest of a
+//! first step's glue (issue 14).
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 use pyo3::{PyTraverseError, PyVisit};
 
 /// `fop`, `op_ret`, `op_errno` and `args` (the callback's other arguments,
-/// in its order), each settable as a slot of the Python class was.
+/// in its order), each settable as a slot of the Python class was; None
+/// until `Reply.__init__` (or the host) sets them.
 #[pyclass(subclass, module = "glupy._glupy")]
 pub struct ReplyFields {
     #[pyo3(get, set)]
@@ -33,34 +35,21 @@ pub struct Answering<'py> {
 
 #[pymethods]
 impl ReplyFields {
-    /// `args` is any iterable (kept as a tuple).
+    /// Takes whatever the class is called with: `__init__` (Reply's, or a
+    /// subclass's with its own signature) sets the fields.
     #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
     fn new(
-        fop: Py<PyAny>,
-        op_ret: Py<PyAny>,
-        op_errno: Py<PyAny>,
-        args: &Bound<'_, PyAny>,
-    ) -> PyResult<Self> {
-        let args = match args.cast_exact::<PyTuple>() {
-            Ok(tuple) => tuple.clone().into_any(),
-            Err(_) => args.py().get_type::<PyTuple>().call1((args,))?,
-        };
-        Ok(ReplyFields {
-            fop,
-            op_ret,
-            op_errno,
-            args: args.unbind(),
-        })
-    }
-
-    /// For copy and pickle: the arguments `__new__` takes.
-    fn __getnewargs__(&self, py: Python<'_>) -> (Py<PyAny>, Py<PyAny>, Py<PyAny>, Py<PyAny>) {
-        (
-            self.fop.clone_ref(py),
-            self.op_ret.clone_ref(py),
-            self.op_errno.clone_ref(py),
-            self.args.clone_ref(py),
-        )
+        py: Python<'_>,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> Self {
+        ReplyFields {
+            fop: py.None(),
+            op_ret: py.None(),
+            op_errno: py.None(),
+            args: py.None(),
+        }
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -83,9 +72,40 @@ impl ReplyFields {
     }
 }
 
-/// The fields of `value` if it is a reply (a `glupy.Reply`, or another
-/// subclass of these fields).
-pub fn read<'py>(value: &Bound<'py, PyAny>) -> Option<Answering<'py>> {
+/// A `class` (glupy.Reply) with these fields, made without running its
+/// `__init__` (a Python call): by the fields' `__new__`, then set here.
+pub fn make<'py>(
+    class: &Bound<'py, PyAny>,
+    fop: &Bound<'py, PyAny>,
+    op_ret: i32,
+    op_errno: i32,
+    args: Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = class.py();
+    static NEW: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let new = NEW.get_or_try_init(py, || {
+        py.get_type::<ReplyFields>()
+            .getattr("__new__")
+            .map(Bound::unbind)
+    })?;
+    let made = new.bind(py).call1((class,))?;
+    {
+        let mut fields = made.cast::<ReplyFields>()?.try_borrow_mut()?;
+        fields.fop = fop.clone().unbind();
+        fields.op_ret = op_ret.into_pyobject(py)?.into_any().unbind();
+        fields.op_errno = op_errno.into_pyobject(py)?.into_any().unbind();
+        fields.args = args.into_any().unbind();
+    }
+    Ok(made)
+}
+
+/// The fields of `value` if it is exactly a `class` (glupy.Reply): a
+/// subclass may compute them (properties), so it is read by attribute, in
+/// Python (`_aio._answer`).
+pub fn read<'py>(value: &Bound<'py, PyAny>, class: &Bound<'py, PyAny>) -> Option<Answering<'py>> {
+    if !value.get_type().is(class) {
+        return None;
+    }
     let fields = value.cast::<ReplyFields>().ok()?.try_borrow().ok()?;
     let py = value.py();
     Some(Answering {

@@ -1,7 +1,8 @@
 //! A coroutine's first step on the thread that called its fop method
 //! (the design is in python/glupy/_aio.py's docstring): the glupy loop's
 //! turn, the step as a step of a real asyncio Task, the turn given back
-//! around a wind and taken again, the wind's future made and resolved.
+//! around a wind and taken again, the wind's reply set on a future made
+//! when it returns (src/awaited.rs).
 //! Done here rather than in Python so that an `async def` fop that winds
 //! once costs as little more than a sync one as asyncio allows (issue 14):
 //! each of these was a Python function call per fop; here they are a few C
@@ -229,6 +230,11 @@ pub fn first_step(
         return Ok(false);
     }
     let mut held = Held { turn, holds: true };
+    let mut running_before = RunningBefore {
+        py,
+        l,
+        previous: Some(previous.clone()),
+    };
     let stepped = take_step(py, l, inst, coro, frame, translator, bare, &previous);
     let ended = take_here();
     // Not Paused: a wind's resume that failed left the turn to others.
@@ -237,7 +243,7 @@ pub fn first_step(
         Here::Running(s) | Here::Paused(s) => Some(s.before),
         Here::Idle => None,
     };
-    let restored = l.set_running_loop.bind(py).call1((&previous,));
+    let restored = running_before.put_back();
     let outcome = stepped.and_then(|task| {
         restored?;
         let done = task.call_method0(intern!(py, "done"))?.is_truthy()?;
@@ -273,6 +279,35 @@ fn async_timeout_set(py: Python<'_>, translator: &Bound<'_, PyAny>) -> PyResult<
         Err(_) => Some(options.call_method1(intern!(py, "get"), ("async-timeout",))?),
     };
     value.map_or(Ok(false), |v| v.is_truthy())
+}
+
+/// The loop that was running on this thread before a first step: put back
+/// when the step ends, however it ends (a panic unwinding through it too,
+/// or the glupy loop would stay this thread's running loop for good).
+struct RunningBefore<'py> {
+    py: Python<'py>,
+    l: &'static Loop,
+    previous: Option<Bound<'py, PyAny>>,
+}
+
+impl RunningBefore<'_> {
+    fn put_back(&mut self) -> PyResult<()> {
+        match self.previous.take() {
+            Some(previous) => self
+                .l
+                .set_running_loop
+                .bind(self.py)
+                .call1((previous,))
+                .map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningBefore<'_> {
+    fn drop(&mut self) {
+        let _ = self.put_back();
+    }
 }
 
 /// The turn a first step holds: given back when the step ends, however it
@@ -331,8 +366,8 @@ fn take_step<'py>(
     // for that call, an attribute of the loop object shadows the method and
     // keeps the step for us (only the turn's holder may call call_soon).
     let attrs = l.attrs.bind(py);
-    CAPTURED.with(|c| *c.borrow_mut() = Some(None)); // armed, empty
     attrs.set_item(intern!(py, "call_soon"), l.capture.bind(py))?;
+    CAPTURED.with(|c| *c.borrow_mut() = Some(None)); // armed, empty
     let task = l.task.bind(py).call((coroutine,), Some(&kwargs));
     // Taken before anything can return: a task whose making failed after
     // its call_soon leaves nothing (its step, coroutine, frame) behind.
@@ -403,7 +438,7 @@ fn answered_with_reply(
     if frame_ref.answered() {
         return Ok(true);
     }
-    let Some(reply) = reply_fields::read(&result) else {
+    let Some(reply) = reply_fields::read(&result, aio::reply(py)?) else {
         return Ok(false);
     };
     let fop = fop_name(py, frame_ref.fop_index());
@@ -498,6 +533,8 @@ pub fn resume(py: Python<'_>) -> PyResult<()> {
         }
     };
     if !l.turn.get().take(py, None) {
+        // The step goes on without the loop: not as its runner.
+        let _ = l.set_running_loop.bind(py).call1((step.previous.bind(py),));
         set_here(Here::Paused(step));
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
             "glupy: the event loop's turn could not be taken back",
@@ -517,7 +554,8 @@ pub fn resume(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// The awaitable `frame.wind` returns in a coroutine.
+/// The future a coroutine's wind returns: made after a first step's wind
+/// (src/awaited.rs), before one from the loop.
 pub fn new_future(py: Python<'_>) -> PyResult<Py<PyAny>> {
     if holds_turn() {
         let l = the_loop(py)?;
@@ -544,8 +582,8 @@ pub fn resolve(py: Python<'_>, future: &Bound<'_, PyAny>, reply: Bound<'_, PyAny
     Ok(())
 }
 
-/// A wind's reply as a `glupy.Reply`: made by its native base's `__new__`
-/// (src/reply_fields.rs), with no Python call.
+/// A wind's reply as a `glupy.Reply`, made with no Python call
+/// (src/reply_fields.rs).
 pub fn new_reply<'py>(
     py: Python<'py>,
     fop: usize,
@@ -553,7 +591,7 @@ pub fn new_reply<'py>(
     op_errno: i32,
     args: Bound<'py, PyTuple>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    aio::reply(py)?.call1((fop_name(py, fop), op_ret, op_errno, args))
+    reply_fields::make(aio::reply(py)?, fop_name(py, fop), op_ret, op_errno, args)
 }
 
 /// A fop's name as a Python string, interned once per process (a task's

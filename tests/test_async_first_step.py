@@ -60,10 +60,13 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert errno_of(client, "/f", "user.step.odd_errno_later") == errno.EIO  # errno "abc"
         assert errno_of(client, "/", "user.step.odd_errno_later") == errno.EIO  # errno 10**30
         assert errno_of(client, "/f", "user.step.cancel") == errno.ETIMEDOUT
-        # A Reply changed in place, replaced, or of a subclass answers as it says.
+        # A Reply changed in place, replaced, or of a subclass (its own
+        # constructor, a computed field) answers as it says.
         assert errno_of(client, "/f", "user.step.changed_reply") == errno.EROFS
         assert errno_of(client, "/f", "user.step.replaced_reply") == errno.EXDEV
         assert within(client.getxattr, "/f", "user.step.subclass_reply") == b"mine"
+        assert errno_of(client, "/f", "user.step.subclass_init") == errno.EROFS
+        assert errno_of(client, "/f", "user.step.subclass_property") == errno.EXDEV
         assert within(client.getxattr, "/f", "user.step.reply_fields") == b"ok"
         # asyncio raises these out of the task's step; the loop goes on
         # (the next round's sleeps run on it).
@@ -85,7 +88,7 @@ def test_first_step_cases_are_answered_once_each(gluster, timeout):
         assert got[fop]["calls"] == got[fop]["answered"], got
         assert got[fop]["dropped"] == "0", got
     # gfapi asks twice per getxattr that succeeds (the size, then the value).
-    assert int(got["getxattr"]["calls"]) == (2 * 6 + 9) * rounds + (3 if timeout else 0), got
+    assert int(got["getxattr"]["calls"]) == (2 * 6 + 11) * rounds + (3 if timeout else 0), got
     log = brick.log_text()
     assert log.count("async_steps: raised after a wind") >= rounds
     assert log.count("getxattr_fop was cancelled; answered ETIMEDOUT") >= rounds
@@ -172,6 +175,15 @@ def test_first_step_runs_on_the_calling_thread_as_a_task_of_the_loop(gluster):
     assert threads[2] == "glupy-asyncio", seen
     # A task of the glupy loop everywhere, with the log contextvar set.
     assert all(s.split("|")[1:] == ["True", "True", "True"] for s in seen), seen
+    # A loop in debug mode runs every coroutine itself (asyncio's checks
+    # hold only there), and the first step goes back to the calling thread
+    # when it leaves debug mode.
+    assert within(client.getxattr, "/f", "user.debug.on") == b"ok"
+    seen = within(client.getxattr, "/f", "user.step.where").decode().split(";")
+    assert [s.split("|")[0] for s in seen] == ["glupy-asyncio"] * 3, seen
+    assert within(client.getxattr, "/f", "user.debug.off") == b"ok"
+    seen = within(client.getxattr, "/f", "user.step.where").decode().split(";")
+    assert re.fullmatch(r"glfs_iotwr\w+", seen[0].split("|")[0]), seen
 
 
 def test_a_method_below_a_first_step_sees_the_loop_that_ran_before_it(gluster):

@@ -17,9 +17,10 @@ gather, cancellation), and the contextvars of the task are its own. A
 wind made in the step runs directly on that thread with the turn and the
 GIL given back (the thread is one that may block on GlusterFS: the sync
 path winds from it too); a reply that comes back during the wind (a child
-below io-threads answers inline) is returned ready to the coroutine (no
-future: src/awaited.rs), so ``await`` goes straight on; one that comes
-later resolves a future made when the wind returned. When the coroutine
+below io-threads answers inline) is kept by the callback entry and set as
+the result of the future the wind returns (src/awaited.rs), so ``await``
+goes straight on; one that comes later resolves that future through the
+loop. When the coroutine
 waits for anything not yet done, the step ends there and the loop thread
 runs the rest of the task, as for any task. If the turn is taken (the loop
 is running something, or this thread is already inside a first step), the
@@ -27,7 +28,7 @@ coroutine is submitted to the loop instead, as before. Answers given
 during the step are performed by the host once the step is over and the
 turn given back (src/frame.rs), never on the loop. The first step itself
 (the turn, the task, the pause and resume around a wind, the wind's
-future) is the host's, in Rust (src/step.rs): as Python functions they
+reply and future) is the host's, in Rust (src/step.rs): as Python functions they
 cost more than a sync fop does. Without an async-timeout the task runs the
 coroutine itself, and its end is answered by the host (a Reply) or by
 _settled; with one, _run wraps it. Every task of a translator starts from a
@@ -61,17 +62,20 @@ except ImportError:  # outside GlusterFS
     class _ReplyFields:  # type: ignore[no-redef]
         __slots__ = ("fop", "op_ret", "op_errno", "args")
 
-        def __init__(self, fop, op_ret, op_errno, args):
-            self.fop, self.op_ret, self.op_errno, self.args = fop, op_ret, op_errno, tuple(args)
-
 
 class Reply(_ReplyFields):
     """A callback's arguments: ``op_ret``, ``op_errno``, ``args`` (the rest,
     in the callback's order) and each of them by name (``reply.inode``)."""
 
-    # No __init__ here: the host makes a wind's Reply by calling this class,
-    # and its fields' own __new__ does all of it.
+    # The host makes a wind's Reply without __init__, setting the fields
+    # itself (src/reply_fields.rs, make): keep the two in step.
     __slots__ = ()
+
+    def __init__(self, fop, op_ret, op_errno, args):
+        self.fop, self.op_ret, self.op_errno, self.args = fop, op_ret, op_errno, tuple(args)
+
+    def __reduce__(self):
+        return type(self), (self.fop, self.op_ret, self.op_errno, self.args)
 
     def __getattr__(self, name):
         names = FOPS[self.fop][1]

@@ -17,6 +17,7 @@ import asyncio
 import copy
 import errno
 import gc
+import pickle
 import threading
 import time
 
@@ -100,6 +101,10 @@ class xlator(glupy.Translator):
             data = turn_checks().encode()
             frame.unwind(len(data), 0, glupy.Dict({name: data}), None)
             return None
+        if name in ("user.debug.on", "user.debug.off"):  # the loop's debug mode
+            glupy.loop().set_debug(name == "user.debug.on")
+            frame.unwind(2, 0, glupy.Dict({name: b"ok"}), None)
+            return None
         if not (name or "").startswith("user.step."):
             frame.wind(loc, name, xdata)  # gfapi's own (at init): synchronous
             return None
@@ -130,6 +135,30 @@ class xlator(glupy.Translator):
 
         data = b"mine"
         return Mine("getxattr", len(data), 0, [glupy.Dict({name: data}), None])
+
+    async def case_subclass_init(self, frame, loc, name):
+        # A subclass with a constructor of its own, calling Reply's.
+        class Refusal(glupy.Reply):
+            def __init__(self, errno_, note):
+                super().__init__("getxattr", -1, errno_, (None, None))
+                self.note = note
+
+        return Refusal(errno.EROFS, "read-only")
+
+    async def case_subclass_property(self, frame, loc, name):
+        # A subclass may compute a field: the answer is what it says.
+        class Computed(glupy.Reply):
+            __slots__ = ()
+
+            @property
+            def op_errno(self):
+                return errno.EXDEV
+
+            @op_errno.setter
+            def op_errno(self, value):
+                pass  # Reply.__init__ sets it; this one is computed
+
+        return Computed("getxattr", -1, 0, (None, None))
 
     async def case_reply_fields(self, frame, loc, name):
         """What a Reply is, in words: "ok" or what went wrong."""
@@ -168,11 +197,20 @@ class xlator(glupy.Translator):
             problems.append("args must be iterable")
         except TypeError:
             pass
+        plain = glupy.Reply("getxattr", -1, errno.ENODATA, (None, None))
+        back = pickle.loads(pickle.dumps(plain))
+        check("a Reply pickles", type(back) is glupy.Reply
+              and (back.fop, back.op_ret, back.op_errno, back.args) == ("getxattr", -1, errno.ENODATA, (None, None)))
         made.op_ret = -1
         check("a field is set", made.op_ret == -1)
-        wound = await frame.wind(loc, "user.absent", None)
+        # What a first step's wind returns is an asyncio future, done when
+        # the reply came back during the wind (posix answers inline).
+        awaitable = frame.wind(loc, "user.absent", None)
+        check("a wind returns a future", asyncio.isfuture(awaitable) and awaitable.done())
+        wound = await awaitable
         check("a wind's reply is a Reply", type(wound) is glupy.Reply and type(wound.args) is tuple)
         check("a wind's reply names its fop", wound.fop == "getxattr")
+        check("a wind's future keeps its result", awaitable.result() is wound)
         return self.text(name, "ok" if not problems else "; ".join(problems))
 
     async def case_twice(self, frame, loc, name):
