@@ -23,6 +23,17 @@ pub enum Awaited {
     Slot(Arc<ReplySlot>),
 }
 
+impl Awaited {
+    /// Another handle to the same future or slot (the wind keeps one, its
+    /// cookie carries the other).
+    pub fn clone_ref(&self, py: Python<'_>) -> Awaited {
+        match self {
+            Awaited::Future(future) => Awaited::Future(future.clone_ref(py)),
+            Awaited::Slot(slot) => Awaited::Slot(Arc::clone(slot)),
+        }
+    }
+}
+
 /// A first step's wind, between its callback entry (any thread, no GIL)
 /// and its return (the winding thread, GIL and loop's turn held again).
 #[derive(Default)]

@@ -3,7 +3,7 @@
 //! module performs what it decides on the C frame.
 
 use crate::answer::{Answer, Control, Go, Phase, Refusal, Ticket};
-use crate::awaited::{Awaited, ReplySlot};
+use crate::awaited::Awaited;
 use crate::convert::{self, Outgoing};
 use crate::ffi;
 use crate::fops::FOPS;
@@ -53,13 +53,6 @@ struct Caller {
     pid: i32,
     uid: u32,
     gid: u32,
-}
-
-/// What a coroutine's wind returns, the awaitable of its reply.
-enum Awaitable {
-    Future(Py<PyAny>),
-    /// A first step's wind: the awaitable is made when it returns.
-    Slot(Arc<ReplySlot>),
 }
 
 /// One wind in flight: the cookie GlusterFS hands back to our callback.
@@ -866,11 +859,7 @@ impl Frame {
         };
         st.begin_wind(self.held.ticket())
             .map_err(|why| self.refused(why))?;
-        let awaitable = match &awaited {
-            Some(Awaited::Future(future)) => Some(Awaitable::Future(future.clone_ref(py))),
-            Some(Awaited::Slot(slot)) => Some(Awaitable::Slot(Arc::clone(slot))),
-            None => None,
-        };
+        let awaitable = awaited.as_ref().map(|a| a.clone_ref(py));
         let cookie = SendPtr(
             WindCtx {
                 child: target,
@@ -894,7 +883,7 @@ impl Frame {
             // method (one the sync path winds from): wound right here, the
             // loop's turn given back meanwhile; a reply that comes back
             // during the wind is the result of the future it returns.
-            Some(Awaitable::Slot(slot)) => {
+            Some(Awaited::Slot(slot)) => {
                 if !Self::paused(py, st, cookie_address)? {
                     // holds_turn() said this thread runs a first step.
                     Self::take_back(st, cookie_address);
@@ -920,7 +909,7 @@ impl Frame {
             }
             // On the event loop: it must not run GlusterFS's code (a child
             // may block on disk), so a Python thread winds.
-            Some(Awaitable::Future(awaitable)) => {
+            Some(Awaited::Future(awaitable)) => {
                 // The arguments' references go with the GIL held, as the
                 // graph's end expects of anything released outside an
                 // unwind (see `Life`).

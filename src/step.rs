@@ -230,10 +230,10 @@ pub fn first_step(
         return Ok(false);
     }
     let mut held = Held { turn, holds: true };
-    let mut running_before = RunningBefore {
+    let mut running_before = RunningWhenDropped {
         py,
         l,
-        previous: Some(previous.clone()),
+        running: Some(previous.clone()),
     };
     let stepped = take_step(py, l, inst, coro, frame, translator, bare, &previous);
     let ended = take_here();
@@ -281,31 +281,35 @@ fn async_timeout_set(py: Python<'_>, translator: &Bound<'_, PyAny>) -> PyResult<
     value.map_or(Ok(false), |v| v.is_truthy())
 }
 
-/// The loop that was running on this thread before a first step: put back
-/// when the step ends, however it ends (a panic unwinding through it too,
-/// or the glupy loop would stay this thread's running loop for good).
-struct RunningBefore<'py> {
+/// Sets `running` as this thread's running loop when dropped (or put back
+/// before): the loop that ran before a first step when the step ends,
+/// however it ends (a panic unwinding through it too, or the glupy loop
+/// would stay this thread's running loop for good); the glupy loop again
+/// after a method called beside a paused step.
+struct RunningWhenDropped<'py> {
     py: Python<'py>,
     l: &'static Loop,
-    previous: Option<Bound<'py, PyAny>>,
+    running: Option<Bound<'py, PyAny>>,
 }
 
-impl RunningBefore<'_> {
+impl RunningWhenDropped<'_> {
     fn put_back(&mut self) -> PyResult<()> {
-        match self.previous.take() {
-            Some(previous) => self
+        match self.running.take() {
+            Some(running) => self
                 .l
                 .set_running_loop
                 .bind(self.py)
-                .call1((previous,))
+                .call1((running,))
                 .map(drop),
             None => Ok(()),
         }
     }
 }
 
-impl Drop for RunningBefore<'_> {
+impl Drop for RunningWhenDropped<'_> {
     fn drop(&mut self) {
+        // Fails only without memory (a holder object is allocated); the
+        // next first step on this thread sets it anyway.
         let _ = self.put_back();
     }
 }
@@ -499,23 +503,16 @@ pub fn beside_a_paused_step<T>(py: Python<'_>, call: impl FnOnce(Python<'_>) -> 
         Here::Paused(step) => Some(step.previous.clone_ref(py)),
         _ => None,
     });
-    let Some(previous) = previous else {
+    let (Some(previous), Ok(l)) = (previous, the_loop(py)) else {
         return call(py);
     };
-    /// Sets the glupy loop back when the call is over, however it ends.
-    struct Back<'py>(Python<'py>);
-    impl Drop for Back<'_> {
-        fn drop(&mut self) {
-            let py = self.0;
-            // Fails only without memory (a holder object is allocated);
-            // the next first step on this thread sets it anyway.
-            if let Ok(l) = the_loop(py) {
-                let _ = l.set_running_loop.bind(py).call1((l.lp.bind(py),));
-            }
-        }
-    }
-    let set = the_loop(py).and_then(|l| l.set_running_loop.bind(py).call1((previous,)));
-    let _back = set.is_ok().then_some(Back(py));
+    let set = l.set_running_loop.bind(py).call1((previous,));
+    // The glupy loop is set back when the call is over, however it ends.
+    let _back = set.is_ok().then(|| RunningWhenDropped {
+        py,
+        l,
+        running: Some(l.lp.bind(py).clone()),
+    });
     call(py)
 }
 
