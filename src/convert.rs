@@ -18,6 +18,7 @@ use crate::values::refs::{DictRef, FdRef, InodeRef, IobrefRef, Life};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList};
+use smallvec::SmallVec;
 use std::any::Any;
 use std::ffi::{CStr, CString, OsString};
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub enum Owned {
     Fd(FdRef),
     Dict(DictRef),
     Inode(InodeRef),
-    Iatt(Box<ffi::iatt>),
+    Iatt(ffi::iatt),
     Str(OsString),
     Int(i64),
     Uint(u64),
@@ -80,11 +81,6 @@ pub struct Taken {
 }
 
 impl Taken {
-    /// How many arguments are left to convert.
-    pub fn left(&self) -> usize {
-        self.rest.len()
-    }
-
     /// Each argument as its Python value, in the call's order.
     pub fn into_python(self, py: Python<'_>, owner: &Owner) -> PyResult<Vec<Py<PyAny>>> {
         let mut values = Vec::with_capacity(self.rest.len());
@@ -164,7 +160,7 @@ pub unsafe fn take_args(
                     Ty::Fd => FdRef::take(p.cast()).map_or(Owned::Null, Owned::Fd),
                     Ty::Dict => DictRef::take(p.cast()).map_or(Owned::Null, Owned::Dict),
                     Ty::Inode => InodeRef::take(p.cast()).map_or(Owned::Null, Owned::Inode),
-                    Ty::Iatt => Owned::Iatt(Box::new(*(p as *const ffi::iatt))),
+                    Ty::Iatt => Owned::Iatt(*(p as *const ffi::iatt)),
                     Ty::Str => Owned::Str(crate::values::os_string(
                         CStr::from_ptr(p.cast()).to_bytes(),
                     )),
@@ -208,7 +204,7 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
         Owned::Fd(f) => Py::new(py, Fd::new(f, owner))?.into_any(),
         Owned::Dict(d) => Py::new(py, Dict::new(d.bound(owner.life.as_ref())))?.into_any(),
         Owned::Inode(i) => Py::new(py, Inode::new(i, owner))?.into_any(),
-        Owned::Iatt(raw) => Py::new(py, Iatt { raw: *raw })?.into_any(),
+        Owned::Iatt(raw) => Py::new(py, Iatt { raw })?.into_any(),
         Owned::Str(s) => s.into_pyobject(py)?.into_any().unbind(),
         Owned::Int(i) => i.into_pyobject(py)?.into_any().unbind(),
         Owned::Uint(u) => u.into_pyobject(py)?.into_any().unbind(),
@@ -248,44 +244,109 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
 }
 
 /// C arguments built from Python values, with what keeps them alive: GlusterFS
-/// references and copies of our own (`keep`), which any thread may drop
-/// without the GIL, and only for a loc (never in a reply) the Python value
-/// itself (`python`), which must be dropped with the GIL held.
-pub struct Outgoing {
-    pub slots: Vec<glupy_slot_t>,
-    keep: Vec<Box<dyn Any + Send>>,
-    python: Vec<Py<PyAny>>,
+/// references and copies of our own (`keep`, `iatts`), which any thread may
+/// drop without the GIL, and only for a loc (never in a reply) the Python
+/// value itself (`python`), which must be dropped with the GIL held.
+///
+/// One allocation holds it all up to a typical call's size (a lookup's
+/// reply: four slots, two iatts, three references): a wind and its unwind
+/// were a dozen, one for each vector and each reference boxed. Boxed as a
+/// whole, it moves as a pointer (an answer goes through several hands), and
+/// what the slots point to stays where it is.
+pub struct Outgoing(Box<Parts>);
+
+pub struct Parts {
+    pub slots: SmallVec<[glupy_slot_t; INLINE_SLOTS]>,
+    keep: SmallVec<[Kept; 4]>,
+    /// Copies of the iatt arguments, the slots pointing into them: room for
+    /// every iatt of the call is made first, so they never move.
+    iatts: SmallVec<[ffi::iatt; 2]>,
+    python: PythonHeld,
     /// The dict_t's the arguments carry, as arguments or in directory
     /// entries (see `carries_dict`).
-    dicts: Vec<*const libc::c_void>,
+    dicts: SmallVec<[*const libc::c_void; 2]>,
     /// Bytes in the vector argument, if there is one.
     data_len: Option<usize>,
 }
 
-// SAFETY: the slots point into `keep`/`python` or into objects they
-// reference; moving the whole bundle to another thread moves that
-// ownership with it.
+impl std::ops::Deref for Outgoing {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Outgoing {
+    fn deref_mut(&mut self) -> &mut Parts {
+        &mut self.0
+    }
+}
+
+/// Slots held without an allocation of their own: every callback of the
+/// fop table, and every fop but put (ten arguments), fits (checked by a
+/// test).
+const INLINE_SLOTS: usize = 8;
+
+/// The Python values an `Outgoing` keeps (a wound loc), to drop with the GIL.
+pub type PythonHeld = SmallVec<[Py<PyAny>; 1]>;
+
+/// A value an `Outgoing` keeps alive for its call. The counted references
+/// are held as they are (their object is what a slot points to); anything
+/// else is boxed, so that what the slot points into does not move.
+#[allow(dead_code)] // held only to be dropped (released) after the call
+enum Kept {
+    Inode(Arc<InodeRef>),
+    Fd(FdRef),
+    Dict(DictRef),
+    Iobref(IobrefRef),
+    Any(Box<dyn Any + Send>),
+}
+
+// SAFETY: the slots point into the boxed parts (`keep`, `iatts`,
+// `python`) or into objects they reference; moving the whole bundle to
+// another thread moves that ownership with it.
 unsafe impl Send for Outgoing {}
 
 impl Outgoing {
     /// All-NULL/zero arguments, as an error reply carries.
     pub fn empty(n: usize) -> Self {
-        Outgoing {
-            slots: vec![glupy_slot_t { i: 0 }; n.max(1)],
-            keep: Vec::new(),
-            python: Vec::new(),
-            dicts: Vec::new(),
+        Outgoing(Box::new(Parts {
+            slots: smallvec::smallvec![glupy_slot_t { i: 0 }; n.max(1)],
+            keep: SmallVec::new(),
+            iatts: SmallVec::new(),
+            python: SmallVec::new(),
+            dicts: SmallVec::new(),
             data_len: None,
-        }
+        }))
     }
 
     pub fn as_ptr(&self) -> *const glupy_slot_t {
         self.slots.as_ptr()
     }
 
+    /// Keeps `value` boxed, returning it where it stays until released.
     fn hold<T: Any + Send>(&mut self, value: T) -> &T {
-        self.keep.push(Box::new(value));
-        self.keep.last().unwrap().downcast_ref::<T>().unwrap()
+        let boxed: Box<dyn Any + Send> = Box::new(value);
+        self.keep.push(Kept::Any(boxed));
+        match self.keep.last() {
+            Some(Kept::Any(b)) => b.downcast_ref::<T>().expect("just pushed"),
+            _ => unreachable!("just pushed"),
+        }
+    }
+
+    fn keep(&mut self, kept: Kept) {
+        self.keep.push(kept);
+    }
+
+    /// Copies `raw` into the call's iatts, returning where it stays.
+    fn hold_iatt(&mut self, raw: ffi::iatt) -> *mut libc::c_void {
+        // A push past the room made first would move those already pointed to.
+        assert!(
+            self.iatts.len() < self.iatts.capacity(),
+            "room for every iatt was made"
+        );
+        self.iatts.push(raw);
+        self.iatts.last().expect("just pushed") as *const ffi::iatt as *mut libc::c_void
     }
 
     /// Whether the arguments carry `dict` (compared, never read).
@@ -298,9 +359,10 @@ impl Outgoing {
     /// Lets go of the C arguments and of what kept them alive, except the
     /// Python values, given back for the caller to drop with the GIL held
     /// (none for a reply: no callback takes a loc).
-    pub fn release(self) -> Vec<Py<PyAny>> {
-        drop(self.keep);
-        self.python
+    pub fn release(self) -> PythonHeld {
+        let Parts { keep, python, .. } = *self.0;
+        drop(keep);
+        python
     }
 }
 
@@ -348,6 +410,8 @@ pub fn from_python(
     // goes only down or up that graph.
     let in_graph = |life: Option<&Arc<Life>>| life.map_or(Ok(()), |l| l.check_in(graph));
     let mut out = Outgoing::empty(specs.len());
+    out.iatts
+        .reserve_exact(specs.iter().filter(|a| a.ty == Ty::Iatt).count());
     let mut vector_count: Option<(usize, i64)> = None;
     let mut vector_iobref: *mut ffi::iobref = std::ptr::null_mut();
     for (i, (arg, v)) in specs.iter().zip(values).enumerate() {
@@ -371,13 +435,13 @@ pub fn from_python(
                 let f = v.cast::<Fd>().map_err(|_| bad())?;
                 in_graph(f.get().fd.life())?;
                 out.slots[i].p = f.get().fd.get()?.cast();
-                out.hold(f.get().fd.clone());
+                out.keep(Kept::Fd(f.get().fd.clone()));
             }
             Ty::Inode => {
                 let n = v.cast::<Inode>().map_err(|_| bad())?;
                 in_graph(n.get().inode.life())?;
                 out.slots[i].p = n.get().inode.get()?.cast();
-                out.hold(Arc::clone(&n.get().inode));
+                out.keep(Kept::Inode(Arc::clone(&n.get().inode)));
             }
             Ty::Dict => {
                 let d = match v.cast::<Dict>() {
@@ -403,14 +467,11 @@ pub fn from_python(
                 in_graph(d.get().dict.life())?;
                 out.slots[i].p = d.get().dict.get()?.cast();
                 out.dicts.push(d.get().dict.as_ptr().cast());
-                out.hold(d.get().dict.clone());
+                out.keep(Kept::Dict(d.get().dict.clone()));
             }
             Ty::Iatt => {
                 let a = v.cast::<Iatt>().map_err(|_| bad())?;
-                let boxed = Box::new(a.borrow().raw);
-                let p = &*boxed as *const ffi::iatt as *mut libc::c_void;
-                out.hold(boxed);
-                out.slots[i].p = p;
+                out.slots[i].p = out.hold_iatt(a.borrow().raw);
             }
             Ty::Str => {
                 let bytes: Vec<u8> = if let Ok(b) = v.cast::<PyBytes>() {
@@ -462,7 +523,7 @@ pub fn from_python(
                 let r = v.cast::<Iobref>().map_err(|_| bad())?;
                 in_graph(r.get().iobref.life())?;
                 out.slots[i].p = r.get().iobref.get()?.cast();
-                out.hold(r.get().iobref.clone());
+                out.keep(Kept::Iobref(r.get().iobref.clone()));
             }
             Ty::Flock => {
                 let f = v.cast::<Flock>().map_err(|_| bad())?.borrow().to_c();
@@ -563,7 +624,7 @@ fn pair_vector_and_iobref(
         ));
     }
     out.slots[j].p = merged.as_ptr().cast();
-    out.hold(merged);
+    out.keep(Kept::Iobref(merged));
     Ok(())
 }
 
@@ -599,4 +660,17 @@ pub fn check_success_reply(fop: &str, specs: &[Arg], out: &Outgoing, op_ret: i32
          callback, or answer an error (op_ret -1, an errno).",
         missing.join(", ")
     )))
+}
+
+#[cfg(test)]
+#[test]
+fn every_callback_and_all_fops_but_put_fit_the_inline_slots() {
+    let fops = &crate::fops::FOPS;
+    assert!(fops.iter().all(|f| f.cbk_args.len() <= INLINE_SLOTS));
+    let over: Vec<&str> = fops
+        .iter()
+        .filter(|f| f.args.len() > INLINE_SLOTS)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(over, ["put"]);
 }

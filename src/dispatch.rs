@@ -13,6 +13,7 @@ use crate::{after_call, aio, logging, pool, threads};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use smallvec::SmallVec;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -319,11 +320,11 @@ fn run(held: Held, side: Side, owned: Taken) {
                 }
             };
             let owner = inst.owner();
-            // Sized for the values that follow (no reallocation per call),
-            // with a free slot first for a bound method's self (see
-            // `call_vector`).
+            // Inline for the values that follow (no allocation per call up
+            // to a create callback's twelve), with a free slot first for a
+            // bound method's self (see `call_vector`).
             let frame_obj = frame.into_any();
-            let mut call_args: Vec<Option<Py<PyAny>>> = Vec::with_capacity(6 + owned.left());
+            let mut call_args: SmallVec<[Option<Py<PyAny>>; 12]> = SmallVec::new();
             call_args.extend([None, Some(frame_obj.clone_ref(py))]);
             let (method, what) = match side {
                 Side::Fop => {

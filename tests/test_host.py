@@ -651,6 +651,23 @@ def test_a_translator_changes_what_it_winds_and_unwinds(gluster):
     assert os.stat(mount.mountpoint / "a").st_mode & 0o777 == 0o751
 
 
+def test_edited_iatts_of_a_reply_of_three_go_up_each_as_its_own(gluster):
+    """mkdir's reply carries three iatts (buf, preparent, postparent): the host
+    copies each for the unwind, and each must reach the client as the
+    callback left it, edited or not: the first is the one a copy moved after
+    it was pointed to would lose first. FUSE takes the new directory's
+    attributes from mkdir's own reply (cached for the attribute timeout)."""
+    brick = gluster.brick([glupy("modify")])
+    client = gluster.gfapi(brick)
+    mount = gluster.mount(brick, extra_args=("--attribute-timeout=600",))
+    os.mkdir(mount.mountpoint / "edited-dir", 0o755)
+    made = os.stat(mount.mountpoint / "edited-dir")
+    assert made.st_mode & 0o777 == 0o705
+    # Not edited: what posix gave, as gfapi's own lookup sees it.
+    assert made.st_ino == client.stat("/edited-dir").st_ino != 0
+    assert made.st_nlink == client.stat("/edited-dir").st_nlink == 2
+
+
 def test_names_that_are_not_utf8_survive_a_rebuilt_listing(gluster):
     brick = gluster.brick([glupy("modify")])  # rebuilds readdir(p) lists in Python
     mount = gluster.mount(brick)

@@ -40,3 +40,14 @@ class xlator(glupy.Translator):
         if op_ret == 0 and buf is not None:
             buf.st_mode = (buf.st_mode & ~0o777) | 0o751  # an edited Iatt
         frame.unwind(op_ret, op_errno, buf, xdata)
+
+    def mkdir_fop(self, frame, this, loc, mode, umask, xdata):
+        frame.local = (loc.name or "").startswith("edited-")
+        frame.wind(loc, mode, umask, xdata)
+
+    def mkdir_cbk(self, frame, cookie, this, op_ret, op_errno, inode, buf, preparent, postparent,
+                  xdata):
+        # An edited Iatt in a reply of three: each must go up as its own.
+        if op_ret == 0 and frame.local:
+            buf.st_mode = (buf.st_mode & ~0o777) | 0o705
+        frame.unwind(op_ret, op_errno, inode, buf, preparent, postparent, xdata)
