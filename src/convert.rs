@@ -255,8 +255,11 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
 /// what the slots point to stays where it is.
 pub struct Outgoing(Box<Parts>);
 
-pub struct Parts {
-    pub slots: SmallVec<[glupy_slot_t; INLINE_SLOTS]>,
+/// What an `Outgoing` holds, never moved out of its box while the slots
+/// point into it: private to this module (no `&mut Parts` leaves it), and
+/// taken apart only by `release`, after the call.
+struct Parts {
+    slots: SmallVec<[glupy_slot_t; INLINE_SLOTS]>,
     keep: SmallVec<[Kept; 4]>,
     /// Copies of the iatt arguments, the slots pointing into them: room for
     /// every iatt of the call is made first, so they never move.
@@ -267,19 +270,6 @@ pub struct Parts {
     dicts: SmallVec<[*const libc::c_void; 2]>,
     /// Bytes in the vector argument, if there is one.
     data_len: Option<usize>,
-}
-
-impl std::ops::Deref for Outgoing {
-    type Target = Parts;
-    fn deref(&self) -> &Parts {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Outgoing {
-    fn deref_mut(&mut self) -> &mut Parts {
-        &mut self.0
-    }
 }
 
 /// Slots held without an allocation of their own: every callback of the
@@ -302,8 +292,9 @@ enum Kept {
     Any(Box<dyn Any + Send>),
 }
 
-// SAFETY: the slots point into the boxed parts (`keep`, `iatts`,
-// `python`) or into objects they reference; moving the whole bundle to
+// SAFETY: the slots point into the boxed parts (`iatts`), into heap values
+// `keep` owns (boxed, or a reference's GlusterFS object), or into the
+// `OwnedLoc` a held `Loc` (`python`) owns; moving the whole bundle to
 // another thread moves that ownership with it.
 unsafe impl Send for Outgoing {}
 
@@ -321,15 +312,35 @@ impl Outgoing {
     }
 
     pub fn as_ptr(&self) -> *const glupy_slot_t {
-        self.slots.as_ptr()
+        self.0.slots.as_ptr()
     }
 
-    /// Keeps `value` boxed, returning it where it stays until released.
-    fn hold<T: Any + Send>(&mut self, value: T) -> &T {
+    /// Whether the arguments carry `dict` (compared, never read).
+    pub fn carries_dict(&self, dict: *const libc::c_void) -> bool {
+        self.0
+            .dicts
+            .iter()
+            .any(|&carried| std::ptr::eq(carried, dict))
+    }
+
+    /// Lets go of the C arguments and of what kept them alive, except the
+    /// Python values, given back for the caller to drop with the GIL held
+    /// (none for a reply: no callback takes a loc).
+    pub fn release(self) -> PythonHeld {
+        let Parts { keep, python, .. } = *self.0;
+        drop(keep);
+        python
+    }
+}
+
+impl Parts {
+    /// Keeps `value` boxed, returning it where it stays until released (a
+    /// slot's pointer is taken from this, after the value is in place).
+    fn hold<T: Any + Send>(&mut self, value: T) -> &mut T {
         let boxed: Box<dyn Any + Send> = Box::new(value);
         self.keep.push(Kept::Any(boxed));
-        match self.keep.last() {
-            Some(Kept::Any(b)) => b.downcast_ref::<T>().expect("just pushed"),
+        match self.keep.last_mut() {
+            Some(Kept::Any(b)) => b.downcast_mut::<T>().expect("just pushed"),
             _ => unreachable!("just pushed"),
         }
     }
@@ -346,23 +357,8 @@ impl Outgoing {
             "room for every iatt was made"
         );
         self.iatts.push(raw);
-        self.iatts.last().expect("just pushed") as *const ffi::iatt as *mut libc::c_void
-    }
-
-    /// Whether the arguments carry `dict` (compared, never read).
-    pub fn carries_dict(&self, dict: *const libc::c_void) -> bool {
-        self.dicts
-            .iter()
-            .any(|&carried| std::ptr::eq(carried, dict))
-    }
-
-    /// Lets go of the C arguments and of what kept them alive, except the
-    /// Python values, given back for the caller to drop with the GIL held
-    /// (none for a reply: no callback takes a loc).
-    pub fn release(self) -> PythonHeld {
-        let Parts { keep, python, .. } = *self.0;
-        drop(keep);
-        python
+        let held: &mut ffi::iatt = self.iatts.last_mut().expect("just pushed");
+        (held as *mut ffi::iatt).cast()
     }
 }
 
@@ -409,7 +405,8 @@ pub fn from_python(
     // A value bound to a graph (GlusterFS's, or Python's built in one)
     // goes only down or up that graph.
     let in_graph = |life: Option<&Arc<Life>>| life.map_or(Ok(()), |l| l.check_in(graph));
-    let mut out = Outgoing::empty(specs.len());
+    let mut outgoing = Outgoing::empty(specs.len());
+    let out = &mut *outgoing.0;
     out.iatts
         .reserve_exact(specs.iter().filter(|a| a.ty == Ty::Iatt).count());
     let mut vector_count: Option<(usize, i64)> = None;
@@ -527,18 +524,18 @@ pub fn from_python(
             }
             Ty::Flock => {
                 let f = v.cast::<Flock>().map_err(|_| bad())?.borrow().to_c();
-                out.slots[i].p = &*f as *const _ as *mut libc::c_void;
-                out.hold(f);
+                let held: &mut ffi::gf_flock = out.hold(*f);
+                out.slots[i].p = (held as *mut ffi::gf_flock).cast();
             }
             Ty::Statvfs => {
                 let s = v.cast::<Statvfs>().map_err(|_| bad())?.borrow().to_c();
-                out.slots[i].p = &*s as *const _ as *mut libc::c_void;
-                out.hold(s);
+                let held: &mut ffi::statvfs = out.hold(*s);
+                out.slots[i].p = (held as *mut ffi::statvfs).cast();
             }
             Ty::Lease => {
                 let l = v.cast::<Lease>().map_err(|_| bad())?.borrow().to_c()?;
-                out.slots[i].p = &*l as *const _ as *mut libc::c_void;
-                out.hold(l);
+                let held: &mut ffi::gf_lease = out.hold(*l);
+                out.slots[i].p = (held as *mut ffi::gf_lease).cast();
             }
             Ty::Dirents => {
                 let items: Vec<Py<Dirent>> = v.extract().map_err(|_| bad())?;
@@ -572,8 +569,8 @@ pub fn from_python(
             }
         }
     }
-    pair_vector_and_iobref(specs, &mut out, vector_count, vector_iobref)?;
-    Ok(out)
+    pair_vector_and_iobref(specs, out, vector_count, vector_iobref)?;
+    Ok(outgoing)
 }
 
 /// The count after a vector is always the vector's own (0 with no vector:
@@ -585,7 +582,7 @@ pub fn from_python(
 /// fresh one.
 fn pair_vector_and_iobref(
     specs: &[Arg],
-    out: &mut Outgoing,
+    out: &mut Parts,
     vector_count: Option<(usize, i64)>,
     vector_iobref: *mut ffi::iobref,
 ) -> PyResult<()> {
@@ -641,10 +638,10 @@ pub fn check_success_reply(fop: &str, specs: &[Arg], out: &Outgoing, op_ret: i32
             _ => true,
         })
         // SAFETY: reading the pointer member of slots we built for pointers.
-        .filter(|(i, _)| unsafe { out.slots[*i].p.is_null() })
+        .filter(|(i, _)| unsafe { out.0.slots[*i].p.is_null() })
         .map(|(_, a)| a.name.as_str())
         .collect();
-    if let Some(len) = out.data_len.filter(|len| *len < op_ret as usize) {
+    if let Some(len) = out.0.data_len.filter(|len| *len < op_ret as usize) {
         // Clients copy op_ret bytes out of the vector: more than it holds
         // would hand them whatever memory follows.
         return Err(PyValueError::new_err(format!(
