@@ -249,7 +249,7 @@ pub fn to_python(py: Python<'_>, value: Owned, owner: Owner) -> PyResult<Py<PyAn
 /// value itself (`python`), which must be dropped with the GIL held.
 ///
 /// One allocation holds it all up to a typical call's size (a lookup's
-/// reply: four slots, two iatts, three references): a wind and its unwind
+/// reply: four slots, two iatts, two references): a wind and its unwind
 /// were a dozen, one for each vector and each reference boxed. Boxed as a
 /// whole, it moves as a pointer (an answer goes through several hands), and
 /// what the slots point to stays where it is.
@@ -345,10 +345,6 @@ impl Parts {
         }
     }
 
-    fn keep(&mut self, kept: Kept) {
-        self.keep.push(kept);
-    }
-
     /// Copies `raw` into the call's iatts, returning where it stays.
     fn hold_iatt(&mut self, raw: ffi::iatt) -> *mut libc::c_void {
         // A push past the room made first would move those already pointed to.
@@ -432,13 +428,13 @@ pub fn from_python(
                 let f = v.cast::<Fd>().map_err(|_| bad())?;
                 in_graph(f.get().fd.life())?;
                 out.slots[i].p = f.get().fd.get()?.cast();
-                out.keep(Kept::Fd(f.get().fd.clone()));
+                out.keep.push(Kept::Fd(f.get().fd.clone()));
             }
             Ty::Inode => {
                 let n = v.cast::<Inode>().map_err(|_| bad())?;
                 in_graph(n.get().inode.life())?;
                 out.slots[i].p = n.get().inode.get()?.cast();
-                out.keep(Kept::Inode(Arc::clone(&n.get().inode)));
+                out.keep.push(Kept::Inode(Arc::clone(&n.get().inode)));
             }
             Ty::Dict => {
                 let d = match v.cast::<Dict>() {
@@ -464,7 +460,7 @@ pub fn from_python(
                 in_graph(d.get().dict.life())?;
                 out.slots[i].p = d.get().dict.get()?.cast();
                 out.dicts.push(d.get().dict.as_ptr().cast());
-                out.keep(Kept::Dict(d.get().dict.clone()));
+                out.keep.push(Kept::Dict(d.get().dict.clone()));
             }
             Ty::Iatt => {
                 let a = v.cast::<Iatt>().map_err(|_| bad())?;
@@ -520,7 +516,7 @@ pub fn from_python(
                 let r = v.cast::<Iobref>().map_err(|_| bad())?;
                 in_graph(r.get().iobref.life())?;
                 out.slots[i].p = r.get().iobref.get()?.cast();
-                out.keep(Kept::Iobref(r.get().iobref.clone()));
+                out.keep.push(Kept::Iobref(r.get().iobref.clone()));
             }
             Ty::Flock => {
                 let f = v.cast::<Flock>().map_err(|_| bad())?.borrow().to_c();
@@ -621,7 +617,7 @@ fn pair_vector_and_iobref(
         ));
     }
     out.slots[j].p = merged.as_ptr().cast();
-    out.keep(Kept::Iobref(merged));
+    out.keep.push(Kept::Iobref(merged));
     Ok(())
 }
 
