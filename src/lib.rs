@@ -42,6 +42,7 @@ mod reply_fields;
 mod statedump;
 mod status;
 mod step;
+mod task_registry;
 mod threads;
 mod turn;
 mod values;

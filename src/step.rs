@@ -63,6 +63,8 @@ fn the_loop(py: Python<'_>) -> PyResult<&'static Loop> {
         let tasks = py.import("asyncio.tasks")?;
         let future_kwargs = PyDict::new(py);
         future_kwargs.set_item("loop", &lp)?;
+        // Each first step makes a task, and the task registers itself.
+        crate::task_registry::make_native(py)?;
         Ok(Loop {
             turn: turn.unbind(),
             ready: lp.getattr("_ready")?.unbind(),

@@ -318,14 +318,17 @@ class xlator(glupy.Translator):
     async def case_where(self, frame, loc, name):
         """Threads and asyncio state seen before the first wind, after it,
         and after a sleep: the first step runs on the calling thread as a
-        task of the glupy loop, the rest on the loop's thread."""
+        task of the glupy loop, one of asyncio.all_tasks(), the rest on the
+        loop's thread."""
         seen = []
 
         def note():
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()
+            listed = task in asyncio.all_tasks(loop)
             log_id = _aio.current_log_id.get()
-            seen.append(f"{here()}|{loop is glupy.loop()}|{task is not None}|{log_id is not None}")
+            seen.append(f"{here()}|{loop is glupy.loop()}|{task is not None}|{listed}"
+                        f"|{log_id is not None}")
 
         note()
         await frame.wind_fop("stat", loc, None)
@@ -333,6 +336,58 @@ class xlator(glupy.Translator):
         await asyncio.sleep(0)
         note()
         return self.text(name, ";".join(seen))
+
+    async def case_registered(self, frame, loc, name):
+        """How many references asyncio's registry of tasks holds (a WeakSet:
+        each task's goes when the task dies), after a collection."""
+        gc.collect()
+        registry = next(getattr(asyncio.tasks, n) for n in ("_all_tasks", "_scheduled_tasks")
+                        if hasattr(asyncio.tasks, n))
+        return self.text(name, str(len(registry.data)))
+
+    async def case_registry_while_iterated(self, frame, loc, name):
+        """A task that dies while asyncio's registry is iterated over (as
+        asyncio.all_tasks() does) is taken out when the iteration ends, not
+        during it; the next task added takes it out at once. Answers how many
+        references are pending at each point, and whether the dead task's
+        is still in the set after the iteration."""
+        registry = next(getattr(asyncio.tasks, n) for n in ("_all_tasks", "_scheduled_tasks")
+                        if hasattr(asyncio.tasks, n))
+
+        async def nothing():
+            pass
+
+        async def ended_task():
+            task = asyncio.get_running_loop().create_task(nothing())
+            await task
+            return task
+
+        seen = []
+        iteration = iter(registry)
+        next(iteration)  # this task is listed: the iteration is under way
+        task = await ended_task()
+        gc.collect()
+        dead = next(r for r in registry.data if r() is task)
+        del task
+        await asyncio.sleep(0)  # the loop's handle that woke us held it
+        gc.collect()
+        seen.append(len(registry._pending_removals))  # 1: pending while iterated
+        iteration.close()
+        seen.append(len(registry._pending_removals))  # 0: the iteration's end took it out
+        seen.append(dead in registry.data)
+
+        iteration = iter(registry)
+        next(iteration)
+        task = await ended_task()
+        del task
+        await asyncio.sleep(0)  # the loop's handle that woke us held it
+        gc.collect()
+        seen.append(len(registry._pending_removals))  # 1
+        added = asyncio.get_running_loop().create_task(nothing())
+        seen.append(len(registry._pending_removals))  # 0: taken out by the add
+        await added
+        iteration.close()
+        return self.text(name, ",".join(map(str, seen)))
 
     # Sync requests a coroutine finishes (see the module's doc).
 
