@@ -45,9 +45,6 @@ struct Loop {
     /// The loop object's attributes (its `__dict__`): read and changed
     /// per first step as a dict, without attribute lookups.
     attrs: Py<PyDict>,
-    /// Stands for the loop's call_soon while a task is made
-    /// (`capture_call_soon`, a builtin: called without a dict of keywords).
-    capture: Py<PyAny>,
     /// The loop class's own call_soon, for a call the capture does not keep.
     call_soon: Py<PyAny>,
 }
@@ -65,6 +62,15 @@ fn the_loop(py: Python<'_>) -> PyResult<&'static Loop> {
         future_kwargs.set_item("loop", &lp)?;
         // Each first step makes a task, and the task registers itself.
         crate::task_registry::make_native(py)?;
+        let attrs = lp.getattr("__dict__")?.cast_into::<PyDict>()?;
+        // A task's constructor hands its first step to the loop's
+        // call_soon: an attribute of the loop object shadows the method for
+        // good, keeps the step of a task a first step makes
+        // (`take_step`), and hands any other call to the method.
+        attrs.set_item(
+            intern!(py, "call_soon"),
+            wrap_pyfunction!(capture_call_soon, py)?,
+        )?;
         Ok(Loop {
             turn: turn.unbind(),
             ready: lp.getattr("_ready")?.unbind(),
@@ -75,8 +81,7 @@ fn the_loop(py: Python<'_>) -> PyResult<&'static Loop> {
             set_running_loop: events.getattr("_set_running_loop")?.unbind(),
             enter_task: tasks.getattr("_enter_task")?.unbind(),
             leave_task: tasks.getattr("_leave_task")?.unbind(),
-            attrs: lp.getattr("__dict__")?.cast_into::<PyDict>()?.unbind(),
-            capture: wrap_pyfunction!(capture_call_soon, py)?.into_any().unbind(),
+            attrs: attrs.unbind(),
             call_soon: lp.get_type().getattr("call_soon")?.unbind(),
             lp: lp.unbind(),
         })
@@ -368,17 +373,13 @@ fn take_step<'py>(
         intern!(py, "name"),
         fop_name(py, frame.cast::<Frame>()?.get().fop_index()),
     )?;
-    // The task's constructor hands its first step to the loop's call_soon:
-    // for that call, an attribute of the loop object shadows the method and
-    // keeps the step for us (only the turn's holder may call call_soon).
-    let attrs = l.attrs.bind(py);
-    attrs.set_item(intern!(py, "call_soon"), l.capture.bind(py))?;
+    // The task's constructor hands its first step to the loop's call_soon,
+    // which keeps it for us while armed (`capture_call_soon`).
     CAPTURED.with(|c| *c.borrow_mut() = Some(None)); // armed, empty
     let task = l.task.bind(py).call((coroutine,), Some(&kwargs));
     // Taken before anything can return: a task whose making failed after
     // its call_soon leaves nothing (its step, coroutine, frame) behind.
     let captured = CAPTURED.with(|c| c.borrow_mut().take()).flatten();
-    attrs.del_item(intern!(py, "call_soon"))?;
     let task = task?;
     let Some((step, args, context)) = captured else {
         // An asyncio that schedules a task's first step without call_soon:
@@ -396,6 +397,8 @@ fn take_step<'py>(
         before,
     }));
     let ran = match context {
+        // A task's step has no arguments: called without a tuple made.
+        Some(context) if args.is_empty() => context.call_method1(intern!(py, "run"), (step,)),
         Some(context) => {
             let mut call = vec![step];
             call.extend(args.iter());
@@ -614,9 +617,9 @@ thread_local! {
     static CAPTURED: RefCell<Option<Option<Captured>>> = const { RefCell::new(None) };
 }
 
-/// Stands for the loop's `call_soon` while a first step's task is made:
-/// keeps the task's step for the thread making it. A call from elsewhere
-/// meanwhile (another thread) goes to the loop's own call_soon.
+/// Stands for the loop's `call_soon` (an attribute of the loop object):
+/// keeps the step of the task a first step is making on this thread; any
+/// other call (the loop's own, another thread's) goes to the method.
 #[pyfunction]
 #[pyo3(signature = (callback, *args, context=None))]
 fn capture_call_soon(
@@ -639,12 +642,17 @@ fn capture_call_soon(
         return Ok(py.None());
     };
     let l = the_loop(py)?;
-    let mut call = vec![l.lp.clone_ref(py).into_any(), callback];
-    call.extend(args.bind(py).iter().map(Bound::unbind));
+    let call_soon = l.call_soon.bind(py);
+    let lp = l.lp.clone_ref(py).into_any();
+    let args = args.bind(py);
+    if args.is_empty() && context.is_none() {
+        return call_soon.call1((lp, callback)).map(Bound::unbind);
+    }
+    let mut call = vec![lp, callback];
+    call.extend(args.iter().map(Bound::unbind));
     let kwargs = PyDict::new(py);
     kwargs.set_item(intern!(py, "context"), context)?;
-    l.call_soon
-        .bind(py)
+    call_soon
         .call(PyTuple::new(py, call)?, Some(&kwargs))
         .map(Bound::unbind)
 }

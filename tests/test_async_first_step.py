@@ -257,6 +257,17 @@ def test_asyncio_registry_of_tasks_keeps_the_rules_of_a_weakset(gluster):
             b"1,0,False,1,0"
 
 
+def test_the_loops_call_soon_runs_what_it_is_given(gluster):
+    # The host shadows the loop's call_soon for good (a task's first step
+    # is kept by it): any other call reaches the loop as it was made.
+    brick = gluster.brick([glupy("async_steps"), IO_THREADS])
+    client = within(gluster.gfapi, brick)
+    within(client.write_file, "/f", b"x")
+    for _ in range(2):
+        assert within(client.getxattr, "/f", "user.step.call_soon") == \
+            b"1-2:unset,ctx:set,:unset,task:unset,loop-3:unset;Handle"
+
+
 def test_the_loops_turn_is_a_lock_that_any_thread_gives_back(gluster):
     brick = gluster.brick([glupy("async_steps")])
     client = within(gluster.gfapi, brick)

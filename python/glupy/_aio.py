@@ -121,8 +121,10 @@ except ImportError:  # outside GlusterFS
 
 class _Loop(asyncio.SelectorEventLoop):
     """The glupy event loop: a selector loop with a turn (see the module's
-    docstring). While the host makes a first step's task it shadows
-    call_soon with an attribute of this object that keeps the task's step."""
+    docstring). From the first first step on, the host shadows call_soon
+    with an attribute of this object (src/step.rs, capture_call_soon) that
+    keeps the step of a task a first step makes and hands any other call to
+    the method."""
 
     def __init__(self):
         self.turn = _Turn()

@@ -337,6 +337,35 @@ class xlator(glupy.Translator):
         note()
         return self.text(name, ";".join(seen))
 
+    async def case_call_soon(self, frame, loc, name):
+        """The loop's call_soon, shadowed by the host (src/step.rs,
+        capture_call_soon), called from a first step and from the loop's
+        thread: callbacks run with their arguments and context, in order,
+        and a task made with create_task runs. Answers what ran."""
+        import contextvars
+
+        loop = asyncio.get_running_loop()
+        var = contextvars.ContextVar("var", default="unset")
+        ran = []
+
+        def note(*args):
+            ran.append("-".join(map(str, args)) + ":" + var.get())
+
+        async def child():
+            note("task")
+
+        context = contextvars.copy_context()
+        context.run(var.set, "set")
+        handles = [loop.call_soon(note, 1, 2), loop.call_soon(note, "ctx", context=context),
+                   loop.call_soon(note)]
+        task = loop.create_task(child())
+        await asyncio.sleep(0)  # on the loop's thread from here
+        loop.call_soon(note, "loop", 3)
+        await task
+        await asyncio.sleep(0)
+        kinds = {type(h).__name__ for h in handles}
+        return self.text(name, ",".join(ran) + ";" + ",".join(sorted(kinds)))
+
     async def case_registered(self, frame, loc, name):
         """How many references asyncio's registry of tasks holds (a WeakSet:
         each task's goes when the task dies), after a collection."""
