@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString};
 
 macro_rules! looked_up_once {
     ($($fn:ident => $module:literal . $attr:literal;)*) => {$(
@@ -26,4 +27,18 @@ looked_up_once! {
     fail => "glupy._aio"."fail";
     reply => "glupy._aio"."Reply";
     iscoroutine => "asyncio"."iscoroutine";
+}
+
+/// An attribute an asyncio object holds itself, read from its `__dict__`
+/// (`attrs`) without an attribute lookup; `owner` names it in the error.
+pub fn own_attr<'py>(
+    attrs: &Bound<'py, PyDict>,
+    name: &Bound<'py, PyString>,
+    owner: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    attrs.get_item(name)?.ok_or_else(|| {
+        pyo3::exceptions::PyAttributeError::new_err(format!(
+            "glupy: {owner} has no attribute {name} (a Python whose asyncio differs?)"
+        ))
+    })
 }

@@ -42,8 +42,8 @@ struct Loop {
     set_running_loop: Py<PyAny>,
     enter_task: Py<PyAny>,
     leave_task: Py<PyAny>,
-    /// The loop object's attributes (its `__dict__`): read and changed
-    /// per first step as a dict, without attribute lookups.
+    /// The loop object's attributes (its `__dict__`): read per first step
+    /// as a dict, without attribute lookups.
     attrs: Py<PyDict>,
     /// The loop class's own call_soon, for a call the capture does not keep.
     call_soon: Py<PyAny>,
@@ -197,11 +197,7 @@ fn loop_attr<'py>(
     l: &Loop,
     name: &Bound<'py, PyString>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    l.attrs.bind(py).get_item(name)?.ok_or_else(|| {
-        pyo3::exceptions::PyAttributeError::new_err(format!(
-            "glupy: the event loop has no {name} (a Python whose asyncio differs?)"
-        ))
-    })
+    aio::own_attr(l.attrs.bind(py), name, "the event loop")
 }
 
 fn wake(py: Python<'_>, l: &Loop) -> PyResult<()> {

@@ -30,24 +30,24 @@ struct Registry {
 }
 
 static REGISTRY: PyOnceLock<Option<Registry>> = PyOnceLock::new();
-/// Whether the builtins are in the registry (set once, after REGISTRY).
-static NATIVE: PyOnceLock<bool> = PyOnceLock::new();
+/// Set once the builtins are in the registry: they are put there only
+/// after REGISTRY is set, as they read it.
+static NATIVE: PyOnceLock<()> = PyOnceLock::new();
 
 /// Replaces the registry's `add` and `_remove` with the builtins below, once
-/// per process; true if it did (or had).
-pub fn make_native(py: Python<'_>) -> PyResult<bool> {
+/// per process (if the registry is the WeakSet expected).
+pub fn make_native(py: Python<'_>) -> PyResult<()> {
     NATIVE
         .get_or_try_init(py, || {
             let Some(r) = REGISTRY.get_or_try_init(py, || find(py))? else {
-                return Ok(false);
+                return Ok(());
             };
             let attrs = r.attrs.bind(py);
             // `_remove` first: a reference made by `add` from now on has it.
             attrs.set_item("_remove", r.remove.bind(py))?;
-            attrs.set_item("add", wrap_pyfunction!(add_task, py)?)?;
-            Ok(true)
+            attrs.set_item("add", wrap_pyfunction!(add_task, py)?)
         })
-        .copied()
+        .map(drop)
 }
 
 fn find(py: Python<'_>) -> PyResult<Option<Registry>> {
@@ -96,11 +96,7 @@ fn attr<'py>(
     r: &Registry,
     name: &Bound<'py, PyString>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    r.attrs.bind(py).get_item(name)?.ok_or_else(|| {
-        pyo3::exceptions::PyAttributeError::new_err(format!(
-            "glupy: asyncio's task registry lost its attribute {name}"
-        ))
-    })
+    crate::aio::own_attr(r.attrs.bind(py), name, "asyncio's task registry")
 }
 
 /// `WeakSet.add`: commits pending removals, then adds a weak reference to

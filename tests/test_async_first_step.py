@@ -245,27 +245,21 @@ def test_many_concurrent_first_steps_lose_and_double_nothing(gluster, below_io_t
     assert brick.alive()
 
 
-def test_asyncio_registry_of_tasks_keeps_the_rules_of_a_weakset(gluster):
-    # src/task_registry.rs does the registry's add and _remove natively: a
-    # task that dies while all_tasks() iterates is taken out after the
-    # iteration, or by the next add, as _weakrefset.WeakSet does.
-    brick = gluster.brick([glupy("async_steps")])
-    client = within(gluster.gfapi, brick)
-    within(client.write_file, "/f", b"x")
-    for _ in range(2):
-        assert within(client.getxattr, "/f", "user.step.registry_while_iterated") == \
-            b"1,0,False,1,0"
-
-
-def test_the_loops_call_soon_runs_what_it_is_given(gluster):
+@pytest.mark.parametrize("case, expected", [
+    # src/task_registry.rs does asyncio's registry's add and _remove
+    # natively: a task that dies while all_tasks() iterates is taken out
+    # after the iteration, or by the next add, as _weakrefset.WeakSet does.
+    ("registry_while_iterated", b"1,0,False,1,0"),
     # The host shadows the loop's call_soon for good (a task's first step
     # is kept by it): any other call reaches the loop as it was made.
+    ("call_soon", b"1-2:unset,ctx:set,:unset,task:unset,loop-3:unset;Handle"),
+], ids=["registry-of-tasks", "call-soon"])
+def test_what_the_host_does_for_asyncio_keeps_asyncios_rules(gluster, case, expected):
     brick = gluster.brick([glupy("async_steps"), IO_THREADS])
     client = within(gluster.gfapi, brick)
     within(client.write_file, "/f", b"x")
     for _ in range(2):
-        assert within(client.getxattr, "/f", "user.step.call_soon") == \
-            b"1-2:unset,ctx:set,:unset,task:unset,loop-3:unset;Handle"
+        assert within(client.getxattr, "/f", f"user.step.{case}") == expected
 
 
 def test_the_loops_turn_is_a_lock_that_any_thread_gives_back(gluster):
