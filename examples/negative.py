@@ -10,7 +10,8 @@ negative.py:
   link, rename's target, put) drops the name in the host before it is wound,
   and fences a lookup or unlink that was already under way (its `add` comes
   with the directory's token from when it started, and is refused);
-- unlink, rmdir and rename's source record the name as missing once done;
+- unlink, rmdir and rename's source record the name as missing once done
+  (not a rename onto another link of the same file, which leaves both names);
 - entries expire (cache-timeout), the cache holds at most cache-limit names
   (oldest added go first), child up/down events empty it, and
   cache-invalidation upcalls drop the directory they name (in the host);
@@ -42,6 +43,21 @@ def _key(loc):
     if pargfid == NULL_GFID:
         return None
     return (pargfid, loc.name)
+
+
+def _gfid(loc):
+    if loc.gfid != NULL_GFID or loc.inode is None:
+        return loc.gfid
+    return loc.inode.gfid
+
+
+def _may_be_one_file(oldloc, newloc):
+    """Whether rename's target may be another link of its source's file: then
+    rename succeeds and changes nothing (POSIX), and both names stay."""
+    if newloc is None or (newloc.inode is None and newloc.gfid == NULL_GFID):
+        return False  # no target: the rename makes it
+    source, target = _gfid(oldloc), _gfid(newloc)
+    return source == NULL_GFID or target == NULL_GFID or source == target
 
 
 def _option(options, key, default, convert):
@@ -91,7 +107,8 @@ class xlator(glupy.Translator):
 
     # -- entry fops that make a name missing ------------------------------------
     def rename_fop(self, frame, this, oldloc, newloc, xdata):
-        frame.local = self._snapshot(_key(oldloc))
+        # Onto another link of its own file, the source stays.
+        frame.local = None if _may_be_one_file(oldloc, newloc) else self._snapshot(_key(oldloc))
         frame.wind(oldloc, newloc, xdata)
 
     def rename_cbk(self, frame, cookie, this, op_ret, op_errno, *rest):

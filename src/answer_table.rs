@@ -42,6 +42,9 @@ const GENERATIONS_KEPT: usize = 65536;
 /// Longest name a key holds (NAME_MAX).
 const NAME_MAX: usize = 255;
 const NULL_GFID: [u8; 16] = [0; 16];
+/// The longest an answer is kept (about 136 years, so "for good"): a
+/// longer `ttl` is held as this, not turned into a time that overflows.
+const LONGEST_TTL: Duration = Duration::from_secs(u32::MAX as u64);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum KeyKind {
@@ -284,8 +287,13 @@ impl Table {
                 self.counters.refused.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
+            // LONGEST_TTL from any instant of a running system fits.
+            let Some(expires) = Instant::now().checked_add(ttl.min(LONGEST_TTL)) else {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                return false;
+            };
             let entry = Entry {
-                expires: Instant::now() + ttl,
+                expires,
                 errno,
                 seq,
             };
@@ -438,17 +446,27 @@ impl AnswerTables {
         fop: usize,
         args: *const ffi::glupy_slot_t,
     ) -> Option<MadeName> {
+        // SAFETY: by contract.
+        let made = unsafe { self.made_by(fop, args) }?;
+        self.made_name(&made);
+        Some(made)
+    }
+
+    /// The name a fop with these arguments makes, if any entry table may
+    /// hold it (nothing is forgotten yet).
+    ///
+    /// # Safety
+    /// As for `decided`.
+    pub unsafe fn made_by(&self, fop: usize, args: *const ffi::glupy_slot_t) -> Option<MadeName> {
         if self.entry.is_empty() || !makes_names(fop) {
             return None;
         }
         // SAFETY: by contract.
         let (scope, name) = unsafe { key_args(fop, args, KeyKind::Entry, ArgPick::Last) }?;
-        let made = MadeName {
+        Some(MadeName {
             scope,
             name: name.into(),
-        };
-        self.made_name(&made);
-        Some(made)
+        })
     }
 
     /// Forgets a name a fop makes (on its way down, and with its reply).
@@ -469,6 +487,7 @@ impl AnswerTables {
 }
 
 /// The target of a fop that can make a name exist.
+#[derive(PartialEq, Eq)]
 pub struct MadeName {
     scope: [u8; 16],
     name: Box<[u8]>,
@@ -616,6 +635,15 @@ impl AnswerTable {
     }
 }
 
+/// A checked `ttl` (finite, 0 or more) as a Duration, at most LONGEST_TTL
+/// (`from_secs_f64` panics past u64::MAX seconds).
+fn ttl_of(seconds: f64) -> Duration {
+    if seconds >= LONGEST_TTL.as_secs_f64() {
+        return LONGEST_TTL;
+    }
+    Duration::from_secs_f64(seconds)
+}
+
 #[pymethods]
 impl AnswerTable {
     /// Answer the fop for this key with op_ret -1 and `errno` for `ttl`
@@ -640,9 +668,7 @@ impl AnswerTable {
             ));
         }
         let (scope, name) = self.parse_key(&key, "add")?;
-        Ok(self
-            .table
-            .add(scope, &name, errno, Duration::from_secs_f64(ttl), token))
+        Ok(self.table.add(scope, &name, errno, ttl_of(ttl), token))
     }
 
     /// The generation of a directory (entry tables) or gfid now.
@@ -784,6 +810,17 @@ mod tests {
 
     fn entry_table(limit: usize) -> Table {
         Table::new(0, KeyKind::Entry, limit)
+    }
+
+    #[test]
+    fn a_ttl_too_long_to_add_to_a_time_is_held_for_good() {
+        let t = entry_table(100);
+        assert!(t.add(D, b"x", 2, Duration::MAX, None));
+        assert_eq!(t.answer(D, b"x"), Some(2));
+        for seconds in [1e19, 1e30, f64::MAX] {
+            assert_eq!(ttl_of(seconds), LONGEST_TTL);
+        }
+        assert_eq!(ttl_of(1.5), Duration::from_millis(1500));
     }
 
     #[test]

@@ -91,6 +91,7 @@ unsafe extern "C" fn on_fop(
             let cookie = WindCtx {
                 child,
                 awaited: None,
+                made: None,
             }
             .into_cookie();
             // SAFETY: winding our own frame with the arguments we were given.
@@ -130,9 +131,17 @@ unsafe extern "C" fn on_cbk(
     let fop = fop as usize;
     guarded("a callback entry", (), || {
         // SAFETY: every glupy wind passes a WindCtx cookie, returned once.
-        let WindCtx { child, awaited } = *unsafe { WindCtx::from_cookie(cookie) };
+        let WindCtx {
+            child,
+            awaited,
+            made,
+        } = *unsafe { WindCtx::from_cookie(cookie) };
         // SAFETY: our callbacks only answer frames our fop entry attached.
         let state = unsafe { FrameState::of(frame) };
+        if let Some(made) = &made {
+            // The name the translator's own wind made exists now.
+            state.inst.tables.made_name(made);
+        }
         // From here until the machine is told, a panic still answers.
         let mut arrival = Arrival {
             state: Arc::clone(&state),

@@ -60,6 +60,9 @@ pub struct WindCtx {
     pub child: *mut ffi::xlator_t,
     /// How a coroutine awaits this reply (None: a sync wind's).
     pub awaited: Option<Awaited>,
+    /// A name this wind makes that the request's own fop does not (see
+    /// `Frame::wind_any`): forgotten again when the reply comes back.
+    pub made: Option<crate::answer_table::MadeName>,
 }
 
 impl WindCtx {
@@ -302,6 +305,16 @@ impl FrameState {
 
     pub fn set_made_name(&self, made: crate::answer_table::MadeName) {
         *self.made_name.lock().unwrap_or_else(|p| p.into_inner()) = Some(made);
+    }
+
+    /// Whether `made` is the name the request's own fop makes (which the
+    /// fop entry and the answer forget: see `set_made_name`).
+    fn makes(&self, made: &crate::answer_table::MadeName) -> bool {
+        self.made_name
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            == Some(made)
     }
 
     /// A reply came back: the name the fop makes (if any) is forgotten again.
@@ -847,6 +860,16 @@ impl Frame {
             &values,
             st.inst.xl,
         )?;
+        // A name the translator makes itself (another fop than the one
+        // asked, or another target): its tables forget it now and when the
+        // reply comes back, as the fop entry and the answer do for the
+        // request's own (so a lookup answered missing before, or racing
+        // it, is not kept).
+        // SAFETY: `out` holds the wind's arguments, alive for this call.
+        let made = unsafe { st.inst.tables.made_by(fop, out.as_ptr()) }.filter(|m| !st.makes(m));
+        if let Some(made) = &made {
+            st.inst.tables.made_name(made);
+        }
         // A coroutine's first step winds on this thread, and its reply
         // usually comes back before the wind returns: it waits in a slot
         // (src/awaited.rs). A wind from the loop gets a future.
@@ -864,6 +887,7 @@ impl Frame {
             WindCtx {
                 child: target,
                 awaited,
+                made,
             }
             .into_cookie(),
         );

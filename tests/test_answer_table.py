@@ -14,6 +14,7 @@ import pytest
 import glusterlib
 
 XLATORS = Path(__file__).parent / "xlators"
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def rules_brick(gluster, posix_options=None, **options):
@@ -94,6 +95,46 @@ def test_a_name_made_through_the_translator_is_never_answered_missing(gluster, f
     MAKERS[fop](maker, name)
     assert looker.lstat(name), f"{fop}: still answered missing"
     assert stats(looker)["lookup"]["invalidated"] >= 1
+
+
+def test_a_name_the_translator_makes_itself_is_never_answered_missing(gluster):
+    # Its mkdir also makes "<name>.meta", a wind of its own the request does
+    # not name: the table forgets that name too.
+    opts = {"module-name": "table_maker", "module-path": str(XLATORS)}
+    brick = gluster.brick([("features/glupy", opts, "maker")])
+    client = gluster.gfapi(brick)
+    for _ in range(2):
+        assert errno_of(client.lstat, "/d.meta") == errno.ENOENT
+    client.mkdir("/d")
+    assert (brick.directory / "d.meta").is_dir(), "the translator did not make its name"
+    assert gluster.gfapi(brick).lstat("/d.meta"), "made by the translator, still answered missing"
+
+
+@pytest.mark.parametrize("module", ["negative", "negative_async"])
+def test_a_rename_onto_another_link_of_its_file_leaves_both_names(gluster, module):
+    # rename(2) of a name onto another link of the same file succeeds and
+    # changes nothing: the cache must not take the source for gone.
+    opts = {"module-name": module, "module-path": str(EXAMPLES)}
+    brick = gluster.brick([("features/glupy", opts, "nlc")])
+    client = gluster.gfapi(brick)
+    client.write_file("/a", b"x")
+    client.link("/a", "/b")
+    client.rename("/a", "/b")
+    assert (brick.directory / "a").exists() and (brick.directory / "b").exists()
+    assert gluster.gfapi(brick).lstat("/a"), "a is there, but answered missing"
+
+
+@pytest.mark.parametrize("ttl", ["1e19", "1e30"])
+def test_an_answer_kept_longer_than_a_clock_can_count_is_kept_for_good(gluster, ttl):
+    # Seconds past what a time can hold (u64 seconds, or now + ttl): kept
+    # as long as the table can keep anything, not a panic and EIO.
+    brick = rules_brick(gluster, ttl=ttl)
+    client = gluster.gfapi(brick)
+    for _ in range(3):
+        assert errno_of(client.stat, "/absent") == errno.ENOENT
+    s = stats(client)
+    assert s["lookup"]["entries"] == 1 and s["lookup"]["hits"] >= 2, s
+    assert "panicked" not in brick.log_text()
 
 
 def test_no_lookup_is_answered_missing_after_the_create_returned(gluster):
