@@ -927,9 +927,20 @@ impl Frame {
                 // Anything else deferred for this frame during the wind (its
                 // reply waits in the slot).
                 threads::outside_python(|| threads::run_deferred(key));
-                resumed?;
+                let cancelled = resumed?;
                 // The reply, if it came back during the wind, else a future.
-                slot.awaitable(py, &st.inst, fop, || step::new_future(py))
+                let awaitable = slot.awaitable(py, &st.inst, fop, || step::new_future(py))?;
+                if cancelled {
+                    // The task was cancelled while the wind ran (see
+                    // `step::resume`): asyncio cancels the future a task
+                    // awaits, and the coroutine gets CancelledError there.
+                    // A pending future does that here: the task cancels it
+                    // when the coroutine yields it (and takes its
+                    // cancellation back, as then); the reply goes.
+                    drop(awaitable);
+                    return step::new_future(py);
+                }
+                Ok(awaitable)
             }
             // On the event loop: it must not run GlusterFS's code (a child
             // may block on disk), so a Python thread winds.

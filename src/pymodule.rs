@@ -97,6 +97,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     m.add_class::<crate::reply_fields::ReplyFields>()?;
     m.add_function(wrap_pyfunction!(log, &m)?)?;
     m.add_function(wrap_pyfunction!(crate::step::_serving_the_loop, &m)?)?;
+    m.add_function(wrap_pyfunction!(crate::step::_runs_a_first_step, &m)?)?;
     m.add_function(wrap_pyfunction!(fop_table, &m)?)?;
     m.add_function(wrap_pyfunction!(_panic_at, &m)?)?;
     m.add("HOSTED", true)?;

@@ -97,6 +97,9 @@ struct Step {
     /// The loop's work as the loop last saw it (when the step started or
     /// took the turn back, or woke the loop): more means it must wake up.
     before: Work,
+    /// Whether the task was to be cancelled when a wind paused it (see
+    /// `resume`).
+    must_cancel: bool,
 }
 
 /// What the loop has to do: its ready callbacks and its earliest timer.
@@ -151,6 +154,13 @@ thread_local! {
 #[pyfunction]
 pub fn _serving_the_loop() {
     SERVES_THE_LOOP.with(|s| s.set(true));
+}
+
+/// Whether this thread runs a coroutine's first step now (for the glupy
+/// loop's thread check in debug mode: this thread is its runner then).
+#[pyfunction]
+pub fn _runs_a_first_step() -> bool {
+    holds_turn()
 }
 
 /// Whether GlusterFS's code must not run here now: this is the event
@@ -221,6 +231,11 @@ pub fn first_step(
     }
     let l = the_loop(py)?;
     if loop_attr(py, l, intern!(py, "_debug"))?.is_truthy()? {
+        return Ok(false);
+    }
+    // A task factory set on the loop makes the task, as for a coroutine
+    // the loop starts (`_aio._start`'s create_task).
+    if !loop_attr(py, l, intern!(py, "_task_factory"))?.is_none() {
         return Ok(false);
     }
     // With an async-timeout, `_aio._run` wraps the coroutine and answers
@@ -363,7 +378,8 @@ fn take_step<'py>(
     };
     let kwargs = PyDict::new(py);
     kwargs.set_item(intern!(py, "loop"), lp)?;
-    kwargs.set_item(intern!(py, "context"), inst.task_context(py, translator)?)?;
+    let context = inst.task_context(py, translator)?;
+    kwargs.set_item(intern!(py, "context"), &context)?;
     // Named, so that asyncio does not format a name for each task.
     kwargs.set_item(
         intern!(py, "name"),
@@ -371,11 +387,18 @@ fn take_step<'py>(
     )?;
     // The task's constructor hands its first step to the loop's call_soon,
     // which keeps it for us while armed (`capture_call_soon`).
-    CAPTURED.with(|c| *c.borrow_mut() = Some(None)); // armed, empty
+    CAPTURED.with(|c| {
+        *c.borrow_mut() = Some(Armed {
+            context: context.as_ptr() as usize,
+            step: None,
+        })
+    });
     let task = l.task.bind(py).call((coroutine,), Some(&kwargs));
     // Taken before anything can return: a task whose making failed after
     // its call_soon leaves nothing (its step, coroutine, frame) behind.
-    let captured = CAPTURED.with(|c| c.borrow_mut().take()).flatten();
+    let captured = CAPTURED
+        .with(|c| c.borrow_mut().take())
+        .and_then(|armed| armed.step);
     let task = task?;
     let Some((step, args, context)) = captured else {
         // An asyncio that schedules a task's first step without call_soon:
@@ -391,6 +414,7 @@ fn take_step<'py>(
         task: task.clone().unbind(),
         previous: previous.clone().unbind(),
         before,
+        must_cancel: false,
     }));
     let ran = match context {
         // A task's step has no arguments: called without a tuple made.
@@ -477,6 +501,11 @@ pub fn pause(py: Python<'_>) -> PyResult<bool> {
             wake(py, l)?;
         }
         step.before = now;
+        step.must_cancel = step
+            .task
+            .bind(py)
+            .getattr(intern!(py, "_must_cancel"))?
+            .is_truthy()?;
         // The loop stays this thread's running loop through the wind, as
         // for any call a task's step makes; a translator's method called
         // below meanwhile sees the one that was running before
@@ -518,8 +547,12 @@ pub fn beside_a_paused_step<T>(py: Python<'_>, call: impl FnOnce(Python<'_>) -> 
 }
 
 /// The wind returned: the turn is taken back (waiting without the GIL, as
-/// Python's locks do) and the step goes on.
-pub fn resume(py: Python<'_>) -> PyResult<()> {
+/// Python's locks do) and the step goes on. True if the task was cancelled
+/// meanwhile (the loop ran while the wind did: an `asyncio.timeout` that
+/// expired, a `task.cancel()` from elsewhere): for asyncio the task was
+/// waiting on the wind, so the cancellation belongs there (see
+/// `Frame::wind_any`), not at the coroutine's next step or its end.
+pub fn resume(py: Python<'_>) -> PyResult<bool> {
     let l = the_loop(py)?;
     let step = match take_here() {
         Here::Paused(step) => step,
@@ -540,8 +573,14 @@ pub fn resume(py: Python<'_>) -> PyResult<()> {
     }
     let lp = l.lp.bind(py);
     let task = step.task.clone_ref(py);
+    let must_cancel_before = step.must_cancel;
     set_here(Here::Running(step));
-    l.enter_task.bind(py).call1((lp, task))?;
+    l.enter_task.bind(py).call1((lp, &task))?;
+    let cancelled = !must_cancel_before
+        && task
+            .bind(py)
+            .getattr(intern!(py, "_must_cancel"))?
+            .is_truthy()?;
     // What the loop did meanwhile (it ran while the wind did) it knows of.
     let now = work(py, l)?;
     HERE.with(|h| {
@@ -549,7 +588,7 @@ pub fn resume(py: Python<'_>) -> PyResult<()> {
             step.before = now;
         }
     });
-    Ok(())
+    Ok(cancelled)
 }
 
 /// The future a coroutine's wind returns: made after a first step's wind
@@ -607,15 +646,27 @@ fn fop_name(py: Python<'_>, fop: usize) -> &Bound<'_, PyString> {
 /// What a task's constructor passed to `call_soon`: its first step.
 type Captured = (Py<PyAny>, Py<PyTuple>, Option<Py<PyAny>>);
 
+/// A first step's task being made on this thread (`take_step`): the
+/// context it was given, which its step comes with, and the step once it
+/// came.
+struct Armed {
+    /// The context object's address: compared, never read (the task's
+    /// making holds the object, so no other can take its place meanwhile).
+    context: usize,
+    step: Option<Captured>,
+}
+
 thread_local! {
     /// `Some` while this thread makes a first step's task (`take_step`):
     /// the task's call_soon puts its step in it.
-    static CAPTURED: RefCell<Option<Option<Captured>>> = const { RefCell::new(None) };
+    static CAPTURED: RefCell<Option<Armed>> = const { RefCell::new(None) };
 }
 
 /// Stands for the loop's `call_soon` (an attribute of the loop object):
-/// keeps the step of the task a first step is making on this thread; any
-/// other call (the loop's own, another thread's) goes to the method.
+/// keeps the step of the task a first step is making on this thread (the
+/// first call with that task's context); any other call (the loop's own,
+/// another thread's, a finalizer or gc callback run while the task is
+/// made) goes to the method.
 #[pyfunction]
 #[pyo3(signature = (callback, *args, context=None))]
 fn capture_call_soon(
@@ -625,15 +676,17 @@ fn capture_call_soon(
     context: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let refused = CAPTURED.with(|c| match c.borrow_mut().as_mut() {
-        Some(slot @ None) => {
-            *slot = Some((callback, args, context));
-            Ok(None)
+        Some(armed)
+            if armed.step.is_none()
+                && context
+                    .as_ref()
+                    .is_some_and(|ctx| ctx.as_ptr() as usize == armed.context) =>
+        {
+            armed.step = Some((callback, args, context));
+            None
         }
-        Some(Some(_)) => Err(pyo3::exceptions::PyRuntimeError::new_err(
-            "glupy: call_soon called twice while a first step's task was made",
-        )),
-        None => Ok(Some((callback, args, context))),
-    })?;
+        _ => Some((callback, args, context)),
+    });
     let Some((callback, args, context)) = refused else {
         return Ok(py.None());
     };

@@ -115,8 +115,12 @@ class _TurnSelector(selectors.DefaultSelector):
 
 try:  # the host's turn (src/turn.rs): a first step takes it without a Python call
     from ._glupy import Turn as _Turn
+    from ._glupy import _runs_a_first_step
 except ImportError:  # outside GlusterFS
     _Turn = threading.Lock
+
+    def _runs_a_first_step():
+        return False
 
 
 class _Loop(asyncio.SelectorEventLoop):
@@ -129,6 +133,13 @@ class _Loop(asyncio.SelectorEventLoop):
     def __init__(self):
         self.turn = _Turn()
         super().__init__(_TurnSelector(self.turn))
+
+    def _check_thread(self):
+        # (Debug mode only.) A first step runs on the thread that called its
+        # fop, holding the loop's turn: for that time this thread is the
+        # loop's runner, as the loop's own thread is otherwise.
+        if not _runs_a_first_step():
+            super()._check_thread()
 
     def set_debug(self, enabled):
         super().set_debug(enabled)
@@ -305,10 +316,11 @@ async def _run(coro, frame, translator):
     runs it and answers its request."""
     current_log_id.set(getattr(translator.log, "glupy_log_id", None))  # in this task's own context
     timeout = _timeout(translator)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
     # The request is answered ETIMEDOUT at the deadline itself, whatever the
     # coroutine does then (it may catch its cancellation and go on).
-    expiry = None if timeout is None else asyncio.get_running_loop().call_later(
-        timeout, _expired, frame, translator, timeout)
+    expiry = None if timeout is None else loop.call_later(timeout, _expired, frame, translator, timeout)
     try:
         if timeout is None:
             result = await coro
@@ -319,10 +331,18 @@ async def _run(coro, frame, translator):
                 result = await coro
             if deadline.expired() or deadline.when() <= asyncio.get_running_loop().time():
                 raise asyncio.TimeoutError
-    except GeneratorExit:
-        # Closed by the collector: it waited for something nothing holds.
-        # Its frame, dropped with it, answers the request (EIO, logged).
-        raise
+    except GeneratorExit as e:
+        if asyncio.current_task(loop) is not task:
+            # Thrown in by the collector closing this coroutine (it waited
+            # for something nothing holds; no step of its task runs): its
+            # frame, dropped with it, answers the request (EIO, logged).
+            raise
+        # Raised by the coroutine in a step: answered as any exception is (a
+        # frame the translator keeps would never answer for it).
+        try:
+            _failed(frame, translator, e, timeout)
+        except BaseException as again:
+            _last_resort(frame, translator, again)
     except BaseException as e:
         try:
             _failed(frame, translator, e, timeout)
