@@ -115,9 +115,12 @@ class _TurnSelector(selectors.DefaultSelector):
 
 try:  # the host's turn (src/turn.rs): a first step takes it without a Python call
     from ._glupy import Turn as _Turn
-    from ._glupy import _runs_a_first_step
 except ImportError:  # outside GlusterFS
     _Turn = threading.Lock
+
+try:  # (apart: a host build without it still has its own turn)
+    from ._glupy import _runs_a_first_step
+except ImportError:  # outside GlusterFS, or a host from before it
 
     def _runs_a_first_step():
         return False
