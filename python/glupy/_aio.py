@@ -332,21 +332,16 @@ async def _run(coro, frame, translator):
             # that outlived the deadline there still answers ETIMEDOUT.
             async with asyncio.timeout(timeout) as deadline:
                 result = await coro
-            if deadline.expired() or deadline.when() <= asyncio.get_running_loop().time():
+            if deadline.expired() or deadline.when() <= loop.time():
                 raise asyncio.TimeoutError
-    except GeneratorExit as e:
-        if asyncio.current_task(loop) is not task:
+    except BaseException as e:
+        if isinstance(e, GeneratorExit) and asyncio.current_task(loop) is not task:
             # Thrown in by the collector closing this coroutine (it waited
             # for something nothing holds; no step of its task runs): its
             # frame, dropped with it, answers the request (EIO, logged).
+            # Raised by the coroutine in a step, it is answered as any
+            # exception is (a frame the translator keeps would never answer).
             raise
-        # Raised by the coroutine in a step: answered as any exception is (a
-        # frame the translator keeps would never answer for it).
-        try:
-            _failed(frame, translator, e, timeout)
-        except BaseException as again:
-            _last_resort(frame, translator, again)
-    except BaseException as e:
         try:
             _failed(frame, translator, e, timeout)
         except BaseException as again:
